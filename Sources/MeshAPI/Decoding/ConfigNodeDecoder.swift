@@ -1,0 +1,364 @@
+// A `Decoder` over located `ConfigNode`s that reports every problem with its field path and
+// position instead of stopping at the first, and treats unknown fields as errors.
+
+import Foundation
+
+/// A problem found while decoding: the field and why.
+public struct DecodingProblem: Error, Sendable {
+    public var path: FieldPath
+    public var location: SourceLocation
+    public var message: String
+}
+
+/// Decodes `Decodable` types from a `ConfigNode` with proto-JSON semantics as Istio applies them:
+/// camelCase or snake_case field names, numbers may be quoted, `null` means absent, unknown
+/// fields and wrong types are errors. Optional fields that fail to decode are recorded and left
+/// absent, so one pass finds every problem in a document.
+public struct ConfigNodeDecoder {
+    public init() {}
+
+    public func decode<T: Decodable>(_ type: T.Type, from node: ConfigNode, at path: FieldPath = .root)
+        -> (value: T?, problems: [DecodingProblem])
+    {
+        let session = DecodingSession()
+        do {
+            let value = try session.decodeValue(type, node: node, path: path)
+            return (value, session.problems)
+        } catch let problem as DecodingProblem {
+            session.problems.append(problem)
+        } catch {
+            session.problems.append(DecodingProblem(path: path, location: node.location, message: "\(error)"))
+        }
+        return (nil, session.problems)
+    }
+}
+
+final class DecodingSession {
+    var problems: [DecodingProblem] = []
+
+    func fail(_ node: ConfigNode, _ path: FieldPath, expected: String) -> DecodingProblem {
+        DecodingProblem(path: path, location: node.location, message: "expected \(expected), found \(node.describedForError)")
+    }
+
+    func decodeValue<T: Decodable>(_ type: T.Type, node: ConfigNode, path: FieldPath) throws -> T {
+        if type == String.self { return try decodeString(node, path) as! T }
+        if type == Bool.self { return try decodeBool(node, path) as! T }
+        if type == Int.self { return try decodeInteger(Int.self, node, path) as! T }
+        if type == Int32.self { return try decodeInteger(Int32.self, node, path) as! T }
+        if type == Int64.self { return try decodeInteger(Int64.self, node, path) as! T }
+        if type == UInt32.self { return try decodeInteger(UInt32.self, node, path) as! T }
+        if type == UInt64.self { return try decodeInteger(UInt64.self, node, path) as! T }
+        if type == Double.self { return try decodeDouble(node, path) as! T }
+        if type == ConfigValue.self { return ConfigValue(node: node) as! T }
+        if let enumType = type as? any ConfigEnum.Type {
+            return try decodeEnum(enumType, node, path) as! T
+        }
+        let decoder = NodeDecoder(node: node, path: path, session: self)
+        let value = try T(from: decoder)
+        reportUnknownFields(of: decoder)
+        return value
+    }
+
+    private func reportUnknownFields(of decoder: NodeDecoder) {
+        guard let unknown = decoder.tracker.unknownEntries, !unknown.isEmpty else { return }
+        let known = decoder.tracker.askedKeys.sorted()
+        for entry in unknown {
+            var message = "unknown field \"\(entry.key.truncatedForDisplay)\""
+            if let suggestion = Suggestion.closest(to: entry.key, among: known) {
+                message += "; did you mean \"\(suggestion)\"?"
+            }
+            problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation, message: message))
+        }
+    }
+
+    func decodeString(_ node: ConfigNode, _ path: FieldPath) throws -> String {
+        guard case .scalar(let text, let kind, _) = node else { throw fail(node, path, expected: "a string") }
+        guard kind == .string else {
+            if kind == .null { throw fail(node, path, expected: "a string") }
+            throw DecodingProblem(
+                path: path, location: node.location,
+                message: "expected a string, found \(node.describedForError); quote it (\"\(text)\") to make it a string")
+        }
+        return text
+    }
+
+    func decodeBool(_ node: ConfigNode, _ path: FieldPath) throws -> Bool {
+        if case .scalar(let text, let kind, _) = node {
+            if kind == .boolean, let value = PlainScalar.booleanValue(text) { return value }
+            // proto JSON accepts only true/false; a quoted "true" is still a string.
+        }
+        throw fail(node, path, expected: "true or false")
+    }
+
+    func decodeInteger<I: FixedWidthInteger>(_ type: I.Type, _ node: ConfigNode, _ path: FieldPath) throws -> I {
+        let expected = I.isSigned ? "an integer" : "a non-negative integer"
+        guard case .scalar(let text, let kind, _) = node else { throw fail(node, path, expected: expected) }
+        // proto JSON accepts integers written as strings ("9080") as well as numbers.
+        let candidate: String
+        switch kind {
+        case .integer: candidate = text
+        case .string where PlainScalar.isInteger(text.trimmingCharacters(in: .whitespaces)): candidate = text.trimmingCharacters(in: .whitespaces)
+        case .float:
+            if let value = PlainScalar.floatValue(text), value == value.rounded(), let exact = I(exactly: value) { return exact }
+            throw fail(node, path, expected: expected)
+        default: throw fail(node, path, expected: expected)
+        }
+        guard let wide = PlainScalar.integerValue(candidate) else {
+            throw DecodingProblem(path: path, location: node.location, message: "integer \(text.truncatedForDisplay) is out of range")
+        }
+        guard let value = I(exactly: wide) else {
+            if wide < 0 && !I.isSigned {
+                throw DecodingProblem(path: path, location: node.location, message: "expected a non-negative integer, found \(text)")
+            }
+            throw DecodingProblem(path: path, location: node.location, message: "integer \(text) is out of range (\(I.min)...\(I.max))")
+        }
+        return value
+    }
+
+    func decodeDouble(_ node: ConfigNode, _ path: FieldPath) throws -> Double {
+        guard case .scalar(let text, let kind, _) = node else { throw fail(node, path, expected: "a number") }
+        switch kind {
+        case .integer: if let value = PlainScalar.integerValue(text) { return Double(value) }
+        case .float: if let value = PlainScalar.floatValue(text) { return value }
+        case .string: if let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite { return value }
+        default: break
+        }
+        throw fail(node, path, expected: "a number")
+    }
+
+    func decodeEnum<E: ConfigEnum>(_ type: E.Type, _ node: ConfigNode, _ path: FieldPath) throws -> E {
+        let names = E.allCases.map(\.rawValue)
+        guard case .scalar(let text, let kind, _) = node, kind == .string else {
+            throw fail(node, path, expected: "one of \(names.joined(separator: ", "))")
+        }
+        if let value = E(rawValue: text) { return value }
+        var message = "unknown value \"\(text.truncatedForDisplay)\"; expected one of \(names.joined(separator: ", "))"
+        if let suggestion = Suggestion.closest(to: text, among: names) {
+            message = "unknown value \"\(text.truncatedForDisplay)\"; did you mean \"\(suggestion)\"? (expected one of \(names.joined(separator: ", ")))"
+        }
+        throw DecodingProblem(path: path, location: node.location, message: message)
+    }
+}
+
+/// What one decoder learned about the mapping it read: which keys its type asked for (to suggest
+/// corrections) and which entries no key of the type accepts.
+final class KeyTracker {
+    var askedKeys: Set<String> = []
+    var unknownEntries: [ConfigNode.Entry]?
+}
+
+struct NodeDecoder: Decoder {
+    let node: ConfigNode
+    let path: FieldPath
+    let session: DecodingSession
+    let tracker = KeyTracker()
+
+    var codingPath: [CodingKey] { path.codingPath }
+    var userInfo: [CodingUserInfoKey: Any] { [:] }
+
+    func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
+        guard case .mapping(let entries, _) = node else { throw session.fail(node, path, expected: "a mapping") }
+        var accepted: [String: ConfigNode.Entry] = [:]
+        var unknown: [ConfigNode.Entry] = []
+        for entry in entries {
+            if Key(stringValue: entry.key) != nil {
+                accepted[entry.key] = entry
+            } else if let camel = entry.key.snakeToCamelCase, camel != entry.key, Key(stringValue: camel) != nil,
+                      accepted[camel] == nil {
+                // proto JSON also accepts the original proto field name (`max_connections`).
+                accepted[camel] = entry
+            } else {
+                unknown.append(entry)
+            }
+        }
+        if tracker.unknownEntries == nil { tracker.unknownEntries = unknown }
+        return KeyedDecodingContainer(MappingContainer<Key>(
+            entries: accepted, order: entries.map(\.key), path: path, session: session, tracker: tracker))
+    }
+
+    func unkeyedContainer() throws -> UnkeyedDecodingContainer {
+        guard case .sequence(let items, _) = node else { throw session.fail(node, path, expected: "a list") }
+        return SequenceContainer(items: items, path: path, session: session)
+    }
+
+    func singleValueContainer() throws -> SingleValueDecodingContainer {
+        SingleValueContainer(node: node, path: path, session: session)
+    }
+}
+
+struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
+    let entries: [String: ConfigNode.Entry]
+    let order: [String]
+    let path: FieldPath
+    let session: DecodingSession
+    let tracker: KeyTracker
+
+    var codingPath: [CodingKey] { path.codingPath }
+    var allKeys: [Key] {
+        order.compactMap { key in entries[key] != nil ? Key(stringValue: key) : nil }
+            + entries.keys.filter { !order.contains($0) }.compactMap(Key.init(stringValue:))
+    }
+
+    private func entry(_ key: Key) -> ConfigNode.Entry? {
+        tracker.askedKeys.insert(key.stringValue)
+        return entries[key.stringValue]
+    }
+
+    func contains(_ key: Key) -> Bool { entry(key) != nil }
+
+    func decodeNil(forKey key: Key) throws -> Bool {
+        guard let entry = entry(key) else { return true }
+        if case .scalar(_, .null, _) = entry.value { return true }
+        return false
+    }
+
+    func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
+        guard let entry = entry(key) else {
+            throw DecodingProblem(path: path / key.stringValue, location: nodeLocation,
+                                  message: "missing required field \"\(key.stringValue)\"")
+        }
+        return try session.decodeValue(type, node: entry.value, path: path / key.stringValue)
+    }
+
+    func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        guard let entry = entry(key) else { return nil }
+        if case .scalar(_, .null, _) = entry.value { return nil }
+        do {
+            return try session.decodeValue(type, node: entry.value, path: path / key.stringValue)
+        } catch let problem as DecodingProblem {
+            session.problems.append(problem)
+            return nil
+        }
+    }
+
+    private var nodeLocation: SourceLocation {
+        entries.values.first?.keyLocation ?? SourceLocation(file: "", line: 0, column: 0)
+    }
+
+    func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
+        guard let entry = entry(key) else {
+            throw DecodingProblem(path: path / key.stringValue, location: nodeLocation, message: "missing required field \"\(key.stringValue)\"")
+        }
+        return try NodeDecoder(node: entry.value, path: path / key.stringValue, session: session).container(keyedBy: type)
+    }
+
+    func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
+        guard let entry = entry(key) else {
+            throw DecodingProblem(path: path / key.stringValue, location: nodeLocation, message: "missing required field \"\(key.stringValue)\"")
+        }
+        return try NodeDecoder(node: entry.value, path: path / key.stringValue, session: session).unkeyedContainer()
+    }
+
+    func superDecoder() throws -> Decoder { NodeDecoder(node: .mapping([], SourceLocation(file: "", line: 0, column: 0)), path: path, session: session) }
+
+    func superDecoder(forKey key: Key) throws -> Decoder {
+        guard let entry = entry(key) else { return try superDecoder() }
+        return NodeDecoder(node: entry.value, path: path / key.stringValue, session: session)
+    }
+}
+
+struct SequenceContainer: UnkeyedDecodingContainer {
+    let items: [ConfigNode]
+    let path: FieldPath
+    let session: DecodingSession
+    var currentIndex = 0
+
+    var codingPath: [CodingKey] { path.codingPath }
+    var count: Int? { items.count }
+    var isAtEnd: Bool { currentIndex >= items.count }
+
+    mutating func decodeNil() throws -> Bool {
+        guard !isAtEnd, case .scalar(_, .null, _) = items[currentIndex] else { return false }
+        currentIndex += 1
+        return true
+    }
+
+    mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        guard !isAtEnd else {
+            throw DecodingProblem(path: path, location: SourceLocation(file: "", line: 0, column: 0), message: "list ended early")
+        }
+        let node = items[currentIndex]
+        if case .scalar(_, .null, _) = node {
+            throw DecodingProblem(path: path / currentIndex, location: node.location, message: "list items must not be null")
+        }
+        let value = try session.decodeValue(type, node: node, path: path / currentIndex)
+        currentIndex += 1
+        return value
+    }
+
+    mutating func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type) throws -> KeyedDecodingContainer<NestedKey> {
+        let node = items[currentIndex]
+        defer { currentIndex += 1 }
+        return try NodeDecoder(node: node, path: path / currentIndex, session: session).container(keyedBy: type)
+    }
+
+    mutating func nestedUnkeyedContainer() throws -> UnkeyedDecodingContainer {
+        let node = items[currentIndex]
+        defer { currentIndex += 1 }
+        return try NodeDecoder(node: node, path: path / currentIndex, session: session).unkeyedContainer()
+    }
+
+    mutating func superDecoder() throws -> Decoder {
+        let node = items[currentIndex]
+        defer { currentIndex += 1 }
+        return NodeDecoder(node: node, path: path / currentIndex, session: session)
+    }
+}
+
+struct SingleValueContainer: SingleValueDecodingContainer {
+    let node: ConfigNode
+    let path: FieldPath
+    let session: DecodingSession
+
+    var codingPath: [CodingKey] { path.codingPath }
+
+    func decodeNil() -> Bool {
+        if case .scalar(_, .null, _) = node { return true }
+        return false
+    }
+
+    func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try session.decodeValue(type, node: node, path: path)
+    }
+}
+
+struct PathCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int?
+    init(stringValue: String) { self.stringValue = stringValue }
+    init(intValue: Int) {
+        self.stringValue = "\(intValue)"
+        self.intValue = intValue
+    }
+}
+
+extension FieldPath {
+    var codingPath: [CodingKey] {
+        components.map { component in
+            switch component {
+            case .key(let key): return PathCodingKey(stringValue: key)
+            case .index(let index): return PathCodingKey(intValue: index)
+            }
+        }
+    }
+}
+
+extension String {
+    /// `max_connections` → `maxConnections`; nil when there is no underscore.
+    var snakeToCamelCase: String? {
+        guard contains("_") else { return nil }
+        var result = ""
+        var upperNext = false
+        for character in self {
+            if character == "_" {
+                upperNext = true
+            } else if upperNext {
+                result += character.uppercased()
+                upperNext = false
+            } else {
+                result.append(character)
+            }
+        }
+        return result
+    }
+}

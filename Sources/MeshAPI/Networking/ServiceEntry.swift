@@ -1,0 +1,53 @@
+// ServiceEntry: adds a service to the mesh's registry (external APIs, or workloads outside
+// Kubernetes, which is how the embedded mesh registers every workload).
+
+/// `networking.istio.io` ServiceEntry spec.
+public struct ServiceEntry: Codable, Hashable, Sendable {
+    public enum Location: String, ConfigEnum {
+        case MESH_EXTERNAL, MESH_INTERNAL
+    }
+
+    public enum Resolution: String, ConfigEnum {
+        case NONE, STATIC, DNS, DNS_ROUND_ROBIN, DYNAMIC_DNS
+    }
+
+    public var hosts: [String]?
+    public var addresses: [String]?
+    public var ports: [ServicePort]?
+    public var location: Location?
+    public var resolution: Resolution?
+    public var endpoints: [WorkloadEntry]?
+    public var workloadSelector: WorkloadSelector?
+    public var exportTo: [String]?
+    public var subjectAltNames: [String]?
+
+    public init(hosts: [String]? = nil, ports: [ServicePort]? = nil, location: Location? = nil,
+                resolution: Resolution? = nil, endpoints: [WorkloadEntry]? = nil) {
+        self.hosts = hosts
+        self.ports = ports
+        self.location = location
+        self.resolution = resolution
+        self.endpoints = endpoints
+    }
+}
+
+public struct ServicePort: Codable, Hashable, Sendable {
+    public var number: UInt32?
+    public var protocolName: String?
+    public var name: String?
+    public var targetPort: UInt32?
+
+    enum CodingKeys: String, CodingKey {
+        case number
+        case protocolName = "protocol"
+        case name
+        case targetPort
+    }
+
+    public init(number: UInt32? = nil, protocolName: String? = nil, name: String? = nil, targetPort: UInt32? = nil) {
+        self.number = number
+        self.protocolName = protocolName
+        self.name = name
+        self.targetPort = targetPort
+    }
+}

@@ -1,0 +1,65 @@
+// AuthorizationPolicy: who may call what on a workload (ALLOW, DENY, AUDIT, CUSTOM).
+
+/// `security.istio.io` AuthorizationPolicy spec.
+public struct AuthorizationPolicy: Codable, Hashable, Sendable {
+    public enum Action: String, ConfigEnum {
+        case ALLOW, DENY, AUDIT, CUSTOM
+    }
+
+    public struct ExtensionProvider: Codable, Hashable, Sendable {
+        public var name: String?
+    }
+
+    public struct Rule: Codable, Hashable, Sendable {
+        public struct From: Codable, Hashable, Sendable {
+            public var source: Source?
+        }
+
+        public struct To: Codable, Hashable, Sendable {
+            public var operation: Operation?
+        }
+
+        public var from: [From]?
+        public var to: [To]?
+        public var when: [Condition]?
+    }
+
+    public struct Source: Codable, Hashable, Sendable {
+        public var principals: [String]?
+        public var notPrincipals: [String]?
+        public var requestPrincipals: [String]?
+        public var notRequestPrincipals: [String]?
+        public var namespaces: [String]?
+        public var notNamespaces: [String]?
+        public var serviceAccounts: [String]?
+        public var notServiceAccounts: [String]?
+        public var ipBlocks: [String]?
+        public var notIpBlocks: [String]?
+        public var remoteIpBlocks: [String]?
+        public var notRemoteIpBlocks: [String]?
+    }
+
+    public struct Operation: Codable, Hashable, Sendable {
+        public var hosts: [String]?
+        public var notHosts: [String]?
+        public var ports: [String]?
+        public var notPorts: [String]?
+        public var methods: [String]?
+        public var notMethods: [String]?
+        public var paths: [String]?
+        public var notPaths: [String]?
+    }
+
+    public struct Condition: Codable, Hashable, Sendable {
+        public var key: String?
+        public var values: [String]?
+        public var notValues: [String]?
+    }
+
+    public var selector: LabelSelector?
+    public var targetRef: PolicyTargetReference?
+    public var targetRefs: [PolicyTargetReference]?
+    public var rules: [Rule]?
+    public var action: Action?
+    public var provider: ExtensionProvider?
+}

@@ -1,0 +1,33 @@
+// RequestAuthentication: which JWTs a workload accepts and where it finds them.
+
+/// `security.istio.io` RequestAuthentication spec.
+public struct RequestAuthentication: Codable, Hashable, Sendable {
+    public var selector: LabelSelector?
+    public var targetRef: PolicyTargetReference?
+    public var targetRefs: [PolicyTargetReference]?
+    public var jwtRules: [JWTRule]?
+}
+
+public struct JWTRule: Codable, Hashable, Sendable {
+    public struct JWTHeader: Codable, Hashable, Sendable {
+        public var name: String?
+        public var prefix: String?
+    }
+
+    public struct ClaimToHeader: Codable, Hashable, Sendable {
+        public var header: String?
+        public var claim: String?
+    }
+
+    public var issuer: String?
+    public var audiences: [String]?
+    public var jwksUri: String?
+    public var jwks: String?
+    public var fromHeaders: [JWTHeader]?
+    public var fromParams: [String]?
+    public var fromCookies: [String]?
+    public var outputPayloadToHeader: String?
+    public var forwardOriginalToken: Bool?
+    public var outputClaimToHeaders: [ClaimToHeader]?
+    public var timeout: ProtoDuration?
+}

@@ -1,0 +1,87 @@
+// The parsed shape of a configuration document, every node carrying its source location.
+
+/// A YAML/JSON node with its position. Mapping keys keep their order and their own positions.
+public indirect enum ConfigNode: Sendable {
+    /// How a scalar was written: resolved plain scalars may be numbers, booleans or null;
+    /// quoted and block scalars are always strings.
+    public enum ScalarKind: Sendable, Equatable {
+        case string
+        case integer
+        case float
+        case boolean
+        case null
+    }
+
+    public struct Entry: Sendable {
+        public var key: String
+        public var keyLocation: SourceLocation
+        public var value: ConfigNode
+    }
+
+    case scalar(String, ScalarKind, SourceLocation)
+    case mapping([Entry], SourceLocation)
+    case sequence([ConfigNode], SourceLocation)
+
+    public var location: SourceLocation {
+        switch self {
+        case .scalar(_, _, let location), .mapping(_, let location), .sequence(_, let location):
+            return location
+        }
+    }
+
+    /// The value under `key` when this is a mapping.
+    public subscript(key: String) -> ConfigNode? {
+        guard case .mapping(let entries, _) = self else { return nil }
+        return entries.first { $0.key == key }?.value
+    }
+
+    /// The scalar text when this is a string scalar (quoted, or plain and not a number/bool/null).
+    public var stringValue: String? {
+        if case .scalar(let text, .string, _) = self { return text }
+        return nil
+    }
+
+    /// A short phrase for error messages: "a mapping", "the number 9080", ...
+    public var describedForError: String {
+        switch self {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .scalar(let text, let kind, _):
+            switch kind {
+            case .string: return "the string \"\(text.truncatedForDisplay)\""
+            case .integer, .float: return "the number \(text.truncatedForDisplay)"
+            case .boolean: return "the boolean \(text)"
+            case .null: return "null"
+            }
+        }
+    }
+
+    /// The location of the node at `path`, or of its deepest existing ancestor (a missing field
+    /// is reported where its parent is). For a mapping entry, the location of its key.
+    public func location(of path: FieldPath) -> SourceLocation {
+        var node = self
+        var location = self.location
+        for component in path.components {
+            switch (component, node) {
+            case (.key(let key), .mapping(let entries, _)):
+                guard let entry = entries.first(where: { $0.key == key }) else { return location }
+                node = entry.value
+                location = entry.keyLocation
+            case (.index(let index), .sequence(let items, _)):
+                guard items.indices.contains(index) else { return location }
+                node = items[index]
+                location = node.location
+            default:
+                return location
+            }
+        }
+        return location
+    }
+}
+
+extension String {
+    /// At most 60 characters, for quoting user input in a message.
+    var truncatedForDisplay: String {
+        count <= 60 ? self : String(prefix(57)) + "..."
+    }
+}

@@ -1,0 +1,62 @@
+// Paths into a resource (`spec.http[0].route[1].weight`), used to name fields in diagnostics.
+
+/// A path from the root of a resource to one of its fields.
+public struct FieldPath: Hashable, Sendable, CustomStringConvertible, Comparable {
+    public enum Component: Hashable, Sendable {
+        case key(String)
+        case index(Int)
+    }
+
+    public private(set) var components: [Component]
+
+    public init(_ components: [Component] = []) {
+        self.components = components
+    }
+
+    public static let root = FieldPath()
+
+    public func appending(_ key: String) -> FieldPath {
+        var copy = self
+        copy.components.append(.key(key))
+        return copy
+    }
+
+    public func appending(_ index: Int) -> FieldPath {
+        var copy = self
+        copy.components.append(.index(index))
+        return copy
+    }
+
+    public static func / (path: FieldPath, key: String) -> FieldPath { path.appending(key) }
+    public static func / (path: FieldPath, index: Int) -> FieldPath { path.appending(index) }
+
+    /// Whether `self` is `other` or lies inside it.
+    public func isWithin(_ other: FieldPath) -> Bool {
+        components.count >= other.components.count
+            && Array(components.prefix(other.components.count)) == other.components
+    }
+
+    public var description: String {
+        var text = ""
+        for component in components {
+            switch component {
+            case .key(let key):
+                if !text.isEmpty { text += "." }
+                // Keys that are not identifiers (label keys such as `app.kubernetes.io/name`)
+                // are quoted so the path stays unambiguous.
+                if key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) && !key.isEmpty {
+                    text += key
+                } else {
+                    text += "[\"\(key)\"]"
+                }
+            case .index(let index):
+                text += "[\(index)]"
+            }
+        }
+        return text
+    }
+
+    public static func < (lhs: FieldPath, rhs: FieldPath) -> Bool {
+        lhs.description < rhs.description
+    }
+}

@@ -1,0 +1,16 @@
+// Where a piece of configuration came from: file, line and column.
+
+/// A position in a configuration file. Lines and columns count from 1.
+public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+    public var file: String
+    public var line: Int
+    public var column: Int
+
+    public init(file: String, line: Int, column: Int) {
+        self.file = file
+        self.line = line
+        self.column = column
+    }
+
+    public var description: String { "\(file):\(line):\(column)" }
+}

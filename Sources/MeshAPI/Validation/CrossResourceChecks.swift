@@ -1,0 +1,90 @@
+// Checks across a set of resources: duplicates, and references that point at nothing in the
+// set (warnings: the missing piece may be defined elsewhere, e.g. a Kubernetes Service).
+
+struct CrossResourceChecks {
+    let resources: [MeshResource]
+
+    func run() -> [Diagnostic] {
+        var diagnostics: [Diagnostic] = []
+        var seen: [String: MeshResource] = [:]
+        for resource in resources {
+            let key = "\(resource.kind.rawValue)/\(resource.namespace)/\(resource.name)"
+            if let first = seen[key], !resource.name.isEmpty {
+                let firstPlace = first.source.map { " (first defined at \($0.location(of: FieldPath.root / "metadata" / "name")))" } ?? ""
+                diagnostics.append(diagnostic(.error, resource, FieldPath.root / "metadata" / "name",
+                                              "\(resource.reference) is defined twice\(firstPlace)"))
+            } else {
+                seen[key] = resource
+            }
+        }
+        let services = serviceHosts()
+        var subsets: [String: Set<String>] = [:]
+        for resource in resources {
+            guard case .destinationRule(let rule) = resource.spec, let host = rule.host else { continue }
+            subsets[qualify(host, namespace: resource.namespace), default: []].formUnion((rule.subsets ?? []).compactMap(\.name))
+        }
+        let hasDestinationRules = resources.contains { $0.kind == .destinationRule }
+        for resource in resources {
+            guard case .virtualService(let service) = resource.spec else { continue }
+            let spec = FieldPath.root / "spec"
+            if !services.isEmpty {
+                for (index, host) in (service.hosts ?? []).enumerated() where !host.contains("*") && IPAddress.parse(host) == nil {
+                    let gatewayOnly = !(service.gateways ?? []).isEmpty && !(service.gateways ?? []).contains("mesh")
+                    if !gatewayOnly && !services.contains(qualify(host, namespace: resource.namespace)) {
+                        diagnostics.append(diagnostic(.warning, resource, spec / "hosts" / index,
+                                                      "no ServiceEntry in this input defines host \"\(host)\"; the routes apply only if the service exists elsewhere"))
+                    }
+                }
+            }
+            for (routeIndex, route) in (service.http ?? []).enumerated() {
+                for (index, destination) in (route.route ?? []).enumerated() {
+                    let path = spec / "http" / routeIndex / "route" / index / "destination"
+                    diagnostics += destinationChecks(resource, path, destination.destination, services: services, subsets: subsets,
+                                                     checkSubsets: hasDestinationRules)
+                }
+            }
+            for (kind, routes) in [("tcp", service.tcp?.map(\.route)), ("tls", service.tls?.map(\.route))] {
+                for (routeIndex, route) in (routes ?? []).enumerated() {
+                    for (index, destination) in (route ?? []).enumerated() {
+                        let path = spec / kind / routeIndex / "route" / index / "destination"
+                        diagnostics += destinationChecks(resource, path, destination.destination, services: services, subsets: subsets,
+                                                         checkSubsets: hasDestinationRules)
+                    }
+                }
+            }
+        }
+        return diagnostics
+    }
+
+    private func destinationChecks(_ resource: MeshResource, _ path: FieldPath, _ destination: Destination?, services: Set<String>,
+                                   subsets: [String: Set<String>], checkSubsets: Bool) -> [Diagnostic] {
+        guard let destination, let host = destination.host, !host.contains("*") else { return [] }
+        let qualified = qualify(host, namespace: resource.namespace)
+        var diagnostics: [Diagnostic] = []
+        if let subset = destination.subset, checkSubsets, !(subsets[qualified] ?? []).contains(subset) {
+            diagnostics.append(diagnostic(.warning, resource, path / "subset",
+                                          "no DestinationRule in this input defines subset \"\(subset)\" for host \"\(host)\"; requests to it will fail"))
+        }
+        return diagnostics
+    }
+
+    /// Hosts defined by ServiceEntries in the set, fully qualified.
+    private func serviceHosts() -> Set<String> {
+        var hosts: Set<String> = []
+        for resource in resources {
+            if case .serviceEntry(let entry) = resource.spec {
+                for host in entry.hosts ?? [] { hosts.insert(qualify(host, namespace: resource.namespace)) }
+            }
+        }
+        return hosts
+    }
+
+    /// Istio resolves a short name (`reviews`) in the resource's namespace.
+    func qualify(_ host: String, namespace: String) -> String {
+        host.contains(".") ? host : "\(host).\(namespace).svc.cluster.local"
+    }
+
+    private func diagnostic(_ severity: Severity, _ resource: MeshResource, _ path: FieldPath, _ message: String) -> Diagnostic {
+        Diagnostic(severity, message, at: resource.source?.location(of: path), resource: resource.reference, path: path)
+    }
+}
