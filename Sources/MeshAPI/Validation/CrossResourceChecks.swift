@@ -11,8 +11,10 @@ struct CrossResourceChecks {
             let key = "\(resource.kind.rawValue)/\(resource.namespace)/\(resource.name)"
             if let first = seen[key], !resource.name.isEmpty {
                 let firstPlace = first.source.map { " (first defined at \($0.location(of: FieldPath.root / "metadata" / "name")))" } ?? ""
-                diagnostics.append(diagnostic(.error, resource, FieldPath.root / "metadata" / "name",
-                                              "\(resource.reference) is defined twice\(firstPlace)"))
+                // Files of alternatives (Istio's task samples) reuse names; applied together, the
+                // later one replaces the earlier, which is worth knowing but not invalid.
+                diagnostics.append(diagnostic(.warning, resource, FieldPath.root / "metadata" / "name",
+                                              "\(resource.reference) is defined twice\(firstPlace); the later definition replaces the earlier"))
             } else {
                 seen[key] = resource
             }
@@ -61,7 +63,7 @@ struct CrossResourceChecks {
         guard let destination, let host = destination.host, !host.contains("*") else { return [] }
         let qualified = qualify(host, namespace: resource.namespace)
         var diagnostics: [Diagnostic] = []
-        if let subset = destination.subset, checkSubsets, !(subsets[qualified] ?? []).contains(subset) {
+        if let subset = destination.subset, checkSubsets, HostNames.isDNS1123Label(subset), !(subsets[qualified] ?? []).contains(subset) {
             diagnostics.append(diagnostic(.warning, resource, path / "subset",
                                           "no DestinationRule in this input defines subset \"\(subset)\" for host \"\(host)\"; requests to it will fail"))
         }

@@ -167,7 +167,7 @@ extension ValidationContext {
             for (name, value) in (headers ?? [:]).sorted(by: { $0.key < $1.key }) {
                 check(path / field / name, Values.headerMatchKeyProblem(name))
                 if name != name.lowercased() && !name.hasPrefix("@") {
-                    error(path / field / name, "header names in matches must be lower case (\"\(name.lowercased())\")")
+                    warning(path / field / name, "header names are matched case-insensitively; write \"\(name.lowercased())\" as Istio documents")
                 }
                 if name.hasPrefix("@request.auth.claims") && appliesToMesh {
                     error(path / field / name, "routing on JWT claims (\(name)) is only supported on gateways; this VirtualService applies to the mesh")

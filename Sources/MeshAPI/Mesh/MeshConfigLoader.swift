@@ -1,0 +1,117 @@
+// Reads and validates Istio's MeshConfig file (`--mesh-config`), reporting problems like any
+// other configuration.
+
+import Foundation
+
+public enum MeshConfigLoader {
+    /// Decodes and validates a mesh config. A file with errors yields `nil` and the errors; an
+    /// empty file yields Istio's defaults.
+    public static func load(_ data: Data, file: String) -> (config: MeshConfig?, diagnostics: [Diagnostic]) {
+        let (documents, readProblems) = ConfigDocumentReader().read(data, file: file)
+        if !readProblems.isEmpty { return (nil, readProblems) }
+        guard documents.count <= 1 else {
+            return (nil, [Diagnostic(.error, "a mesh config file holds one document; found \(documents.count)", at: documents[1].root.location)])
+        }
+        guard let node = documents.first?.root else { return (MeshConfig(), []) }
+        if case .scalar(_, .null, _) = node { return (MeshConfig(), []) }
+        let reference = ResourceReference(kind: "MeshConfig", namespace: "", name: (file as NSString).lastPathComponent)
+        let (config, problems) = ConfigNodeDecoder().decode(MeshConfig.self, from: node)
+        var diagnostics = problems.map { Diagnostic(.error, $0.message, at: $0.location, resource: reference, path: $0.path) }
+        if let config {
+            diagnostics += validate(config).map { problem in
+                Diagnostic(problem.severity, problem.message, at: node.location(of: problem.path), resource: reference, path: problem.path)
+            }
+        }
+        let hasErrors = diagnostics.contains { $0.severity == .error }
+        return (hasErrors ? nil : config, diagnostics)
+    }
+
+    public static func load(path: String) -> (config: MeshConfig?, diagnostics: [Diagnostic]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return (nil, [Diagnostic(.error, "cannot read file", at: SourceLocation(file: path, line: 1, column: 1))])
+        }
+        return load(data, file: path)
+    }
+
+    struct Problem {
+        var severity: Severity
+        var path: FieldPath
+        var message: String
+    }
+
+    static func validate(_ config: MeshConfig) -> [Problem] {
+        var problems: [Problem] = []
+        func error(_ path: FieldPath, _ message: String) { problems.append(Problem(severity: .error, path: path, message: message)) }
+        let root = FieldPath.root
+        if let namespace = config.rootNamespace, !HostNames.isKubernetesLabel(namespace) {
+            error(root / "rootNamespace", "rootNamespace \"\(namespace.truncatedForDisplay)\" must be a lower-case DNS-1123 label")
+        }
+        for (path, domain) in [(root / "trustDomain", config.trustDomain)] + (config.trustDomainAliases ?? []).enumerated().map({ (root / "trustDomainAliases" / $0.offset, $0.element) }) {
+            guard let domain else { continue }
+            if domain.isEmpty || domain.contains("/") || domain.contains(":") || HostNames.validateFQDN(domain.replacingOccurrences(of: "_", with: "-")) != nil {
+                error(path, "trust domain \"\(domain.truncatedForDisplay)\" must be a DNS name such as cluster.local")
+            }
+        }
+        if let timeout = config.connectTimeout {
+            if let problem = Values.durationProblem(timeout) { error(root / "connectTimeout", problem) }
+            else if timeout.nanoseconds > 3_600_000_000_000 { error(root / "connectTimeout", "connectTimeout must be at most 1h") }
+        }
+        if let timeout = config.protocolDetectionTimeout, let problem = Values.durationProblem(timeout, allowZero: true) {
+            error(root / "protocolDetectionTimeout", problem)
+        }
+        var names: Set<String> = []
+        for (index, provider) in (config.extensionProviders ?? []).enumerated() {
+            let path = root / "extensionProviders" / index
+            if let name = provider.name, !name.isEmpty {
+                if !names.insert(name).inserted { error(path / "name", "extension provider \"\(name)\" is defined twice") }
+            } else {
+                error(path / "name", "extension providers need a name")
+            }
+            let kinds = provider.kindsSet
+            if kinds.isEmpty { error(path, "an extension provider must set one provider kind (e.g. zipkin, opentelemetry, envoyFileAccessLog)") }
+            if kinds.count > 1 { error(path / kinds[1], "an extension provider sets one kind; found \(kinds.joined(separator: " and "))") }
+            let endpoints: [(String, String?, UInt32?)] = [
+                ("envoyExtAuthzHttp", provider.envoyExtAuthzHttp?.service, provider.envoyExtAuthzHttp?.port),
+                ("envoyExtAuthzGrpc", provider.envoyExtAuthzGrpc?.service, provider.envoyExtAuthzGrpc?.port),
+                ("zipkin", provider.zipkin?.service, provider.zipkin?.port),
+                ("opentelemetry", provider.opentelemetry?.service, provider.opentelemetry?.port),
+                ("datadog", provider.datadog?.service, provider.datadog?.port),
+                ("skywalking", provider.skywalking?.service, provider.skywalking?.port),
+                ("lightstep", provider.lightstep?.service, provider.lightstep?.port),
+                ("envoyHttpAls", provider.envoyHttpAls?.service, provider.envoyHttpAls?.port),
+                ("envoyTcpAls", provider.envoyTcpAls?.service, provider.envoyTcpAls?.port),
+                ("envoyOtelAls", provider.envoyOtelAls?.service, provider.envoyOtelAls?.port),
+                ("sds", provider.sds?.service, provider.sds?.port),
+            ]
+            for (kind, service, port) in endpoints where kinds.contains(kind) {
+                let servicePath = path / kind
+                if let service, !service.isEmpty {
+                    let host = service.split(separator: "/", maxSplits: 1).last.map(String.init) ?? service
+                    if HostNames.validateFQDN(host) != nil && IPAddress.parse(host) == nil {
+                        error(servicePath / "service", "service \"\(service.truncatedForDisplay)\" must be [namespace/]hostname")
+                    }
+                } else {
+                    error(servicePath / "service", "\(kind) needs a service")
+                }
+                if let problem = Values.portProblem(port ?? 0) { error(servicePath / "port", problem) }
+            }
+        }
+        let known = names
+        for (field, list) in [("tracing", config.defaultProviders?.tracing), ("metrics", config.defaultProviders?.metrics),
+                              ("accessLogging", config.defaultProviders?.accessLogging)] {
+            for (index, name) in (list ?? []).enumerated() where !known.contains(name) && !(field == "metrics" && name == "prometheus") && !(field == "accessLogging" && name == "envoy") {
+                error(root / "defaultProviders" / field / index, "default provider \"\(name)\" is not defined in extensionProviders")
+            }
+        }
+        if let concurrency = config.defaultConfig?.concurrency, concurrency < 0 {
+            error(root / "defaultConfig" / "concurrency", "concurrency must not be negative")
+        }
+        for (field, list) in [("defaultServiceExportTo", config.defaultServiceExportTo), ("defaultVirtualServiceExportTo", config.defaultVirtualServiceExportTo),
+                              ("defaultDestinationRuleExportTo", config.defaultDestinationRuleExportTo)] {
+            for (index, problem) in Values.exportToProblems(list ?? [], namespace: config.effectiveRootNamespace, allowNone: field == "defaultServiceExportTo") {
+                error(root / field / index, problem)
+            }
+        }
+        return problems
+    }
+}
