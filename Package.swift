@@ -34,7 +34,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeshAPITests",
-            dependencies: ["MeshAPI"],
+            dependencies: ["MeshAPI", .product(name: "Yams", package: "Yams")],
             exclude: ["invalid", "valid"]
         ),
     ]

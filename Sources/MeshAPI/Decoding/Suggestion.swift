@@ -4,6 +4,11 @@ enum Suggestion {
     /// The candidate closest to `word` by edit distance, ignoring case, if it is close enough to
     /// be a plausible typo: at most 1 edit for short words, about a third of the length otherwise.
     static func closest(to word: String, among candidates: [String]) -> String? {
+        // Istio's two selector shapes are easy to mix up: Sidecar and ServiceEntry use
+        // `labels`, policies and DestinationRule use `matchLabels`.
+        for (written, meant) in [("matchLabels", "labels"), ("labels", "matchLabels")] where word == written && candidates.contains(meant) {
+            return meant
+        }
         let target = Array(word.lowercased())
         let allowed = max(1, min(3, target.count / 3))
         var best: (String, Int)?

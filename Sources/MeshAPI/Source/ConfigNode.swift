@@ -56,6 +56,24 @@ public indirect enum ConfigNode: Sendable {
         }
     }
 
+    /// The node at `path`, if the document has one there.
+    public func node(at path: FieldPath) -> ConfigNode? {
+        var node = self
+        for component in path.components {
+            switch (component, node) {
+            case (.key(let key), .mapping(let entries, _)):
+                guard let entry = entries.first(where: { $0.key == key }) else { return nil }
+                node = entry.value
+            case (.index(let index), .sequence(let items, _)):
+                guard items.indices.contains(index) else { return nil }
+                node = items[index]
+            default:
+                return nil
+            }
+        }
+        return node
+    }
+
     /// The location of the node at `path`, or of its deepest existing ancestor (a missing field
     /// is reported where its parent is). For a mapping entry, the location of its key.
     public func location(of path: FieldPath) -> SourceLocation {

@@ -27,6 +27,9 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible, Comparable
         return copy
     }
 
+    /// The path of the field that holds this one; the root is its own parent.
+    public var parent: FieldPath { FieldPath(Array(components.dropLast())) }
+
     public static func / (path: FieldPath, key: String) -> FieldPath { path.appending(key) }
     public static func / (path: FieldPath, index: Int) -> FieldPath { path.appending(index) }
 
@@ -41,10 +44,10 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible, Comparable
         for component in components {
             switch component {
             case .key(let key):
-                if !text.isEmpty { text += "." }
                 // Keys that are not identifiers (label keys such as `app.kubernetes.io/name`)
                 // are quoted so the path stays unambiguous.
                 if key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) && !key.isEmpty {
+                    if !text.isEmpty { text += "." }
                     text += key
                 } else {
                     text += "[\"\(key)\"]"

@@ -32,9 +32,16 @@ public struct ConfigValidator: Sendable {
         var diagnostics: [Diagnostic] = []
         for entry in loaded {
             let undecoded = entry.undecodedPaths
+            let node = entry.resource.source?.node
             diagnostics += validate(entry.resource).filter { diagnostic in
                 guard let path = diagnostic.path else { return true }
-                return !undecoded.contains { path.isWithin($0) || $0.isWithin(path) }
+                return !undecoded.contains { problem in
+                    // The field that failed is absent from the value, so rules about it, about
+                    // what holds it, or about siblings the user may have meant to write (a
+                    // misspelt `hots:` leaves `host` missing) would only repeat the problem.
+                    path.isWithin(problem) || problem.isWithin(path)
+                        || (path.isWithin(problem.parent) && node?.node(at: path) == nil)
+                }
             }
         }
         diagnostics += CrossResourceChecks(resources: loaded.map(\.resource)).run()

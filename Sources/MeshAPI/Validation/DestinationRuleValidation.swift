@@ -25,7 +25,7 @@ extension ValidationContext {
         }
         exportTo(rule.exportTo)
         if let selector = rule.workloadSelector {
-            selectorLabels(spec / "workloadSelector" / "matchLabels", selector.matchLabels ?? [:], kindNote: "")
+            selectorLabels(spec / "workloadSelector" / "matchLabels", selector.matchLabels ?? [:])
             if let exportTo = rule.exportTo, exportTo.contains(where: { $0 != "." && $0 != resource.namespace }) {
                 error(spec / "exportTo", "a DestinationRule with a workloadSelector can only be exported to its own namespace")
             }

@@ -5,7 +5,7 @@ import Foundation
 extension ValidationContext {
     mutating func validate(_ policy: PeerAuthentication) {
         if let selector = policy.selector {
-            selectorLabels(spec / "selector" / "matchLabels", selector.matchLabels ?? [:], kindNote: "")
+            selectorLabels(spec / "selector" / "matchLabels", selector.matchLabels ?? [:])
         }
         if let ports = policy.portLevelMtls {
             if (policy.selector?.matchLabels ?? [:]).isEmpty {

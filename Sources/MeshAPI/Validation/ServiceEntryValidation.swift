@@ -4,7 +4,7 @@
 extension ValidationContext {
     mutating func validate(_ entry: ServiceEntry) {
         if let selector = entry.workloadSelector {
-            selectorLabels(spec / "workloadSelector" / "labels", selector.labels ?? [:], kindNote: " (all services in the namespace)")
+            selectorLabels(spec / "workloadSelector" / "labels", selector.labels ?? [:])
             if entry.endpoints != nil {
                 error(spec / "workloadSelector", "\"workloadSelector\" and \"endpoints\" are mutually exclusive")
             }

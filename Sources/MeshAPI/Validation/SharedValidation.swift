@@ -14,10 +14,10 @@ extension ValidationContext {
     }
 
     /// `matchLabels`/`labels` of a workload selector: no empty keys or wildcards.
-    mutating func selectorLabels(_ path: FieldPath, _ labels: [String: String]?, kindNote: String) {
+    mutating func selectorLabels(_ path: FieldPath, _ labels: [String: String]?) {
         guard let labels else { return }
         if labels.isEmpty {
-            warning(path, "workload selector has no labels, so it selects every workload in the namespace\(kindNote)")
+            warning(path, "workload selector has no labels, so it selects every workload in the namespace")
         }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
             if key.isEmpty { error(path, "selector label keys must not be empty") }
@@ -37,7 +37,7 @@ extension ValidationContext {
         if set.count > 1 {
             error(spec / set[1], "only one of selector, targetRef and targetRefs may be set (found \(set.joined(separator: " and ")))")
         }
-        selectorLabels(spec / "selector" / "matchLabels", selector?.matchLabels, kindNote: "")
+        selectorLabels(spec / "selector" / "matchLabels", selector?.matchLabels)
         if let selector, selector.matchLabels == nil {
             warning(spec / "selector", "workload selector has no labels, so it selects every workload in the namespace")
         }

@@ -3,7 +3,7 @@
 extension ValidationContext {
     mutating func validate(_ sidecar: Sidecar) {
         if let selector = sidecar.workloadSelector {
-            selectorLabels(spec / "workloadSelector" / "labels", selector.labels ?? [:], kindNote: " (every workload in the namespace)")
+            selectorLabels(spec / "workloadSelector" / "labels", selector.labels ?? [:])
         }
         if sidecar.ingress == nil && sidecar.egress == nil && sidecar.outboundTrafficPolicy == nil && sidecar.inboundConnectionPool == nil {
             error(spec, "a Sidecar must set ingress, egress, outboundTrafficPolicy or inboundConnectionPool")

@@ -1,0 +1,56 @@
+// Golden files for validation: every file under invalid/ has its exact expected diagnostics
+// beside it (`<file>.expected`); every file under valid/ validates with no problem at all.
+// SWIFTMESH_UPDATE_GOLDEN=1 rewrites the expected files (read every diff before committing).
+
+import Foundation
+import MeshAPI
+import Testing
+
+enum TestFiles {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+
+    static func files(in folder: String) -> [String] {
+        let url = directory.appendingPathComponent(folder)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+        return names.filter { ConfigLoader.configExtensions.contains(($0 as NSString).pathExtension) }.sorted()
+    }
+
+    static func data(_ folder: String, _ name: String) -> Data {
+        FileManager.default.contents(atPath: directory.appendingPathComponent(folder).appendingPathComponent(name).path) ?? Data()
+    }
+
+    /// Validates one file, naming it `folder/name` so expected output does not depend on where
+    /// the checkout is.
+    static func report(_ folder: String, _ name: String) -> ValidationReport {
+        ValidationReport.validate([("\(folder)/\(name)", data(folder, name))])
+    }
+}
+
+@Suite struct GoldenValidationTests {
+    @Test func thereAreEnoughInvalidCases() {
+        #expect(TestFiles.files(in: "invalid").count >= 60)
+    }
+
+    @Test(arguments: TestFiles.files(in: "invalid"))
+    func invalidFileReportsExactlyTheExpectedDiagnostics(name: String) throws {
+        let report = TestFiles.report("invalid", name)
+        let actual = report.diagnostics.map(\.description).joined(separator: "\n") + "\n"
+        let expectedURL = TestFiles.directory.appendingPathComponent("invalid").appendingPathComponent(name + ".expected")
+        if ProcessInfo.processInfo.environment["SWIFTMESH_UPDATE_GOLDEN"] == "1" {
+            try actual.write(to: expectedURL, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOf: expectedURL, encoding: .utf8)
+        #expect(actual == expected, "diagnostics of \(name) differ from \(name).expected")
+        #expect(report.errorCount + report.warningCount > 0, "\(name) is meant to show a problem")
+        for diagnostic in report.diagnostics where diagnostic.severity != .info {
+            #expect(diagnostic.location != nil, "every problem names its place: \(diagnostic)")
+        }
+    }
+
+    @Test(arguments: TestFiles.files(in: "valid"))
+    func validFileHasNoProblems(name: String) {
+        let report = TestFiles.report("valid", name)
+        #expect(report.diagnostics.isEmpty, "\(report.diagnostics.map(\.description).joined(separator: "\n"))")
+        #expect(!report.resources.isEmpty)
+    }
+}
