@@ -12,7 +12,8 @@ enum Suggestion {
         let target = Array(word.lowercased())
         let allowed = max(1, min(3, target.count / 3))
         var best: (String, Int)?
-        for candidate in candidates {
+        // Sorted, so that ties resolve the same way on every run.
+        for candidate in candidates.sorted() {
             let distance = editDistance(target, Array(candidate.lowercased()), limit: allowed)
             if distance <= allowed, best == nil || distance < best!.1 {
                 best = (candidate, distance)

@@ -3,9 +3,11 @@
 import CRE2
 
 enum RegexRule {
-    /// Envoy rejects a regex whose compiled program is larger than this (its
-    /// `re2.max_program_size.error_level` runtime default).
-    static let maximumProgramSize = 100
+    /// Envoy rejects a regex whose compiled program is larger than its runtime key
+    /// `re2.max_program_size.error_level` (Envoy's default is 100). Istio's bootstrap raises it to
+    /// 32768 so that ordinary patterns such as `\pL+` load; SwiftMesh's bootstrap must do the same,
+    /// and validation holds configuration to that limit.
+    static let maximumProgramSize = 32768
     static let maximumLength = 1024
 
     static func problem(_ pattern: String) -> String? {

@@ -1,0 +1,76 @@
+// Istio's MeshConfig file: defaults, the settings SwiftMesh uses, and validation.
+
+import Foundation
+@testable import MeshAPI
+import Testing
+
+@Suite struct MeshConfigTests {
+    @Test func emptyFileGivesIstioDefaults() throws {
+        let (config, diagnostics) = MeshConfigLoader.load(Data(), file: "mesh.yaml")
+        let mesh = try #require(config)
+        #expect(diagnostics.isEmpty)
+        #expect(mesh.effectiveRootNamespace == "istio-system")
+        #expect(mesh.effectiveTrustDomain == "cluster.local")
+        #expect(mesh.effectiveOutboundMode == .ALLOW_ANY)
+    }
+
+    @Test func readsAnIstioMeshConfig() throws {
+        let text = """
+            rootNamespace: mesh-root
+            trustDomain: example.org
+            outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+            enableAutoMtls: true
+            accessLogFile: /dev/stdout
+            accessLogEncoding: JSON
+            ingressControllerMode: STRICT
+            defaultConfig:
+              discoveryAddress: 127.0.0.1:15012
+              proxyMetadata: {ISTIO_META_DNS_CAPTURE: "true"}
+              tracing: {sampling: 10}
+            extensionProviders:
+            - name: zipkin
+              zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}
+            - name: otel
+              opentelemetry:
+                service: otel-collector.observability.svc.cluster.local
+                port: 4318
+                http: {path: /v1/traces, timeout: 5s}
+            - name: opa
+              envoyExtAuthzGrpc: {service: opa.default.svc.cluster.local, port: 9191}
+            defaultProviders:
+              tracing: [zipkin]
+            """
+        let (config, diagnostics) = MeshConfigLoader.load(Data(text.utf8), file: "mesh.yaml")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        let mesh = try #require(config)
+        #expect(mesh.effectiveRootNamespace == "mesh-root")
+        #expect(mesh.effectiveTrustDomain == "example.org")
+        #expect(mesh.effectiveOutboundMode == .REGISTRY_ONLY)
+        #expect(mesh.extensionProviders?.map(\.name) == ["zipkin", "otel", "opa"])
+        #expect(mesh.extensionProviders?[1].opentelemetry?.http?.path == "/v1/traces")
+        #expect(mesh.defaultConfig?.discoveryAddress == "127.0.0.1:15012")
+    }
+
+    @Test func reportsProblemsWithPositions() {
+        let text = """
+            rootNamespce: mesh-root
+            trustDomain: "example org"
+            extensionProviders:
+            - name: zipkin
+              zipkin: {service: zipkin, port: 0}
+            - name: zipkin
+            defaultProviders:
+              tracing: [jaeger]
+            """
+        let (config, diagnostics) = MeshConfigLoader.load(Data(text.utf8), file: "mesh.yaml")
+        #expect(config == nil, "a mesh config with errors is not used")
+        #expect(diagnostics.map { "\($0.location!.line): \($0.path!): \($0.message)" } == [
+            "1: rootNamespce: unknown field \"rootNamespce\"; did you mean \"rootNamespace\"?",
+            "2: trustDomain: trust domain \"example org\" must be a DNS name such as cluster.local",
+            "5: extensionProviders[0].zipkin.port: port number 0 must be in the range 1..65535",
+            "6: extensionProviders[1].name: extension provider \"zipkin\" is defined twice",
+            "6: extensionProviders[1]: an extension provider must set one provider kind (e.g. zipkin, opentelemetry, envoyFileAccessLog)",
+            "8: defaultProviders.tracing[0]: default provider \"jaeger\" is not defined in extensionProviders",
+        ])
+    }
+}
