@@ -79,9 +79,9 @@ extension ValidationContext {
         for (index, gateway) in (gateways ?? []).enumerated() {
             if gateway == "mesh" { continue }
             guard let slash = gateway.firstIndex(of: "/") else {
-                if gateway.contains(".") {
-                    let parts = gateway.split(separator: ".", maxSplits: 1)
-                    warning(path / index, "gateway \"\(gateway)\" uses the legacy name.namespace form; prefer \"\(parts.count == 2 ? "\(parts[1].split(separator: ".").first!)/\(parts[0])" : gateway)\"")
+                let parts = gateway.split(separator: ".", maxSplits: 2).map(String.init)
+                if parts.count >= 2 {
+                    warning(path / index, "gateway \"\(gateway)\" uses the legacy name.namespace form; prefer \"\(parts[1])/\(parts[0])\"")
                 }
                 check(path / index, HostNames.validateFQDN(gateway).map { "invalid gateway name: \($0)" })
                 continue

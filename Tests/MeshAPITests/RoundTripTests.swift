@@ -1,0 +1,50 @@
+// Every sample decodes, validates clean, re-encodes to YAML and decodes to an equal value.
+
+import Foundation
+import MeshAPI
+import Testing
+import Yams
+
+enum Samples {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples")
+
+    /// The sample files users are meant to apply (not the deliberately broken ones).
+    static var files: [String] {
+        guard case .success(let files) = ConfigLoader.expand(root.path) else { return [] }
+        return files.filter { !$0.contains("/broken/") }
+    }
+}
+
+@Suite struct RoundTripTests {
+    @Test func thereAreSamples() {
+        #expect(Samples.files.count >= 10)
+    }
+
+    @Test(arguments: Samples.files)
+    func sampleValidatesCleanAndRoundTrips(path: String) throws {
+        let report = ValidationReport.validate(paths: [path])
+        #expect(report.diagnostics.isEmpty, "\(report.diagnostics.map(\.description).joined(separator: "\n"))")
+        #expect(!report.resources.isEmpty)
+        try expectRoundTrip(report.resources)
+    }
+
+    @Test(arguments: TestFiles.files(in: "valid"))
+    func validTestInputRoundTrips(name: String) throws {
+        try expectRoundTrip(TestFiles.report("valid", name).resources)
+    }
+
+    @Test func brokenSampleShowsErrors() {
+        let report = ValidationReport.validate(paths: [Samples.root.appendingPathComponent("broken").path])
+        #expect(report.errorCount >= 4)
+    }
+
+    private func expectRoundTrip(_ resources: [MeshResource]) throws {
+        for resource in resources {
+            let yaml = try YAMLEncoder().encode(resource)
+            let reloaded = ConfigLoader().load([("roundtrip.yaml", Data(yaml.utf8))])
+            #expect(reloaded.diagnostics.isEmpty, "\(reloaded.diagnostics)\n\(yaml)")
+            #expect(reloaded.resources.map(\.resource) == [resource], "\(resource.reference) changed through YAML:\n\(yaml)")
+        }
+    }
+}
