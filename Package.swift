@@ -29,13 +29,18 @@ let package = Package(
         ),
         .executableTarget(
             name: "ValidateBench",
-            dependencies: ["MeshAPI"],
+            dependencies: ["MeshAPI", .product(name: "Yams", package: "Yams")],
             path: "bench/validate"
         ),
         .testTarget(
             name: "MeshAPITests",
             dependencies: ["MeshAPI", .product(name: "Yams", package: "Yams")],
             exclude: ["invalid", "valid"]
+        ),
+        // Runs the built meshctl binary as a user would; depends on it so it is built first.
+        .testTarget(
+            name: "MeshctlTests",
+            dependencies: ["meshctl"]
         ),
     ]
 )

@@ -33,7 +33,9 @@ public struct ResourceReference: Hashable, Sendable, Codable, CustomStringConver
     }
 
     public var description: String {
-        "\(kind) \(namespace)/\(name.isEmpty ? "<unnamed>" : name)"
+        let shownName = name.isEmpty ? "<unnamed>" : name
+        // Cluster-scoped things (the mesh config file) have no namespace.
+        return namespace.isEmpty ? "\(kind) \(shownName)" : "\(kind) \(namespace)/\(shownName)"
     }
 }
 
