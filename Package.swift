@@ -9,7 +9,6 @@ let package = Package(
         .library(name: "MeshAPI", targets: ["MeshAPI"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
     ],
     targets: [
@@ -19,9 +18,15 @@ let package = Package(
             name: "CRE2",
             linkerSettings: [.linkedLibrary("re2")]
         ),
+        // libyaml's event parser: the reader builds located nodes from its events without
+        // recursion, so depth, aliases and duplicate keys are bounded before anything is built.
+        .systemLibrary(
+            name: "CLibYAML",
+            providers: [.apt(["libyaml-dev"])]
+        ),
         .target(
             name: "MeshAPI",
-            dependencies: ["CRE2", .product(name: "Yams", package: "Yams")]
+            dependencies: ["CRE2", "CLibYAML"]
         ),
         .executableTarget(
             name: "meshctl",
@@ -29,12 +34,12 @@ let package = Package(
         ),
         .executableTarget(
             name: "ValidateBench",
-            dependencies: ["MeshAPI", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MeshAPI", "CLibYAML"],
             path: "bench/validate"
         ),
         .testTarget(
             name: "MeshAPITests",
-            dependencies: ["MeshAPI", .product(name: "Yams", package: "Yams")],
+            dependencies: ["MeshAPI"],
             exclude: ["invalid", "valid"]
         ),
         // Runs the built meshctl binary as a user would; depends on it so it is built first.

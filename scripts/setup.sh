@@ -11,6 +11,8 @@ fi
 missing=()
 # RE2, the regex engine Envoy uses: validation compiles every regex with it.
 [[ -f /usr/include/re2/re2.h ]] || missing+=(libre2-dev)
+# libyaml, whose event parser the configuration reader drives.
+[[ -f /usr/include/yaml.h ]] || missing+=(libyaml-dev)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

@@ -21,13 +21,14 @@ struct SplitMix64: RandomNumberGenerator {
     static let seeds: [Data] = (Samples.files.map { FileManager.default.contents(atPath: $0) ?? Data() })
         + TestFiles.files(in: "valid").map { TestFiles.data("valid", $0) }
 
-    /// Validates with a time bound; returns the report.
+    /// Validates with a bound that only a hang would pass (the machines are shared and slow
+    /// under load; speed is measured in bench/, not here); returns the report.
     private func check(_ data: Data, _ label: String) -> ValidationReport {
         let clock = ContinuousClock()
         let start = clock.now
         let report = ValidationReport.validate([(label, data)])
         let elapsed = clock.now - start
-        #expect(elapsed < .seconds(5), "\(label) took \(elapsed)")
+        #expect(elapsed < .seconds(60), "\(label) took \(elapsed)")
         for diagnostic in report.diagnostics where diagnostic.severity != .info {
             #expect(diagnostic.location != nil, "\(label): \(diagnostic) has no place")
         }
@@ -135,6 +136,10 @@ struct SplitMix64: RandomNumberGenerator {
         let report = check(Data(lines.joined(separator: "\n").utf8), "bomb.yaml")
         #expect(report.errorCount == 1)
         #expect(report.diagnostics.first?.message.contains("refusing") == true)
+        // The same bomb used as a mapping key: a parser that hashes keys to find duplicates
+        // would walk all 10^10 nodes.
+        let asKey = check(Data((lines + ["? *a9", ": x"]).joined(separator: "\n").utf8), "bomb-key.yaml")
+        #expect(asKey.errorCount == 1)
     }
 
     @Test func hugeAndBinaryInputs() {

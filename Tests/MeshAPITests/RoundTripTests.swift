@@ -3,7 +3,6 @@
 import Foundation
 import MeshAPI
 import Testing
-import Yams
 
 enum Samples {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
@@ -41,7 +40,7 @@ enum Samples {
 
     private func expectRoundTrip(_ resources: [MeshResource]) throws {
         for resource in resources {
-            let yaml = try YAMLEncoder().encode(resource)
+            let yaml = try YAMLWriter.yaml(resource)
             let reloaded = ConfigLoader().load([("roundtrip.yaml", Data(yaml.utf8))])
             #expect(reloaded.diagnostics.isEmpty, "\(reloaded.diagnostics)\n\(yaml)")
             #expect(reloaded.resources.map(\.resource) == [resource], "\(resource.reference) changed through YAML:\n\(yaml)")

@@ -54,9 +54,16 @@ final class DecodingSession {
             return try decodeEnum(enumType, node, path) as! T
         }
         let decoder = NodeDecoder(node: node, path: path, session: self)
-        let value = try T(from: decoder)
-        reportUnknownFields(of: decoder)
-        return value
+        do {
+            let value = try T(from: decoder)
+            reportUnknownFields(of: decoder)
+            return value
+        } catch let problem as DecodingProblem {
+            throw problem
+        } catch {
+            // A type's own check (a duration's syntax): place it at the node that failed.
+            throw DecodingProblem(path: path, location: node.location, message: "\(error)")
+        }
     }
 
     private func reportUnknownFields(of decoder: NodeDecoder) {
@@ -173,12 +180,12 @@ struct NodeDecoder: Decoder {
         }
         if tracker.unknownEntries == nil { tracker.unknownEntries = unknown }
         return KeyedDecodingContainer(MappingContainer<Key>(
-            entries: accepted, order: entries.map(\.key), path: path, session: session, tracker: tracker))
+            entries: accepted, order: entries.map(\.key), location: node.location, path: path, session: session, tracker: tracker))
     }
 
     func unkeyedContainer() throws -> UnkeyedDecodingContainer {
         guard case .sequence(let items, _) = node else { throw session.fail(node, path, expected: "a list") }
-        return SequenceContainer(items: items, path: path, session: session)
+        return SequenceContainer(items: items, location: node.location, path: path, session: session)
     }
 
     func singleValueContainer() throws -> SingleValueDecodingContainer {
@@ -189,6 +196,8 @@ struct NodeDecoder: Decoder {
 struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let entries: [String: ConfigNode.Entry]
     let order: [String]
+    /// Where the mapping starts: a missing field is reported there.
+    let location: SourceLocation
     let path: FieldPath
     let session: DecodingSession
     let tracker: KeyTracker
@@ -214,7 +223,7 @@ struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
     func decode<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T {
         guard let entry = entry(key) else {
-            throw DecodingProblem(path: path / key.stringValue, location: nodeLocation,
+            throw DecodingProblem(path: path / key.stringValue, location: location,
                                   message: "missing required field \"\(key.stringValue)\"")
         }
         return try session.decodeValue(type, node: entry.value, path: path / key.stringValue)
@@ -231,25 +240,21 @@ struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         }
     }
 
-    private var nodeLocation: SourceLocation {
-        entries.values.first?.keyLocation ?? SourceLocation(file: "", line: 0, column: 0)
-    }
-
     func nestedContainer<NestedKey: CodingKey>(keyedBy type: NestedKey.Type, forKey key: Key) throws -> KeyedDecodingContainer<NestedKey> {
         guard let entry = entry(key) else {
-            throw DecodingProblem(path: path / key.stringValue, location: nodeLocation, message: "missing required field \"\(key.stringValue)\"")
+            throw DecodingProblem(path: path / key.stringValue, location: location, message: "missing required field \"\(key.stringValue)\"")
         }
         return try NodeDecoder(node: entry.value, path: path / key.stringValue, session: session).container(keyedBy: type)
     }
 
     func nestedUnkeyedContainer(forKey key: Key) throws -> UnkeyedDecodingContainer {
         guard let entry = entry(key) else {
-            throw DecodingProblem(path: path / key.stringValue, location: nodeLocation, message: "missing required field \"\(key.stringValue)\"")
+            throw DecodingProblem(path: path / key.stringValue, location: location, message: "missing required field \"\(key.stringValue)\"")
         }
         return try NodeDecoder(node: entry.value, path: path / key.stringValue, session: session).unkeyedContainer()
     }
 
-    func superDecoder() throws -> Decoder { NodeDecoder(node: .mapping([], SourceLocation(file: "", line: 0, column: 0)), path: path, session: session) }
+    func superDecoder() throws -> Decoder { NodeDecoder(node: .mapping([], location), path: path, session: session) }
 
     func superDecoder(forKey key: Key) throws -> Decoder {
         guard let entry = entry(key) else { return try superDecoder() }
@@ -259,6 +264,7 @@ struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
 
 struct SequenceContainer: UnkeyedDecodingContainer {
     let items: [ConfigNode]
+    let location: SourceLocation
     let path: FieldPath
     let session: DecodingSession
     var currentIndex = 0
@@ -275,7 +281,7 @@ struct SequenceContainer: UnkeyedDecodingContainer {
 
     mutating func decode<T: Decodable>(_ type: T.Type) throws -> T {
         guard !isAtEnd else {
-            throw DecodingProblem(path: path, location: SourceLocation(file: "", line: 0, column: 0), message: "list ended early")
+            throw DecodingProblem(path: path, location: location, message: "list ended early")
         }
         let node = items[currentIndex]
         if case .scalar(_, .null, _) = node {

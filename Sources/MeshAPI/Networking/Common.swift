@@ -69,12 +69,12 @@ public struct PolicyTargetReference: Codable, Hashable, Sendable {
     public var namespace: String?
 }
 
-/// A port as Gateway servers and Sidecar listeners declare it.
+/// A port as Gateway servers, Sidecar listeners and ServiceEntries declare it.
 public struct Port: Codable, Hashable, Sendable {
     public var number: UInt32?
     public var protocolName: String?
     public var name: String?
-    /// Deprecated in Istio; accepted.
+    /// The endpoint port for a ServiceEntry; deprecated (and rejected) on Gateways and Sidecars.
     public var targetPort: UInt32?
 
     enum CodingKeys: String, CodingKey {
@@ -84,10 +84,11 @@ public struct Port: Codable, Hashable, Sendable {
         case targetPort
     }
 
-    public init(number: UInt32? = nil, protocolName: String? = nil, name: String? = nil) {
+    public init(number: UInt32? = nil, protocolName: String? = nil, name: String? = nil, targetPort: UInt32? = nil) {
         self.number = number
         self.protocolName = protocolName
         self.name = name
+        self.targetPort = targetPort
     }
 }
 

@@ -31,23 +31,5 @@ public struct ServiceEntry: Codable, Hashable, Sendable {
     }
 }
 
-public struct ServicePort: Codable, Hashable, Sendable {
-    public var number: UInt32?
-    public var protocolName: String?
-    public var name: String?
-    public var targetPort: UInt32?
-
-    enum CodingKeys: String, CodingKey {
-        case number
-        case protocolName = "protocol"
-        case name
-        case targetPort
-    }
-
-    public init(number: UInt32? = nil, protocolName: String? = nil, name: String? = nil, targetPort: UInt32? = nil) {
-        self.number = number
-        self.protocolName = protocolName
-        self.name = name
-        self.targetPort = targetPort
-    }
-}
+/// A ServiceEntry port has the same fields as a Gateway or Sidecar port.
+public typealias ServicePort = Port

@@ -24,12 +24,7 @@ public struct ProtoDuration: Hashable, Sendable, Codable, CustomStringConvertibl
     public init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
-        guard let nanoseconds = Self.parse(text) else {
-            throw DecodingProblem(
-                path: FieldPath.from(codingPath: decoder.codingPath),
-                location: (decoder as? NodeDecoder)?.node.location ?? SourceLocation(file: "", line: 0, column: 0),
-                message: "invalid duration \"\(text.truncatedForDisplay)\"; write a number with a unit, e.g. \"1.5s\", \"100ms\", \"2m\"")
-        }
+        guard let nanoseconds = Self.parse(text) else { throw DurationSyntaxError(text: text) }
         self.text = text
         self.nanoseconds = nanoseconds
     }
@@ -81,14 +76,7 @@ public struct ProtoDuration: Hashable, Sendable, Codable, CustomStringConvertibl
 
 public struct DurationSyntaxError: Error, CustomStringConvertible {
     public var text: String
-    public var description: String { "invalid duration \"\(text)\"" }
-}
-
-extension FieldPath {
-    static func from(codingPath: [CodingKey]) -> FieldPath {
-        FieldPath(codingPath.map { key in
-            if let index = key.intValue { return .index(index) }
-            return .key(key.stringValue)
-        })
+    public var description: String {
+        "invalid duration \"\(text.truncatedForDisplay)\"; write a number with a unit, e.g. \"1.5s\", \"100ms\", \"2m\""
     }
 }

@@ -1,17 +1,18 @@
-// Reads YAML or JSON text into located `ConfigNode` documents, refusing input that could
-// exhaust the stack or memory.
+// Reads YAML or JSON text into located `ConfigNode` documents from libyaml's events, with an
+// explicit stack (no recursion) and limits on depth and alias expansion.
 
+import CLibYAML
 import Foundation
-import Yams
 
 /// Turns the bytes of a configuration file into documents. JSON is read as YAML (a JSON text
 /// is a YAML flow document), so both keep line and column positions.
 public struct ConfigDocumentReader: Sendable {
-    /// Deeper documents are refused before parsing: the YAML composer recurses once per level.
-    /// Istio resources nest about 12 levels deep.
+    /// Deeper documents are refused: everything that walks a node tree recurses once per level,
+    /// and Istio resources nest about 12 levels deep.
     public var maximumDepth = 100
-    /// Nodes per file, counted after aliases are expanded (so `&a [*b, *b, ...]` bombs stop).
-    public var maximumNodes = 2_000_000
+    /// Nodes per file beyond what its text can hold, counted after aliases are expanded, so
+    /// `&a [*b, *b, ...]` bombs stop early. Without aliases a file has fewer nodes than bytes.
+    public var aliasExpansionAllowance = 10_000
 
     public init() {}
 
@@ -21,146 +22,73 @@ public struct ConfigDocumentReader: Sendable {
         public var index: Int
     }
 
-    /// Reads every document of `data`. Problems that make the file unreadable are returned as
-    /// error diagnostics; documents before the problem are still returned.
+    /// Reads every document of `data`. A problem that makes the file unreadable is returned as
+    /// an error diagnostic; documents before the problem are still returned.
     public func read(_ data: Data, file: String) -> (documents: [Document], diagnostics: [Diagnostic]) {
-        var bytes = data
+        var bytes = [UInt8](data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
-        guard let text = String(validating: bytes, as: UTF8.self) else {
-            return ([], [invalidUTF8Diagnostic(bytes, file: file)])
+        if let offset = Self.firstInvalidUTF8(bytes) {
+            let location = Self.location(ofUTF8Offset: offset, in: bytes, file: file)
+            let byte = offset < bytes.count ? String(format: "0x%02X", bytes[offset]) : "end of file"
+            return ([], [Diagnostic(.error, "file is not valid UTF-8 (byte \(byte) at offset \(offset))", at: location)])
         }
-        return read(text, file: file)
+        return read(bytes: bytes, file: file)
     }
 
     public func read(_ text: String, file: String) -> (documents: [Document], diagnostics: [Diagnostic]) {
-        if let (depth, line) = Self.nestingBound(of: text, exceeding: maximumDepth) {
-            return ([], [Diagnostic(
-                .error,
-                "document nests more than \(maximumDepth) levels deep (at least \(depth) here); refusing to read it",
-                at: SourceLocation(file: file, line: line, column: 1))])
-        }
-        var documents: [Document] = []
-        do {
-            let parser = try Parser(yaml: text, resolver: .basic)
-            var budget = maximumNodes
-            while let root = try parser.nextRoot() {
-                let node = try convert(root, file: file, budget: &budget)
-                documents.append(Document(root: node, index: documents.count))
-            }
-        } catch let error as YamlError {
-            return (documents, [yamlDiagnostic(error, file: file)])
-        } catch let error as ReaderFailure {
-            return (documents, [Diagnostic(.error, error.message, at: error.location)])
-        } catch {
-            return (documents, [Diagnostic(.error, "cannot read YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))])
-        }
-        return (documents, [])
+        read(bytes: Array(text.utf8), file: file)
     }
 
-    private struct ReaderFailure: Error {
-        var message: String
-        var location: SourceLocation
-    }
-
-    private func convert(_ node: Node, file: String, budget: inout Int) throws -> ConfigNode {
-        let location = node.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) }
-            ?? SourceLocation(file: file, line: 1, column: 1)
-        budget -= 1
-        if budget < 0 {
-            throw ReaderFailure(
-                message: "file expands to more than \(maximumNodes) nodes (aliases?); refusing to read it",
-                location: location)
+    private func read(bytes: [UInt8], file: String) -> (documents: [Document], diagnostics: [Diagnostic]) {
+        var composer = Composer(file: file, maximumDepth: maximumDepth, nodeBudget: 4 * bytes.count + aliasExpansionAllowance)
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else {
+            return ([], [Diagnostic(.error, "cannot start the YAML parser (out of memory)", at: SourceLocation(file: file, line: 1, column: 1))])
         }
-        switch node {
-        case .scalar(let scalar):
-            return .scalar(scalar.string, Self.kind(of: scalar), location)
-        case .sequence(let sequence):
-            var items: [ConfigNode] = []
-            items.reserveCapacity(sequence.count)
-            for item in sequence {
-                items.append(try convert(item, file: file, budget: &budget))
-            }
-            return .sequence(items, location)
-        case .mapping(let mapping):
-            var entries: [ConfigNode.Entry] = []
-            entries.reserveCapacity(mapping.count)
-            for (key, value) in mapping {
-                let keyLocation = key.mark.map { SourceLocation(file: file, line: $0.line, column: $0.column) } ?? location
-                guard case .scalar(let keyScalar) = key else {
-                    throw ReaderFailure(message: "mapping keys must be plain strings, found a \(key.isMapping ? "mapping" : "list") as a key", location: keyLocation)
+        defer { yaml_parser_delete(&parser) }
+        return bytes.withUnsafeBufferPointer { buffer in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+            var event = yaml_event_t()
+            while true {
+                guard yaml_parser_parse(&parser, &event) == 1 else {
+                    return (composer.documents, [Self.syntaxDiagnostic(parser, file: file, bytes: bytes)])
                 }
-                if keyScalar.string == "<<" && keyScalar.style == .plain {
-                    throw ReaderFailure(message: "YAML merge keys (<<) are not supported; write the fields out", location: keyLocation)
+                let outcome = composer.consume(&event)
+                yaml_event_delete(&event)
+                switch outcome {
+                case .more: continue
+                case .finished: return (composer.documents, [])
+                case .failed(let diagnostic): return (composer.documents, [diagnostic])
                 }
-                entries.append(ConfigNode.Entry(
-                    key: keyScalar.string, keyLocation: keyLocation,
-                    value: try convert(value, file: file, budget: &budget)))
             }
-            return .mapping(entries, location)
-        case .alias:
-            // The parser substitutes aliases with their anchored node; this case is not produced.
-            throw ReaderFailure(message: "unresolved YAML alias", location: location)
         }
     }
 
-    /// Resolves a scalar as Kubernetes' YAML reader does (YAML 1.1 core schema): quoted and block
-    /// scalars are strings; plain ones may be null, booleans or numbers.
-    static func kind(of scalar: Node.Scalar) -> ConfigNode.ScalarKind {
-        switch scalar.tag.description {
-        case "tag:yaml.org,2002:str", "!": return .string
-        case "tag:yaml.org,2002:int": return .integer
-        case "tag:yaml.org,2002:float": return .float
-        case "tag:yaml.org,2002:bool": return .boolean
-        case "tag:yaml.org,2002:null": return .null
-        default: break
+    private static func syntaxDiagnostic(_ parser: yaml_parser_t, file: String, bytes: [UInt8]) -> Diagnostic {
+        let problem = parser.problem.map { String(cString: $0) } ?? "unknown problem"
+        if parser.error == YAML_READER_ERROR {
+            return Diagnostic(.error, "cannot read text: \(problem)",
+                              at: location(ofUTF8Offset: parser.problem_offset, in: bytes, file: file))
         }
-        guard scalar.style == .plain || scalar.style == .any else { return .string }
-        return PlainScalar.kind(of: scalar.string)
+        var message = "YAML syntax error: \(problem)"
+        if let context = parser.context {
+            message += " (\(String(cString: context)) at line \(parser.context_mark.line + 1), column \(parser.context_mark.column + 1))"
+        }
+        return Diagnostic(.error, message, at: SourceLocation(file: file, line: parser.problem_mark.line + 1, column: parser.problem_mark.column + 1))
     }
 
-    private func yamlDiagnostic(_ error: YamlError, file: String) -> Diagnostic {
-        func at(_ mark: Mark) -> SourceLocation {
-            SourceLocation(file: file, line: mark.line, column: mark.column)
-        }
-        switch error {
-        case .scanner(let context, let problem, let mark, _),
-             .parser(let context, let problem, let mark, _),
-             .composer(let context, let problem, let mark, _):
-            var message = "YAML syntax error: \(problem)"
-            if let context { message += " (\(context.text) at line \(context.mark.line), column \(context.mark.column))" }
-            return Diagnostic(.error, message, at: at(mark))
-        case .duplicatedKeysInMapping(let duplicates, let context):
-            let keys = duplicates.map { "\"\($0)\"" }.joined(separator: ", ")
-            return Diagnostic(.error, "duplicate key \(keys) in one mapping", at: at(context.mark))
-        case .reader(let problem, let offset, _, let yaml):
-            let location = offset.map { Self.location(ofUTF8Offset: $0, in: Array(yaml.utf8), file: file) }
-                ?? SourceLocation(file: file, line: 1, column: 1)
-            return Diagnostic(.error, "cannot read text: \(problem)", at: location)
-        default:
-            return Diagnostic(.error, "cannot read YAML: \(error)", at: SourceLocation(file: file, line: 1, column: 1))
-        }
-    }
-
-    private func invalidUTF8Diagnostic(_ bytes: Data, file: String) -> Diagnostic {
-        let array = [UInt8](bytes)
-        var offset = 0
-        var iterator = array.makeIterator()
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var iterator = bytes.makeIterator()
         var decoder = UTF8()
         var position = 0
-        loop: while true {
+        while true {
             switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar):
-                position += UTF8.width(scalar)
-            case .emptyInput:
-                break loop
-            case .error:
-                offset = position
-                break loop
+            case .scalarValue(let scalar): position += UTF8.width(scalar)
+            case .emptyInput: return nil
+            case .error: return position
             }
         }
-        let location = Self.location(ofUTF8Offset: offset, in: array, file: file)
-        let byte = offset < array.count ? String(format: "0x%02X", array[offset]) : "end of file"
-        return Diagnostic(.error, "file is not valid UTF-8 (byte \(byte) at offset \(offset))", at: location)
     }
 
     static func location(ofUTF8Offset offset: Int, in bytes: [UInt8], file: String) -> SourceLocation {
@@ -173,62 +101,152 @@ public struct ConfigDocumentReader: Sendable {
         return SourceLocation(file: file, line: line, column: offset - lineStart + 1)
     }
 
-    /// An upper bound on how deeply `text` nests, checked cheaply before parsing: distinct
-    /// increasing indentation levels, plus unclosed flow brackets, plus block indicators
-    /// (`- `, `key: `) on the line. Quoted text on one line is skipped. Returns the bound and the
-    /// line where it first passes `limit`, or nil if it never does.
-    static func nestingBound(of text: String, exceeding limit: Int) -> (Int, Int)? {
-        var indentLevels: [Int] = []
-        var flowDepth = 0
-        var lineNumber = 0
-        for line in text.utf8.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var indent = 0
-            for byte in line {
-                guard byte == UInt8(ascii: " ") else { break }
-                indent += 1
-            }
-            if indent == line.count { continue }  // blank lines do not change structure
-            while let last = indentLevels.last, last >= indent { indentLevels.removeLast() }
-            indentLevels.append(indent)
-            var indicators = 0
-            var quote: UInt8? = nil
-            var previous = UInt8(ascii: " ")
-            for byte in line.dropFirst(indent) {
-                if let open = quote {
-                    if byte == open { quote = nil }
-                } else {
-                    switch byte {
-                    case UInt8(ascii: "\""), UInt8(ascii: "'"):
-                        if previous == UInt8(ascii: " ") || previous == UInt8(ascii: "[")
-                            || previous == UInt8(ascii: "{") || previous == UInt8(ascii: ",")
-                            || previous == UInt8(ascii: ":") {
-                            quote = byte
-                        }
-                    case UInt8(ascii: "["), UInt8(ascii: "{"):
-                        flowDepth += 1
-                    case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                        flowDepth = max(0, flowDepth - 1)
-                    case UInt8(ascii: "#") where previous == UInt8(ascii: " "):
-                        break
-                    case UInt8(ascii: "-"), UInt8(ascii: ":"), UInt8(ascii: "?"):
-                        indicators += 1
-                    default:
-                        break
-                    }
-                }
-                previous = byte
-                let bound = indentLevels.count + flowDepth + indicators
-                if bound > limit { return (bound, lineNumber) }
-            }
+    /// Resolves a scalar as Kubernetes' YAML reader does (YAML 1.1): quoted and block scalars
+    /// are strings; plain ones may be null, booleans or numbers; explicit tags decide.
+    static func kind(tag: String?, plain: Bool, text: String) -> ConfigNode.ScalarKind {
+        switch tag {
+        case "tag:yaml.org,2002:str", "!": return .string
+        case "tag:yaml.org,2002:int": return .integer
+        case "tag:yaml.org,2002:float": return .float
+        case "tag:yaml.org,2002:bool": return .boolean
+        case "tag:yaml.org,2002:null": return .null
+        default: return plain ? PlainScalar.kind(of: text) : .string
         }
-        return nil
     }
 }
 
-extension Node {
-    fileprivate var isMapping: Bool {
-        if case .mapping = self { return true }
-        return false
+/// Builds node trees from parser events with an explicit stack of open collections.
+private struct Composer {
+    enum Outcome {
+        case more
+        case finished
+        case failed(Diagnostic)
+    }
+
+    private enum Collection {
+        case sequence([ConfigNode])
+        case mapping([ConfigNode.Entry], pendingKey: (String, SourceLocation)?, keys: Set<String>)
+    }
+
+    private struct Frame {
+        var collection: Collection
+        var location: SourceLocation
+        var anchor: String?
+        /// Nodes below this one, to charge an alias that repeats it.
+        var size: Int
+    }
+
+    let file: String
+    let maximumDepth: Int
+    var nodeBudget: Int
+    let nodeLimit: Int
+    private var stack: [Frame] = []
+    private var anchors: [String: (node: ConfigNode, size: Int)] = [:]
+    private var root: ConfigNode?
+    private(set) var documents: [ConfigDocumentReader.Document] = []
+
+    init(file: String, maximumDepth: Int, nodeBudget: Int) {
+        self.file = file
+        self.maximumDepth = maximumDepth
+        self.nodeBudget = nodeBudget
+        self.nodeLimit = nodeBudget
+    }
+
+    private func location(_ mark: yaml_mark_t) -> SourceLocation {
+        SourceLocation(file: file, line: mark.line + 1, column: mark.column + 1)
+    }
+
+    private static func string(_ pointer: UnsafeMutablePointer<yaml_char_t>?) -> String? {
+        pointer.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
+    }
+
+    mutating func consume(_ event: inout yaml_event_t) -> Outcome {
+        let at = location(event.start_mark)
+        switch event.type {
+        case YAML_STREAM_START_EVENT, YAML_DOCUMENT_START_EVENT, YAML_NO_EVENT:
+            return .more
+        case YAML_DOCUMENT_END_EVENT:
+            documents.append(.init(root: root ?? .scalar("", .null, at), index: documents.count))
+            root = nil
+            anchors = [:]  // anchors do not cross documents
+            return .more
+        case YAML_STREAM_END_EVENT:
+            return .finished
+        case YAML_SCALAR_EVENT:
+            let scalar = event.data.scalar
+            let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+            let plain = scalar.style == YAML_PLAIN_SCALAR_STYLE || scalar.style == YAML_ANY_SCALAR_STYLE
+            let node = ConfigNode.scalar(text, ConfigDocumentReader.kind(tag: Self.string(scalar.tag), plain: plain, text: text), at)
+            if let anchor = Self.string(scalar.anchor) { anchors[anchor] = (node, 1) }
+            return complete(node, size: 1, plainKey: plain)
+        case YAML_ALIAS_EVENT:
+            let name = Self.string(event.data.alias.anchor) ?? ""
+            guard let (node, size) = anchors[name] else {
+                return .failed(Diagnostic(.error, "YAML alias *\(name) refers to no anchor", at: at))
+            }
+            return complete(node, size: size, plainKey: false)
+        case YAML_SEQUENCE_START_EVENT:
+            return open(.sequence([]), at, anchor: Self.string(event.data.sequence_start.anchor))
+        case YAML_MAPPING_START_EVENT:
+            return open(.mapping([], pendingKey: nil, keys: []), at, anchor: Self.string(event.data.mapping_start.anchor))
+        case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
+            let frame = stack.removeLast()
+            let node: ConfigNode
+            switch frame.collection {
+            case .sequence(let items): node = .sequence(items, frame.location)
+            case .mapping(let entries, _, _): node = .mapping(entries, frame.location)
+            }
+            if let anchor = frame.anchor { anchors[anchor] = (node, frame.size + 1) }
+            return complete(node, size: frame.size + 1, plainKey: false)
+        default:
+            return .more
+        }
+    }
+
+    private mutating func open(_ collection: Collection, _ at: SourceLocation, anchor: String?) -> Outcome {
+        if stack.count >= maximumDepth {
+            return .failed(Diagnostic(.error, "document nests more than \(maximumDepth) levels deep; refusing to read it", at: at))
+        }
+        stack.append(Frame(collection: collection, location: at, anchor: anchor, size: 0))
+        return .more
+    }
+
+    /// Attaches a finished node to the open collection, or makes it the document's root.
+    private mutating func complete(_ node: ConfigNode, size: Int, plainKey: Bool) -> Outcome {
+        nodeBudget -= size
+        if nodeBudget < 0 {
+            return .failed(Diagnostic(.error, "YAML aliases expand this file to more than \(nodeLimit) nodes; refusing to read it", at: node.location))
+        }
+        guard var frame = stack.popLast() else {
+            root = node
+            return .more
+        }
+        frame.size += size
+        let collection = frame.collection
+        // Drop the frame's reference first, so the arrays below are unique and append in place.
+        frame.collection = .sequence([])
+        switch consume collection {
+        case .sequence(var items):
+            items.append(node)
+            frame.collection = .sequence(items)
+        case .mapping(var entries, let pendingKey, var keys):
+            if let (key, keyLocation) = pendingKey {
+                entries.append(ConfigNode.Entry(key: key, keyLocation: keyLocation, value: node))
+                frame.collection = .mapping(entries, pendingKey: nil, keys: keys)
+            } else {
+                guard case .scalar(let key, _, let keyLocation) = node else {
+                    return .failed(Diagnostic(.error, "mapping keys must be strings, found \(node.describedForError) as a key", at: node.location))
+                }
+                if key == "<<" && plainKey {
+                    return .failed(Diagnostic(.error, "YAML merge keys (<<) are not supported; write the fields out", at: keyLocation))
+                }
+                if !keys.insert(key).inserted {
+                    return .failed(Diagnostic(.error, "duplicate key \"\(key.truncatedForDisplay)\" in one mapping", at: keyLocation))
+                }
+                frame.collection = .mapping(entries, pendingKey: (key, keyLocation), keys: keys)
+            }
+        }
+        stack.append(frame)
+        return .more
     }
 }

@@ -83,10 +83,11 @@ extension ValidationContext {
     }
 
     /// A WorkloadEntry, standalone (`path` = spec) or as a ServiceEntry endpoint.
-    mutating func workloadEntry(_ path: FieldPath, _ entry: WorkloadEntry, allowHostName: Bool, servicePorts: [ServicePort]?) {
+    mutating func workloadEntry(_ path: FieldPath, _ entry: WorkloadEntry, allowHostName: Bool, servicePorts: [ServicePort]?,
+                                isTemplate: Bool = false) {
         let address = entry.address ?? ""
         if address.isEmpty {
-            if (entry.network ?? "").isEmpty {
+            if (entry.network ?? "").isEmpty && !isTemplate {
                 error(path / "address", "address is required (or a network for a workload behind a gateway)")
             }
         } else if address.hasPrefix("unix://") {
@@ -122,10 +123,9 @@ extension ValidationContext {
             if let address = template.address, !address.isEmpty {
                 warning(spec / "template" / "address", "the template's address is ignored; each workload registers its own")
             }
-            var copy = template
-            copy.address = nil
-            copy.network = copy.network ?? "template"
-            workloadEntry(spec / "template", copy, allowHostName: true, servicePorts: nil)
+            var addressless = template
+            addressless.address = nil
+            workloadEntry(spec / "template", addressless, allowHostName: true, servicePorts: nil, isTemplate: true)
         } else {
             error(spec / "template", "template is required")
         }

@@ -1,0 +1,2 @@
+// libyaml (Debian's libyaml-dev), whose event parser SwiftMesh's reader drives directly.
+#include <yaml.h>
