@@ -185,6 +185,12 @@ print("swiftmesh \(SwiftMeshVersion.current); corpus: \(options.resources) resou
 
 var validateSeconds: [Double] = []
 var parseSeconds: [Double] = []
+var composeSeconds: [Double] = []
+var loadSeconds: [Double] = []
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
 var lastReport: ValidationReport?
 let clock = ContinuousClock()
 let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted().map { directory.appendingPathComponent($0).path }
@@ -195,6 +201,15 @@ for round in 1...options.rounds {
     let validateTime = clock.now - validateStart
     lastReport = report
 
+    // Phases, each including the ones before it: read and compose located nodes, then decode.
+    let composeStart = clock.now
+    let reader = ConfigDocumentReader()
+    for file in files { _ = reader.read(try Data(contentsOf: URL(fileURLWithPath: file)), file: file) }
+    composeSeconds.append(seconds(clock.now - composeStart))
+    let loadStart = clock.now
+    _ = ConfigLoader().load(paths: [directory.path])
+    loadSeconds.append(seconds(clock.now - loadStart))
+
     let parseStart = clock.now
     var nodes = 0
     for file in files {
@@ -202,8 +217,8 @@ for round in 1...options.rounds {
     }
     let parseTime = clock.now - parseStart
 
-    let v = Double(validateTime.components.seconds) + Double(validateTime.components.attoseconds) / 1e18
-    let p = Double(parseTime.components.seconds) + Double(parseTime.components.attoseconds) / 1e18
+    let v = seconds(validateTime)
+    let p = seconds(parseTime)
     validateSeconds.append(v)
     parseSeconds.append(p)
     print(String(format: "round %d: validate %.3f s (%d resources, %d errors), libyaml event scan %.3f s (%d events)",
@@ -218,6 +233,13 @@ print("| measurement | median | per resource | ratio to libyaml event scan |")
 print("| --- | --- | --- | --- |")
 print(String(format: "| meshctl validate (read, decode, validate) | %.3f s | %.1f µs | %.2f× |", validateMedian, validateMedian / Double(options.resources) * 1e6, validateMedian / parseMedian))
 print(String(format: "| libyaml event scan (nothing built) | %.3f s | %.1f µs | 1.00× |", parseMedian, parseMedian / Double(options.resources) * 1e6))
+print("")
+print("phases (each includes the ones above it):")
+print("| phase | median | ratio to libyaml event scan |")
+print("| --- | --- | --- |")
+for (name, values) in [("read + compose located nodes", composeSeconds), ("+ decode into typed resources", loadSeconds), ("+ validate every rule, cross-checks", validateSeconds)] {
+    print(String(format: "| %@ | %.3f s | %.2f× |", name, median(values), median(values) / parseMedian))
+}
 print("peak RSS (VmHWM): \(peakKiB / 1024) MiB (RSS before the rounds: \(rssBefore / 1024) MiB)")
 
 struct Result: Encodable {
@@ -226,6 +248,8 @@ struct Result: Encodable {
     var rounds: Int
     var validateSeconds: [Double]
     var parseSeconds: [Double]
+    var composeSeconds: [Double]
+    var loadSeconds: [Double]
     var validateMedianSeconds: Double
     var parseMedianSeconds: Double
     var ratioToParse: Double
@@ -233,7 +257,7 @@ struct Result: Encodable {
     var errorsFound: Int
 }
 let result = Result(resources: options.resources, corpusBytes: bytes, rounds: options.rounds, validateSeconds: validateSeconds,
-                    parseSeconds: parseSeconds, validateMedianSeconds: validateMedian, parseMedianSeconds: parseMedian,
+                    parseSeconds: parseSeconds, composeSeconds: composeSeconds, loadSeconds: loadSeconds, validateMedianSeconds: validateMedian, parseMedianSeconds: parseMedian,
                     ratioToParse: validateMedian / parseMedian, peakRSSKiB: peakKiB, errorsFound: lastReport?.errorCount ?? -1)
 let encoder = JSONEncoder()
 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -152,6 +152,8 @@ final class DecodingSession {
 final class KeyTracker {
     var askedKeys: Set<String> = []
     var unknownEntries: [ConfigNode.Entry]?
+    /// Asked keys are only needed to suggest a correction for an unknown field.
+    var recordsAskedKeys = false
 }
 
 struct NodeDecoder: Decoder {
@@ -165,22 +167,28 @@ struct NodeDecoder: Decoder {
 
     func container<Key: CodingKey>(keyedBy type: Key.Type) throws -> KeyedDecodingContainer<Key> {
         guard case .mapping(let entries, _) = node else { throw session.fail(node, path, expected: "a mapping") }
-        var accepted: [String: ConfigNode.Entry] = [:]
+        var accepted: [ConfigNode.Entry] = []
+        accepted.reserveCapacity(entries.count)
         var unknown: [ConfigNode.Entry] = []
         for entry in entries {
             if Key(stringValue: entry.key) != nil {
-                accepted[entry.key] = entry
+                accepted.append(entry)
             } else if let camel = entry.key.snakeToCamelCase, camel != entry.key, Key(stringValue: camel) != nil,
-                      accepted[camel] == nil {
+                      !accepted.contains(where: { $0.key == camel }) {
                 // proto JSON also accepts the original proto field name (`max_connections`).
-                accepted[camel] = entry
+                var renamed = entry
+                renamed.key = camel
+                accepted.append(renamed)
             } else {
                 unknown.append(entry)
             }
         }
-        if tracker.unknownEntries == nil { tracker.unknownEntries = unknown }
+        if tracker.unknownEntries == nil {
+            tracker.unknownEntries = unknown
+            tracker.recordsAskedKeys = !unknown.isEmpty
+        }
         return KeyedDecodingContainer(MappingContainer<Key>(
-            entries: accepted, order: entries.map(\.key), location: node.location, path: path, session: session, tracker: tracker))
+            entries: MappingEntries(accepted), location: node.location, path: path, session: session, tracker: tracker))
     }
 
     func unkeyedContainer() throws -> UnkeyedDecodingContainer {
@@ -193,9 +201,31 @@ struct NodeDecoder: Decoder {
     }
 }
 
+/// A mapping's entries, found by key: a scan for the small mappings of Istio's fields, a
+/// dictionary for large maps (labels, headers).
+struct MappingEntries {
+    let entries: [ConfigNode.Entry]
+    let index: [String: Int]?
+
+    init(_ entries: [ConfigNode.Entry]) {
+        self.entries = entries
+        if entries.count > 16 {
+            var index: [String: Int] = [:]
+            for (position, entry) in entries.enumerated() where index[entry.key] == nil { index[entry.key] = position }
+            self.index = index
+        } else {
+            self.index = nil
+        }
+    }
+
+    subscript(key: String) -> ConfigNode.Entry? {
+        if let index { return index[key].map { entries[$0] } }
+        return entries.first { $0.key == key }
+    }
+}
+
 struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
-    let entries: [String: ConfigNode.Entry]
-    let order: [String]
+    let entries: MappingEntries
     /// Where the mapping starts: a missing field is reported there.
     let location: SourceLocation
     let path: FieldPath
@@ -203,13 +233,10 @@ struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
     let tracker: KeyTracker
 
     var codingPath: [CodingKey] { path.codingPath }
-    var allKeys: [Key] {
-        order.compactMap { key in entries[key] != nil ? Key(stringValue: key) : nil }
-            + entries.keys.filter { !order.contains($0) }.compactMap(Key.init(stringValue:))
-    }
+    var allKeys: [Key] { entries.entries.compactMap { Key(stringValue: $0.key) } }
 
     private func entry(_ key: Key) -> ConfigNode.Entry? {
-        tracker.askedKeys.insert(key.stringValue)
+        if tracker.recordsAskedKeys { tracker.askedKeys.insert(key.stringValue) }
         return entries[key.stringValue]
     }
 

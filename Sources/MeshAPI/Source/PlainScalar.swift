@@ -9,6 +9,17 @@ enum PlainScalar {
     ]
 
     static func kind(of text: String) -> ConfigNode.ScalarKind {
+        // Most scalars are names; only these first characters can start a null, a boolean or
+        // a number, so everything else is a string without further work.
+        guard let first = text.utf8.first else { return .null }
+        switch first {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "~"),
+             UInt8(ascii: "n"), UInt8(ascii: "N"), UInt8(ascii: "t"), UInt8(ascii: "T"), UInt8(ascii: "f"), UInt8(ascii: "F"),
+             UInt8(ascii: "y"), UInt8(ascii: "Y"), UInt8(ascii: "o"), UInt8(ascii: "O"):
+            break
+        default:
+            return .string
+        }
         if nulls.contains(text) { return .null }
         if booleans.contains(text) { return .boolean }
         if isInteger(text) { return .integer }
@@ -16,15 +27,27 @@ enum PlainScalar {
         return .string
     }
 
+    private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
+
+    /// YAML 1.1 integers: optional sign, then decimal (with `_` separators), `0x` hex or `0o` octal.
     static func isInteger(_ text: String) -> Bool {
-        var body = Substring(text)
-        if body.first == "-" || body.first == "+" { body = body.dropFirst() }
-        if body.isEmpty { return false }
-        if body.hasPrefix("0x") { return body.count > 2 && body.dropFirst(2).allSatisfy(\.isHexDigit) }
-        if body.hasPrefix("0o") { return body.count > 2 && body.dropFirst(2).allSatisfy { ("0"..."7").contains($0) } }
-        return body.allSatisfy { $0.isASCII && $0.isNumber } || (body.contains("_") && body.allSatisfy { ($0.isASCII && $0.isNumber) || $0 == "_" } && body.first != "_")
+        var body = Substring(text).utf8[...]
+        if let sign = body.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") { body = body.dropFirst() }
+        guard let first = body.first else { return false }
+        if first == UInt8(ascii: "0"), body.count > 2 {
+            let marker = body[body.index(after: body.startIndex)]
+            let digits = body.dropFirst(2)
+            if marker == UInt8(ascii: "x") {
+                return digits.allSatisfy { isDigit($0) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains($0 | 0x20) }
+            }
+            if marker == UInt8(ascii: "o") {
+                return digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }
+            }
+        }
+        return first != UInt8(ascii: "_") && body.allSatisfy { isDigit($0) || $0 == UInt8(ascii: "_") }
     }
 
+    /// YAML 1.1 floats: `1.5`, `-2.`, `.5`, `1e3`, `6.02e+23`, `.inf`, `.nan`.
     static func isFloat(_ text: String) -> Bool {
         switch text {
         case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF", ".nan", ".NaN", ".NAN":
@@ -35,25 +58,23 @@ enum PlainScalar {
         var sawDigit = false
         var sawDot = false
         var sawExponent = false
-        var index = text.startIndex
-        if index < text.endIndex, text[index] == "-" || text[index] == "+" { index = text.index(after: index) }
-        while index < text.endIndex {
-            let character = text[index]
-            if character.isASCII && character.isNumber {
+        var bytes = Substring(text).utf8[...]
+        if let sign = bytes.first, sign == UInt8(ascii: "-") || sign == UInt8(ascii: "+") { bytes = bytes.dropFirst() }
+        var previous: UInt8 = 0
+        for byte in bytes {
+            if isDigit(byte) {
                 sawDigit = true
-            } else if character == "." && !sawDot && !sawExponent {
+            } else if byte == UInt8(ascii: ".") && !sawDot && !sawExponent {
                 sawDot = true
-            } else if (character == "e" || character == "E") && sawDigit && !sawExponent {
+            } else if (byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E")) && sawDigit && !sawExponent {
                 sawExponent = true
-                let next = text.index(after: index)
-                if next < text.endIndex, text[next] == "-" || text[next] == "+" { index = next }
                 sawDigit = false
-            } else if character == "_" {
-                // YAML 1.1 allows digit separators.
-            } else {
+            } else if (byte == UInt8(ascii: "-") || byte == UInt8(ascii: "+")) && (previous == UInt8(ascii: "e") || previous == UInt8(ascii: "E")) {
+                // the exponent's sign
+            } else if byte != UInt8(ascii: "_") {
                 return false
             }
-            index = text.index(after: index)
+            previous = byte
         }
         return sawDigit && (sawDot || sawExponent)
     }
