@@ -196,6 +196,7 @@ let clock = ContinuousClock()
 let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted().map { directory.appendingPathComponent($0).path }
 for round in 1...options.rounds {
     // Interleaved: the machine's noise hits both measurements alike.
+    lastReport = nil  // only one round's resources are alive at a time
     let validateStart = clock.now
     let report = ValidationReport.validate(paths: [directory.path])
     let validateTime = clock.now - validateStart

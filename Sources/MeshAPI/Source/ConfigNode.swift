@@ -1,7 +1,7 @@
 // The parsed shape of a configuration document, every node carrying its source location.
 
 /// A YAML/JSON node with its position. Mapping keys keep their order and their own positions.
-public indirect enum ConfigNode: Sendable {
+public enum ConfigNode: Sendable {
     /// How a scalar was written: resolved plain scalars may be numbers, booleans or null;
     /// quoted and block scalars are always strings.
     public enum ScalarKind: Sendable, Equatable {
