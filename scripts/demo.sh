@@ -11,7 +11,7 @@ meshctl="$(swift build "${scratch[@]}" --show-bin-path)/meshctl"
 
 echo "== Bookinfo: each file is one step of Istio's tasks, applied on its own =="
 for file in samples/bookinfo/*/*.yaml; do
-  printf '%-62s ' "$file"
+  printf '%-70s ' "$file"
   "$meshctl" validate -f "$file" | tail -n 1
 done
 echo

@@ -73,6 +73,9 @@ final class DecodingSession {
             var message = "unknown field \"\(entry.key.truncatedForDisplay)\""
             if let suggestion = Suggestion.closest(to: entry.key, among: known) {
                 message += "; did you mean \"\(suggestion)\"?"
+            } else if known == ["matchLabels"] || known == ["labels"] {
+                // A selector written as a bare label map (`selector: {app: x}`).
+                message += "; a selector holds its labels under \"\(known[0])\" (\(known[0]): {\(entry.key): ...})"
             }
             problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation, message: message))
         }
