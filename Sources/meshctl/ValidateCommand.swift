@@ -37,38 +37,37 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        var inputs: [(file: String, data: Data)] = []
+        if paths.filter({ $0 == "-" }).count > 1 {
+            throw ValidationError("standard input ('-f -') can be read only once")
+        }
+        var inputs: [ConfigInput] = []
         var fileErrors: [String] = []
         for path in paths {
             if path == "-" {
-                inputs.append(("<stdin>", FileHandle.standardInput.readDataToEndOfFile()))
-                continue
+                inputs.append(ConfigInput(file: "<stdin>", data: FileHandle.standardInput.readDataToEndOfFile()))
+            } else {
+                let (found, problems) = ConfigInput.read(paths: [path])
+                inputs += found
+                fileErrors += problems
             }
-            switch ConfigLoader.expand(path) {
-            case .failure(let problem):
-                fileErrors.append("\(path): \(problem.message)")
-            case .success(let files):
-                if files.isEmpty { fileErrors.append("\(path): no .yaml, .yml or .json files found") }
-                for file in files {
-                    guard let data = FileManager.default.contents(atPath: file) else {
-                        fileErrors.append("\(file): cannot read file")
-                        continue
-                    }
-                    inputs.append((file, data))
-                }
+        }
+        var meshConfigDiagnostics: [Diagnostic] = []
+        var mesh: MeshConfig?
+        if let meshConfig {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: meshConfig, isDirectory: &isDirectory) || isDirectory.boolValue {
+                fileErrors.append("\(meshConfig): not a readable mesh config file")
+            } else {
+                (mesh, meshConfigDiagnostics) = MeshConfigLoader.load(path: meshConfig)
             }
         }
         if !fileErrors.isEmpty {
             for message in fileErrors { FileHandle.standardError.write(Data("meshctl: \(message)\n".utf8)) }
             throw ExitCode(2)
         }
-        var report = ValidationReport.validate(inputs)
-        if let meshConfig {
-            guard FileManager.default.fileExists(atPath: meshConfig) else {
-                FileHandle.standardError.write(Data("meshctl: \(meshConfig): no such file\n".utf8))
-                throw ExitCode(2)
-            }
-            report.diagnostics = (MeshConfigLoader.load(path: meshConfig).diagnostics + report.diagnostics).sortedForDisplay()
+        var report = ValidationReport.validate(inputs, meshConfig: mesh)
+        if meshConfig != nil {
+            report.diagnostics = (meshConfigDiagnostics + report.diagnostics).sortedForDisplay()
             report.fileCount += 1
         }
         switch output {

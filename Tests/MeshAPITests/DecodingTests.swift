@@ -6,7 +6,7 @@ import Foundation
 import Testing
 
 func load(_ text: String, file: String = "test.yaml") -> LoadResult {
-    ConfigLoader().load([(file, Data(text.utf8))])
+    ConfigLoader().load([ConfigInput(file: file, data: Data(text.utf8))])
 }
 
 @Suite struct DecodingTests {
@@ -62,9 +62,9 @@ func load(_ text: String, file: String = "test.yaml") -> LoadResult {
     }
 
     @Test func kubernetesListsAndTypedListsExpand() {
-        for listKind in ["List", "DestinationRuleList"] {
+        for (apiVersion, listKind) in [("v1", "List"), ("networking.istio.io/v1", "DestinationRuleList")] {
             let result = load("""
-                apiVersion: v1
+                apiVersion: \(apiVersion)
                 kind: \(listKind)
                 items:
                 - {apiVersion: networking.istio.io/v1, kind: DestinationRule, metadata: {name: a}, spec: {host: a}}

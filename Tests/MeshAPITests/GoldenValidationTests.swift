@@ -12,7 +12,7 @@ enum TestFiles {
     static func files(in folder: String) -> [String] {
         let url = directory.appendingPathComponent(folder)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
-        return names.filter { ConfigLoader.configExtensions.contains(($0 as NSString).pathExtension) }.sorted()
+        return names.filter { ConfigInput.configExtensions.contains(($0 as NSString).pathExtension) }.sorted()
     }
 
     static func data(_ folder: String, _ name: String) -> Data {
@@ -22,7 +22,7 @@ enum TestFiles {
     /// Validates one file, naming it `folder/name` so expected output does not depend on where
     /// the checkout is.
     static func report(_ folder: String, _ name: String) -> ValidationReport {
-        ValidationReport.validate([("\(folder)/\(name)", data(folder, name))])
+        ValidationReport.validate([ConfigInput(file: "\(folder)/\(name)", data: data(folder, name))])
     }
 }
 

@@ -26,7 +26,7 @@ struct SplitMix64: RandomNumberGenerator {
     private func check(_ data: Data, _ label: String) -> ValidationReport {
         let clock = ContinuousClock()
         let start = clock.now
-        let report = ValidationReport.validate([(label, data)])
+        let report = ValidationReport.validate([ConfigInput(file: label, data: data)])
         let elapsed = clock.now - start
         #expect(elapsed < .seconds(60), "\(label) took \(elapsed)")
         for diagnostic in report.diagnostics where diagnostic.severity != .info {

@@ -10,8 +10,7 @@ enum Samples {
 
     /// The sample files users are meant to apply (not the deliberately broken ones).
     static var files: [String] {
-        guard case .success(let files) = ConfigLoader.expand(root.path) else { return [] }
-        return files.filter { !$0.contains("/broken/") }
+        ConfigInput.read(paths: [root.path]).inputs.map(\.file).filter { !$0.contains("/broken/") }
     }
 }
 
@@ -22,7 +21,7 @@ enum Samples {
 
     @Test(arguments: Samples.files)
     func sampleValidatesCleanAndRoundTrips(path: String) throws {
-        let report = ValidationReport.validate(paths: [path])
+        let report = ValidationReport.validate(ConfigInput.read(paths: [path]).inputs)
         #expect(report.diagnostics.isEmpty, "\(report.diagnostics.map(\.description).joined(separator: "\n"))")
         #expect(!report.resources.isEmpty)
         try expectRoundTrip(report.resources)
@@ -34,14 +33,14 @@ enum Samples {
     }
 
     @Test func brokenSampleShowsErrors() {
-        let report = ValidationReport.validate(paths: [Samples.root.appendingPathComponent("broken").path])
+        let report = ValidationReport.validate(ConfigInput.read(paths: [Samples.root.appendingPathComponent("broken").path]).inputs)
         #expect(report.errorCount >= 4)
     }
 
     private func expectRoundTrip(_ resources: [MeshResource]) throws {
         for resource in resources {
             let yaml = try YAMLWriter.yaml(resource)
-            let reloaded = ConfigLoader().load([("roundtrip.yaml", Data(yaml.utf8))])
+            let reloaded = ConfigLoader().load([ConfigInput(file: "roundtrip.yaml", data: Data(yaml.utf8))])
             #expect(reloaded.diagnostics.isEmpty, "\(reloaded.diagnostics)\n\(yaml)")
             #expect(reloaded.resources.map(\.resource) == [resource], "\(resource.reference) changed through YAML:\n\(yaml)")
         }

@@ -49,35 +49,35 @@ import Testing
     }
 
     @Test func labels() {
-        #expect(Values.labelKeyProblem("app.kubernetes.io/name") == nil)
-        #expect(Values.labelKeyProblem("version") == nil)
-        #expect(Values.labelKeyProblem("-x") != nil)
-        #expect(Values.labelKeyProblem("a/b/c") != nil)
-        #expect(Values.labelValueProblem("") == nil)
-        #expect(Values.labelValueProblem("v1.2_beta-3") == nil)
-        #expect(Values.labelValueProblem("has space") != nil)
+        #expect(LabelRule.keyProblem("app.kubernetes.io/name") == nil)
+        #expect(LabelRule.keyProblem("version") == nil)
+        #expect(LabelRule.keyProblem("-x") != nil)
+        #expect(LabelRule.keyProblem("a/b/c") != nil)
+        #expect(LabelRule.valueProblem("") == nil)
+        #expect(LabelRule.valueProblem("v1.2_beta-3") == nil)
+        #expect(LabelRule.valueProblem("has space") != nil)
     }
 
     @Test func exportTo() {
-        #expect(Values.exportToProblems([".", "istio-system"], namespace: "default", allowNone: false).isEmpty)
-        #expect(Values.exportToProblems(["~"], namespace: "default", allowNone: true).isEmpty)
-        #expect(Values.exportToProblems(["~"], namespace: "default", allowNone: false).count == 1)
-        #expect(Values.exportToProblems(["*", "."], namespace: "default", allowNone: false).count == 1)
-        #expect(Values.exportToProblems([".", "default"], namespace: "default", allowNone: false).count == 1)
+        #expect(ExportToRule.problems([".", "istio-system"], namespace: "default", allowNone: false).isEmpty)
+        #expect(ExportToRule.problems(["~"], namespace: "default", allowNone: true).isEmpty)
+        #expect(ExportToRule.problems(["~"], namespace: "default", allowNone: false).count == 1)
+        #expect(ExportToRule.problems(["*", "."], namespace: "default", allowNone: false).count == 1)
+        #expect(ExportToRule.problems([".", "default"], namespace: "default", allowNone: false).count == 1)
     }
 
     @Test func protocolsAreCaseInsensitive() {
         for name in ["http", "HTTP2", "grpc-web", "TLS", "tcp", "Mongo", "http_proxy"] {
-            #expect(Values.protocolProblem(name) == nil, "\(name)")
+            #expect(ProtocolName.problem(name) == nil, "\(name)")
         }
-        #expect(Values.protocolProblem("HTTP3") != nil)
+        #expect(ProtocolName.problem("HTTP3") != nil)
     }
 
     @Test func durations() {
-        #expect(Values.durationProblem(ProtoDuration(milliseconds: 1)) == nil)
-        #expect(Values.durationProblem(try! ProtoDuration(parsing: "999us")) != nil)
-        #expect(Values.durationProblem(try! ProtoDuration(parsing: "1500us")) != nil)
-        #expect(Values.durationProblem(try! ProtoDuration(parsing: "0s"), allowZero: true) == nil)
+        #expect(DurationRule.problem(ProtoDuration(milliseconds: 1)) == nil)
+        #expect(DurationRule.problem(try! ProtoDuration(parsing: "999us")) != nil)
+        #expect(DurationRule.problem(try! ProtoDuration(parsing: "1500us")) != nil)
+        #expect(DurationRule.problem(try! ProtoDuration(parsing: "0s"), allowZero: true) == nil)
     }
 
     @Test func sidecarDefaultEndpoints() {

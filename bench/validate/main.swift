@@ -198,7 +198,7 @@ for round in 1...options.rounds {
     // Interleaved: the machine's noise hits both measurements alike.
     lastReport = nil  // only one round's resources are alive at a time
     let validateStart = clock.now
-    let report = ValidationReport.validate(paths: [directory.path])
+    let report = ValidationReport.validate(ConfigInput.read(paths: [directory.path]).inputs)
     let validateTime = clock.now - validateStart
     lastReport = report
 
@@ -208,7 +208,7 @@ for round in 1...options.rounds {
     for file in files { _ = reader.read(try Data(contentsOf: URL(fileURLWithPath: file)), file: file) }
     composeSeconds.append(seconds(clock.now - composeStart))
     let loadStart = clock.now
-    _ = ConfigLoader().load(paths: [directory.path])
+    _ = ConfigLoader().load(ConfigInput.read(paths: [directory.path]).inputs)
     loadSeconds.append(seconds(clock.now - loadStart))
 
     let parseStart = clock.now

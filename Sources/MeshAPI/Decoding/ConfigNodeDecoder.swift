@@ -8,6 +8,15 @@ public struct DecodingProblem: Error, Sendable {
     public var path: FieldPath
     public var location: SourceLocation
     public var message: String
+    /// For an unknown field, the known field it is probably a misspelling of.
+    public var suggestedField: String?
+
+    public init(path: FieldPath, location: SourceLocation, message: String, suggestedField: String? = nil) {
+        self.path = path
+        self.location = location
+        self.message = message
+        self.suggestedField = suggestedField
+    }
 }
 
 /// Decodes `Decodable` types from a `ConfigNode` with proto-JSON semantics as Istio applies them:
@@ -71,13 +80,16 @@ final class DecodingSession {
         let known = decoder.tracker.askedKeys.sorted()
         for entry in unknown {
             var message = "unknown field \"\(entry.key.truncatedForDisplay)\""
-            if let suggestion = Suggestion.closest(to: entry.key, among: known) {
+            let suggestion = Suggestion.closest(to: entry.key, among: known)
+            if let suggestion {
                 message += "; did you mean \"\(suggestion)\"?"
             } else if known == ["matchLabels"] || known == ["labels"] {
                 // A selector written as a bare label map (`selector: {app: x}`).
                 message += "; a selector holds its labels under \"\(known[0])\" (\(known[0]): {\(entry.key): ...})"
             }
-            problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation, message: message))
+            let meant = suggestion ?? ((known == ["matchLabels"] || known == ["labels"]) ? known[0] : nil)
+            problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation, message: message,
+                                            suggestedField: meant))
         }
     }
 
@@ -259,7 +271,30 @@ struct MappingContainer<Key: CodingKey>: KeyedDecodingContainerProtocol {
         return try session.decodeValue(type, node: entry.value, path: path / key.stringValue)
     }
 
+    // The standard library gives each primitive type its own `decodeIfPresent` requirement, with
+    // default implementations that would throw past the recording below; route them all here.
+    func decodeIfPresent(_ type: Bool.Type, forKey key: Key) throws -> Bool? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: String.Type, forKey key: Key) throws -> String? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Double.Type, forKey key: Key) throws -> Double? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Float.Type, forKey key: Key) throws -> Float? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Int.Type, forKey key: Key) throws -> Int? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Int8.Type, forKey key: Key) throws -> Int8? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Int16.Type, forKey key: Key) throws -> Int16? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Int32.Type, forKey key: Key) throws -> Int32? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: Int64.Type, forKey key: Key) throws -> Int64? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: UInt.Type, forKey key: Key) throws -> UInt? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: UInt8.Type, forKey key: Key) throws -> UInt8? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: UInt16.Type, forKey key: Key) throws -> UInt16? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: UInt32.Type, forKey key: Key) throws -> UInt32? { try decodeRecording(type, key) }
+    func decodeIfPresent(_ type: UInt64.Type, forKey key: Key) throws -> UInt64? { try decodeRecording(type, key) }
+
     func decodeIfPresent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        try decodeRecording(type, key)
+    }
+
+    /// Decodes an optional field; a problem is recorded and the field left absent, so the rest
+    /// of the document is still read.
+    private func decodeRecording<T: Decodable>(_ type: T.Type, _ key: Key) throws -> T? {
         guard let entry = entry(key) else { return nil }
         if case .scalar(_, .null, _) = entry.value { return nil }
         do {

@@ -53,10 +53,10 @@ public enum MeshConfigLoader {
             }
         }
         if let timeout = config.connectTimeout {
-            if let problem = Values.durationProblem(timeout) { error(root / "connectTimeout", problem) }
+            if let problem = DurationRule.problem(timeout) { error(root / "connectTimeout", problem) }
             else if timeout.nanoseconds > 3_600_000_000_000 { error(root / "connectTimeout", "connectTimeout must be at most 1h") }
         }
-        if let timeout = config.protocolDetectionTimeout, let problem = Values.durationProblem(timeout, allowZero: true) {
+        if let timeout = config.protocolDetectionTimeout, let problem = DurationRule.problem(timeout, allowZero: true) {
             error(root / "protocolDetectionTimeout", problem)
         }
         var names: Set<String> = []
@@ -93,7 +93,7 @@ public enum MeshConfigLoader {
                 } else {
                     error(servicePath / "service", "\(kind) needs a service")
                 }
-                if let problem = Values.portProblem(port ?? 0) { error(servicePath / "port", problem) }
+                if let problem = PortRule.problem(port) { error(servicePath / "port", problem) }
             }
         }
         let known = names
@@ -108,7 +108,7 @@ public enum MeshConfigLoader {
         }
         for (field, list) in [("defaultServiceExportTo", config.defaultServiceExportTo), ("defaultVirtualServiceExportTo", config.defaultVirtualServiceExportTo),
                               ("defaultDestinationRuleExportTo", config.defaultDestinationRuleExportTo)] {
-            for (index, problem) in Values.exportToProblems(list ?? [], namespace: config.effectiveRootNamespace, allowNone: field == "defaultServiceExportTo") {
+            for (index, problem) in ExportToRule.problems(list ?? [], namespace: config.effectiveRootNamespace, allowNone: field == "defaultServiceExportTo") {
                 error(root / field / index, problem)
             }
         }

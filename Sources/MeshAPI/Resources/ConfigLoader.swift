@@ -3,85 +3,34 @@
 
 import Foundation
 
-/// A resource read from a file, with the fields that failed to decode (those are left absent in
-/// `resource`, and validation does not report them a second time).
+/// A resource read from a file, with the problems met decoding it (the fields involved are
+/// absent from `resource`; validation does not report them a second time).
 public struct LoadedResource: Sendable {
     public var resource: MeshResource
-    public var undecodedPaths: [FieldPath]
+    public var decodingProblems: [DecodingProblem]
 }
 
-/// What loading a set of files produced.
+/// What loading a set of inputs produced.
 public struct LoadResult: Sendable {
     public var resources: [LoadedResource] = []
     public var diagnostics: [Diagnostic] = []
 }
 
-/// Reads Istio resources from files, directories or text.
+/// Reads Istio resources from in-memory inputs, each named by the file it stands for.
 public struct ConfigLoader: Sendable {
     public var reader = ConfigDocumentReader()
-    /// File name endings read when a directory is given.
-    public static let configExtensions: Set<String> = ["yaml", "yml", "json"]
 
     public init() {}
 
-    /// Loads files and directories (recursively, `.yaml`, `.yml` and `.json` files in name order).
-    /// Unreadable paths are reported as errors.
-    public func load(paths: [String]) -> LoadResult {
-        var files: [String] = []
-        var result = LoadResult()
-        for path in paths {
-            switch Self.expand(path) {
-            case .success(let found): files.append(contentsOf: found)
-            case .failure(let diagnostic): result.diagnostics.append(diagnostic)
-            }
-        }
-        var inputs: [(String, Data)] = []
-        for file in files {
-            guard let data = FileManager.default.contents(atPath: file) else {
-                result.diagnostics.append(Diagnostic(.error, "cannot read file", at: SourceLocation(file: file, line: 1, column: 1)))
-                continue
-            }
-            inputs.append((file, data))
-        }
-        let loaded = load(inputs)
-        result.resources = loaded.resources
-        result.diagnostics += loaded.diagnostics
-        return result
-    }
-
-    /// The files a path names: itself, or the config files below a directory.
-    public static func expand(_ path: String) -> Result<[String], Diagnostic> {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            return .failure(Diagnostic(.error, "no such file or directory", at: SourceLocation(file: path, line: 1, column: 1)))
-        }
-        guard isDirectory.boolValue else { return .success([path]) }
-        guard let enumerator = FileManager.default.enumerator(atPath: path) else {
-            return .failure(Diagnostic(.error, "cannot list directory", at: SourceLocation(file: path, line: 1, column: 1)))
-        }
-        var files: [String] = []
-        while let relative = enumerator.nextObject() as? String {
-            let ext = (relative as NSString).pathExtension.lowercased()
-            guard configExtensions.contains(ext) else { continue }
-            let full = (path as NSString).appendingPathComponent(relative)
-            var childIsDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: full, isDirectory: &childIsDirectory), !childIsDirectory.boolValue {
-                files.append(full)
-            }
-        }
-        return .success(files.sorted())
-    }
-
-    /// Loads in-memory inputs, each named by the file it stands for.
-    public func load(_ inputs: [(file: String, data: Data)]) -> LoadResult {
+    public func load(_ inputs: [ConfigInput]) -> LoadResult {
         var result = LoadResult()
         var ignored: [String: (count: Int, location: SourceLocation)] = [:]
         var ignoredOrder: [String] = []
-        for (file, data) in inputs {
-            let (documents, readDiagnostics) = reader.read(data, file: file)
+        for input in inputs {
+            let (documents, readDiagnostics) = reader.read(input.data, file: input.file)
             result.diagnostics += readDiagnostics
             for document in documents {
-                loadObject(document.root, file: file, into: &result) { kindDescription, location in
+                loadObject(document.root, file: input.file, into: &result) { kindDescription, location in
                     if ignored[kindDescription] == nil {
                         ignored[kindDescription] = (0, location)
                         ignoredOrder.append(kindDescription)
@@ -109,16 +58,22 @@ public struct ConfigLoader: Sendable {
                 at: node.location))
             return
         }
-        guard let kind = node["kind"]?.stringValue, !kind.isEmpty else {
-            result.diagnostics.append(Diagnostic(.error, "missing required field \"kind\"", at: node.location, path: FieldPath.root / "kind"))
+        let kind: String
+        let apiVersion: String
+        switch (Self.requiredString("kind", in: node), Self.requiredString("apiVersion", in: node)) {
+        case (.failure(let problem), _), (_, .failure(let problem)):
+            result.diagnostics.append(problem)
             return
+        case (.success(let foundKind), .success(let foundVersion)):
+            kind = foundKind
+            apiVersion = foundVersion
         }
-        guard let apiVersion = node["apiVersion"]?.stringValue, !apiVersion.isEmpty else {
-            result.diagnostics.append(Diagnostic(.error, "missing required field \"apiVersion\"", at: node.location,
-                                                 resource: Self.reference(kind: kind, node: node), path: FieldPath.root / "apiVersion"))
-            return
-        }
-        if kind == "List" || kind.hasSuffix("List"), let items = node["items"] {
+        let (group, version) = Self.split(apiVersion)
+        let resourceKind = ResourceKind(rawValue: kind)
+        let isIstioGroup = ResourceKind.groups.contains(group)
+        // `kind: List` (kubectl's output) or a typed list of an Istio kind (`VirtualServiceList`).
+        if kind == "List" || (isIstioGroup && kind.hasSuffix("List") && ResourceKind(rawValue: String(kind.dropLast(4))) != nil),
+           let items = node["items"] {
             guard case .sequence(let list, _) = items else {
                 result.diagnostics.append(Diagnostic(.error, "expected a list, found \(items.describedForError)", at: items.location, path: FieldPath.root / "items"))
                 return
@@ -128,10 +83,8 @@ public struct ConfigLoader: Sendable {
             }
             return
         }
-        let group = apiVersion.split(separator: "/", maxSplits: 1).first.map(String.init) ?? ""
-        let version = apiVersion.contains("/") ? String(apiVersion.split(separator: "/", maxSplits: 1)[1]) : ""
-        guard let resourceKind = ResourceKind(rawValue: kind), resourceKind.group == group else {
-            if ResourceKind.groups.contains(group) {
+        guard let resourceKind, resourceKind.group == group else {
+            if isIstioGroup {
                 result.diagnostics.append(Diagnostic(
                     .warning, "\(kind) (\(apiVersion)) is an Istio resource SwiftMesh does not support; ignored",
                     at: node.location, resource: Self.reference(kind: kind, node: node)))
@@ -142,28 +95,44 @@ public struct ConfigLoader: Sendable {
         }
         let reference = Self.reference(kind: kind, node: node)
         guard resourceKind.versions.contains(version) else {
-            let location = node.location(of: FieldPath.root / "apiVersion")
             result.diagnostics.append(Diagnostic(
                 .error, "\(apiVersion) is not a served version of \(kind); use one of \(resourceKind.versions.map { "\(group)/\($0)" }.joined(separator: ", "))",
-                at: location, resource: reference, path: FieldPath.root / "apiVersion"))
+                at: node.location(of: FieldPath.root / "apiVersion"), resource: reference, path: FieldPath.root / "apiVersion"))
             return
         }
         let (resource, problems) = Self.decode(resourceKind, node: node)
-        let source = ResourceSource(file: file, node: node)
         for problem in problems {
             result.diagnostics.append(Diagnostic(.error, problem.message, at: problem.location, resource: reference, path: problem.path))
         }
         if var resource {
-            resource.source = source
-            result.resources.append(LoadedResource(resource: resource, undecodedPaths: problems.map(\.path)))
+            resource.source = ResourceSource(file: file, node: node)
+            result.resources.append(LoadedResource(resource: resource, decodingProblems: problems))
         }
+    }
+
+    private static func requiredString(_ field: String, in node: ConfigNode) -> Result<String, Diagnostic> {
+        guard let value = node[field] else {
+            return .failure(Diagnostic(.error, "missing required field \"\(field)\"", at: node.location, path: FieldPath.root / field))
+        }
+        guard let text = value.stringValue, !text.isEmpty else {
+            return .failure(Diagnostic(.error, "\(field) must be a non-empty string, found \(value.describedForError)",
+                                       at: value.location, path: FieldPath.root / field))
+        }
+        return .success(text)
+    }
+
+    /// `group/version`; core Kubernetes kinds have a bare version (`v1`) and an empty group.
+    static func split(_ apiVersion: String) -> (group: String, version: String) {
+        guard let slash = apiVersion.firstIndex(of: "/") else { return ("", apiVersion) }
+        return (String(apiVersion[..<slash]), String(apiVersion[apiVersion.index(after: slash)...]))
     }
 
     static func reference(kind: String, node: ConfigNode) -> ResourceReference {
         let metadata = node["metadata"]
+        let namespace = metadata?["namespace"]?.stringValue ?? ""
         return ResourceReference(
             kind: kind,
-            namespace: metadata?["namespace"]?.stringValue ?? "default",
+            namespace: namespace.isEmpty ? ObjectMeta.defaultNamespace : namespace,
             name: metadata?["name"]?.stringValue ?? "")
     }
 

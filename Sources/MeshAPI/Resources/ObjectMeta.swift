@@ -25,6 +25,11 @@ public struct ObjectMeta: Codable, Hashable, Sendable {
         self.annotations = annotations
     }
 
-    /// The namespace, defaulting to `default` as Kubernetes does.
-    public var effectiveNamespace: String { namespace ?? "default" }
+    public static let defaultNamespace = "default"
+
+    /// The namespace, defaulting to `default` as Kubernetes does (also when written empty).
+    public var effectiveNamespace: String {
+        guard let namespace, !namespace.isEmpty else { return Self.defaultNamespace }
+        return namespace
+    }
 }

@@ -4,7 +4,12 @@ import Foundation
 
 /// Validates Istio resources with Istio's semantics.
 public struct ConfigValidator: Sendable {
-    public init() {}
+    /// When given, references to its extension providers are checked.
+    public var meshConfig: MeshConfig?
+
+    public init(meshConfig: MeshConfig? = nil) {
+        self.meshConfig = meshConfig
+    }
 
     /// Diagnostics for one resource, on its own.
     public func validate(_ resource: MeshResource) -> [Diagnostic] {
@@ -15,7 +20,7 @@ public struct ConfigValidator: Sendable {
         case .destinationRule(let spec): context.validate(spec)
         case .gateway(let spec): context.validate(spec)
         case .serviceEntry(let spec): context.validate(spec)
-        case .workloadEntry(let spec): context.workloadEntry(FieldPath.root / "spec", spec, allowHostName: true, servicePorts: nil)
+        case .workloadEntry(let spec): context.workloadEntry(.spec, spec, allowHostName: true, servicePorts: nil)
         case .workloadGroup(let spec): context.validate(spec)
         case .sidecar(let spec): context.validate(spec)
         case .peerAuthentication(let spec): context.validate(spec)
@@ -27,52 +32,29 @@ public struct ConfigValidator: Sendable {
     }
 
     /// Validates a loaded set: each resource, then the set as a whole (duplicates, references).
-    /// Problems already reported while decoding are not reported again.
+    /// Consequences of a problem already reported while decoding are not reported again.
     public func validate(_ loaded: [LoadedResource]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         for entry in loaded {
-            let undecoded = entry.undecodedPaths
-            let node = entry.resource.source?.node
             diagnostics += validate(entry.resource).filter { diagnostic in
                 guard let path = diagnostic.path else { return true }
-                return !undecoded.contains { problem in
-                    // The field that failed is absent from the value, so rules about it, about
-                    // what holds it, or about siblings the user may have meant to write (a
-                    // misspelt `hots:` leaves `host` missing) would only repeat the problem.
-                    path.isWithin(problem) || problem.isWithin(path)
-                        || (path.isWithin(problem.parent) && node?.node(at: path) == nil)
-                }
+                return !entry.decodingProblems.contains { Self.isConsequence(path, of: $0) }
             }
         }
-        diagnostics += CrossResourceChecks(resources: loaded.map(\.resource)).run()
+        diagnostics += CrossResourceChecks(resources: loaded.map(\.resource), meshConfig: meshConfig).run()
         return diagnostics
     }
-}
 
-extension ValidationContext {
-    mutating func metadata() {
-        let path = FieldPath.root / "metadata"
-        let metadata = resource.metadata
-        if let name = metadata.name, !name.isEmpty {
-            if !HostNames.isDNS1123Subdomain(name) {
-                error(path / "name", "name \"\(name.truncatedForDisplay)\" must be a lower-case DNS-1123 name (letters, digits, '-', '.')")
-            }
-        } else if (metadata.generateName ?? "").isEmpty {
-            error(path / "name", "metadata.name is required")
-        }
-        if let namespace = metadata.namespace, !HostNames.isKubernetesLabel(namespace) {
-            error(path / "namespace", "namespace \"\(namespace.truncatedForDisplay)\" must be a lower-case DNS-1123 label")
-        }
-        labels(path / "labels", metadata.labels)
-        for key in (metadata.annotations ?? [:]).keys.sorted() {
-            check(path / "annotations" / key, Values.labelKeyProblem(key).map { $0.replacingOccurrences(of: "label key", with: "annotation key") })
-        }
-        if let dryRun = metadata.annotations?["istio.io/dry-run"] {
-            if resource.kind != .authorizationPolicy {
-                error(path / "annotations" / "istio.io/dry-run", "the istio.io/dry-run annotation is only supported on AuthorizationPolicy")
-            } else if !["true", "false"].contains(dryRun.lowercased()) {
-                error(path / "annotations" / "istio.io/dry-run", "istio.io/dry-run must be \"true\" or \"false\"")
-            }
-        }
+    /// Whether a rule's complaint at `path` only restates a decoding problem.
+    static func isConsequence(_ path: FieldPath, of problem: DecodingProblem) -> Bool {
+        // Inside the field that failed: it is absent, so nothing in it can be judged.
+        if path.isWithin(problem.path) { return true }
+        // The field holding it, where its absence is the complaint ("a route needs a destination").
+        let holder = problem.path.parent
+        if path == holder { return true }
+        if case .index = holder.components.last, path == holder.parent { return true }
+        // The field a misspelt key meant (`hots` for `host`), which is otherwise reported missing.
+        if let meant = problem.suggestedField, path.isWithin(holder / meant) { return true }
+        return false
     }
 }

@@ -3,6 +3,7 @@
 
 struct CrossResourceChecks {
     let resources: [MeshResource]
+    let meshConfig: MeshConfig?
 
     func run() -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
@@ -28,11 +29,12 @@ struct CrossResourceChecks {
         let hasDestinationRules = resources.contains { $0.kind == .destinationRule }
         for resource in resources {
             guard case .virtualService(let service) = resource.spec else { continue }
-            let spec = FieldPath.root / "spec"
+            let spec = FieldPath.spec
             if !services.isEmpty {
                 for (index, host) in (service.hosts ?? []).enumerated() where !host.contains("*") && IPAddress.parse(host) == nil {
                     let gatewayOnly = !(service.gateways ?? []).isEmpty && !(service.gateways ?? []).contains("mesh")
-                    if !gatewayOnly && !services.contains(qualify(host, namespace: resource.namespace)) {
+                    let qualified = qualify(host, namespace: resource.namespace)
+                    if !gatewayOnly && !services.contains(where: { HostNames.matches($0, qualified) }) {
                         diagnostics.append(diagnostic(.warning, resource, spec / "hosts" / index,
                                                       "no ServiceEntry in this input defines host \"\(host)\"; the routes apply only if the service exists elsewhere"))
                     }
@@ -53,6 +55,39 @@ struct CrossResourceChecks {
                                                          checkSubsets: hasDestinationRules)
                     }
                 }
+            }
+        }
+        diagnostics += providerChecks()
+        return diagnostics
+    }
+
+    /// Providers named by policies must be defined in the mesh config (Istio also knows
+    /// `prometheus` and `envoy` without definition).
+    private func providerChecks() -> [Diagnostic] {
+        guard let meshConfig else { return [] }
+        let defined = Set((meshConfig.extensionProviders ?? []).compactMap(\.name)).union(["prometheus", "envoy"])
+        var diagnostics: [Diagnostic] = []
+        func check(_ resource: MeshResource, _ path: FieldPath, _ name: String?) {
+            guard let name, !name.isEmpty, !defined.contains(name) else { return }
+            diagnostics.append(diagnostic(.warning, resource, path,
+                                          "provider \"\(name)\" is not defined in the mesh config's extensionProviders (\(defined.sorted().joined(separator: ", ")))"))
+        }
+        for resource in resources {
+            let spec = FieldPath.spec
+            switch resource.spec {
+            case .authorizationPolicy(let policy) where policy.action == .CUSTOM:
+                check(resource, spec / "provider" / "name", policy.provider?.name)
+            case .telemetry(let telemetry):
+                for (field, lists) in [("tracing", telemetry.tracing?.map(\.providers)), ("metrics", telemetry.metrics?.map(\.providers)),
+                                       ("accessLogging", telemetry.accessLogging?.map(\.providers))] {
+                    for (index, providers) in (lists ?? []).enumerated() {
+                        for (providerIndex, provider) in (providers ?? []).enumerated() {
+                            check(resource, spec / field / index / "providers" / providerIndex / "name", provider.name)
+                        }
+                    }
+                }
+            default:
+                break
             }
         }
         return diagnostics

@@ -45,7 +45,7 @@ extension ValidationContext {
         for (index, portPolicy) in (policy.portLevelSettings ?? []).enumerated() {
             let portPath = path / "portLevelSettings" / index
             if let number = portPolicy.port?.number {
-                check(portPath / "port" / "number", Values.portProblem(number))
+                check(portPath / "port" / "number", PortRule.problem(number))
             } else {
                 error(portPath / "port", "port-level settings need a port number")
             }
@@ -66,11 +66,11 @@ extension ValidationContext {
             } else {
                 error(path / "tunnel" / "targetHost", "tunnel targetHost is required")
             }
-            check(path / "tunnel" / "targetPort", Values.portProblem(tunnel.targetPort ?? 0))
+            check(path / "tunnel" / "targetPort", PortRule.problem(tunnel.targetPort))
         }
         if let budget = policy.retryBudget {
             if let percent = budget.percent, !(0...100).contains(percent) {
-                error(path / "retryBudget" / "percent", "retryBudget percent \(Values.formatted(percent)) must be between 0 and 100")
+                error(path / "retryBudget" / "percent", "retryBudget percent \(percent.shownInMessage) must be between 0 and 100")
             }
             duration(path / "retryBudget" / "budgetInterval", budget.budgetInterval)
         }
@@ -92,7 +92,7 @@ extension ValidationContext {
             exclusive(base, [("httpHeaderName", hash.httpHeaderName != nil), ("httpCookie", hash.httpCookie != nil),
                              ("useSourceIp", hash.useSourceIp != nil), ("httpQueryParameterName", hash.httpQueryParameterName != nil)])
             exclusive(base, [("ringHash", hash.ringHash != nil), ("maglev", hash.maglev != nil)])
-            if let header = hash.httpHeaderName { check(base / "httpHeaderName", Values.headerNameProblem(header)) }
+            if let header = hash.httpHeaderName { check(base / "httpHeaderName", HeaderRule.nameProblem(header)) }
             if let cookie = hash.httpCookie, (cookie.name ?? "").isEmpty {
                 error(base / "httpCookie" / "name", "httpCookie needs a name")
             }

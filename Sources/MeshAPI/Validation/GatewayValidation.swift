@@ -27,31 +27,31 @@ extension ValidationContext {
                 continue
             }
             let isUnix = server.bind?.hasPrefix("unix://") == true
-            if !(isUnix && port.number == 0) { check(path / "port" / "number", Values.portProblem(port.number ?? 0)) }
+            if !(isUnix && port.number == 0) { check(path / "port" / "number", PortRule.problem(port.number)) }
             if (port.name ?? "").isEmpty { error(path / "port" / "name", "port name is required") }
             if port.targetPort != nil { error(path / "port" / "targetPort", "targetPort has no effect on Gateways") }
             let protocolName = port.protocolName ?? ""
             if protocolName.isEmpty {
                 error(path / "port" / "protocol", "port protocol is required")
             } else {
-                check(path / "port" / "protocol", Values.protocolProblem(protocolName))
+                check(path / "port" / "protocol", ProtocolName.problem(protocolName))
             }
             if let bind = server.bind, !bind.isEmpty {
                 if isUnix {
-                    check(path / "bind", Values.unixAddressProblem(bind))
+                    check(path / "bind", UnixAddressRule.problem(bind))
                     if port.number != 0 { error(path / "port" / "number", "port number must be 0 when binding a unix domain socket") }
                 } else if IPAddress.parse(bind) == nil {
                     error(path / "bind", "bind \"\(bind.truncatedForDisplay)\" is not a valid IP address")
                 }
             }
-            if Values.isTLSProtocol(protocolName) && server.tls == nil {
+            if ProtocolName.isTLS(protocolName) && server.tls == nil {
                 error(path / "tls", "\(protocolName) servers need tls settings")
             }
             if let tls = server.tls {
-                if !Values.isTLSProtocol(protocolName) && Values.protocols[protocolName.lowercased()] != nil {
+                if !ProtocolName.isTLS(protocolName) && ProtocolName.canonical[protocolName.lowercased()] != nil {
                     let mode = tls.mode ?? .PASSTHROUGH
                     let hasCertificates = tls.caCertificates != nil || tls.privateKey != nil || tls.serverCertificate != nil
-                    if Values.isHTTPProtocol(protocolName) {
+                    if ProtocolName.isHTTP(protocolName) {
                         if (mode != .PASSTHROUGH && mode != .AUTO_PASSTHROUGH) || hasCertificates {
                             error(path / "tls", "plain-text \(protocolName) servers cannot terminate TLS; use protocol HTTPS")
                         }
@@ -59,7 +59,7 @@ extension ValidationContext {
                         error(path / "tls", "tls settings need an HTTPS or TLS port, not \(protocolName)")
                     }
                 }
-                if tls.httpsRedirect == true && !Values.isHTTPProtocol(protocolName) {
+                if tls.httpsRedirect == true && !ProtocolName.isHTTP(protocolName) {
                     warning(path / "tls" / "httpsRedirect", "httpsRedirect only applies to HTTP servers")
                 }
                 serverTLS(path / "tls", tls)
@@ -70,8 +70,8 @@ extension ValidationContext {
 
     private mutating func selectorLabelsMap(_ path: FieldPath, _ selector: [String: String]?) {
         for (key, value) in (selector ?? [:]).sorted(by: { $0.key < $1.key }) {
-            check(path / key, Values.labelKeyProblem(key))
-            check(path / key, Values.labelValueProblem(value))
+            check(path / key, LabelRule.keyProblem(key))
+            check(path / key, LabelRule.valueProblem(value))
         }
     }
 }

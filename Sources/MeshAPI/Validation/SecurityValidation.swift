@@ -14,7 +14,7 @@ extension ValidationContext {
             if ports.isEmpty { error(spec / "portLevelMtls", "portLevelMtls, when given, needs at least one port") }
             for key in ports.keys.sorted() {
                 if let number = UInt32(key) {
-                    check(spec / "portLevelMtls" / key, Values.portProblem(number))
+                    check(spec / "portLevelMtls" / key, PortRule.problem(number))
                 } else {
                     error(spec / "portLevelMtls" / key, "portLevelMtls key \"\(key.truncatedForDisplay)\" must be a port number")
                 }

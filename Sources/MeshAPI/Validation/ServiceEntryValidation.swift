@@ -40,13 +40,13 @@ extension ValidationContext {
                 error(path / "name", "port name is required")
             }
             if let number = port.number {
-                check(path / "number", Values.portProblem(number))
+                check(path / "number", PortRule.problem(number))
                 if !numbers.insert(number).inserted { error(path / "number", "port \(number) is already defined") }
             } else {
                 error(path / "number", "port number is required")
             }
-            if let protocolName = port.protocolName, !protocolName.isEmpty { check(path / "protocol", Values.protocolProblem(protocolName)) }
-            if let target = port.targetPort, target != 0 { check(path / "targetPort", Values.portProblem(target)) }
+            if let protocolName = port.protocolName, !protocolName.isEmpty { check(path / "protocol", ProtocolName.problem(protocolName)) }
+            if let target = port.targetPort, target != 0 { check(path / "targetPort", PortRule.problem(target)) }
         }
         let endpoints = entry.endpoints ?? []
         switch resolution {
@@ -76,7 +76,7 @@ extension ValidationContext {
             }
         }
         if resolution != .NONE && hosts.count > 1,
-           let index = ports.firstIndex(where: { !Values.isHTTPProtocol($0.protocolName) && !Values.isTLSProtocol($0.protocolName) }) {
+           let index = ports.firstIndex(where: { !ProtocolName.isHTTP($0.protocolName) && !ProtocolName.isTLS($0.protocolName) }) {
             error(spec / "ports" / index / "protocol", "a ServiceEntry with several hosts needs HTTP or TLS ports to tell the hosts apart (found \(ports[index].protocolName ?? "no protocol"))")
         }
         exportTo(entry.exportTo, allowNone: true)
@@ -91,7 +91,7 @@ extension ValidationContext {
                 error(path / "address", "address is required (or a network for a workload behind a gateway)")
             }
         } else if address.hasPrefix("unix://") {
-            check(path / "address", Values.unixAddressProblem(address))
+            check(path / "address", UnixAddressRule.problem(address))
             if !(entry.ports ?? [:]).isEmpty { error(path / "ports", "a unix socket endpoint cannot have ports") }
             if let servicePorts, servicePorts.count != 1 { error(path / "address", "a unix socket endpoint needs a ServiceEntry with exactly one port") }
         } else if IPAddress.parse(address) == nil {
@@ -107,7 +107,7 @@ extension ValidationContext {
             if servicePorts != nil && !names.contains(name) {
                 error(path / "ports" / name, "port \"\(name)\" is not a port name of this ServiceEntry (\(names.sorted().joined(separator: ", ")))")
             }
-            check(path / "ports" / name, Values.portProblem(number))
+            check(path / "ports" / name, PortRule.problem(number))
         }
         labels(path / "labels", entry.labels)
         if let account = entry.serviceAccount, !account.isEmpty, !HostNames.isDNS1123Subdomain(account) {
@@ -141,16 +141,16 @@ extension ValidationContext {
         if !methods.contains(where: \.1) { error(base, "a probe needs one of httpGet, tcpSocket, exec or grpc") }
         exclusive(base, methods)
         if let http = probe.httpGet {
-            check(base / "httpGet" / "port", Values.portProblem(http.port ?? 0))
+            check(base / "httpGet" / "port", PortRule.problem(http.port))
             if let scheme = http.scheme, !["", "HTTP", "HTTPS"].contains(scheme) {
                 error(base / "httpGet" / "scheme", "scheme must be HTTP or HTTPS")
             }
             for (index, header) in (http.httpHeaders ?? []).enumerated() {
-                check(base / "httpGet" / "httpHeaders" / index / "name", Values.headerNameProblem(header.name ?? ""))
+                check(base / "httpGet" / "httpHeaders" / index / "name", HeaderRule.nameProblem(header.name ?? ""))
             }
         }
-        if let tcp = probe.tcpSocket { check(base / "tcpSocket" / "port", Values.portProblem(tcp.port ?? 0)) }
+        if let tcp = probe.tcpSocket { check(base / "tcpSocket" / "port", PortRule.problem(tcp.port)) }
         if let exec = probe.exec, (exec.command ?? []).isEmpty { error(base / "exec" / "command", "exec needs a command") }
-        if let grpc = probe.grpc { check(base / "grpc" / "port", Values.portProblem(grpc.port ?? 0)) }
+        if let grpc = probe.grpc { check(base / "grpc" / "port", PortRule.problem(grpc.port)) }
     }
 }

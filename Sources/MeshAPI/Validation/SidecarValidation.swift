@@ -37,13 +37,13 @@ extension ValidationContext {
                 if let mode = tls.mode, mode == .ISTIO_MUTUAL || mode == .AUTO_PASSTHROUGH {
                     error(tlsPath / "mode", "mode \(mode.rawValue) cannot be used in Sidecar ingress TLS")
                 }
-                if !Values.isTLSProtocol(port.protocolName) {
+                if !ProtocolName.isTLS(port.protocolName) {
                     error(tlsPath, "tls settings need an HTTPS or TLS port, not \(port.protocolName ?? "an unset protocol")")
                 }
                 serverTLS(tlsPath, tls)
             }
             connectionPool(path / "connectionPool", listener.connectionPool)
-            if listener.connectionPool?.http != nil, let protocolName = port.protocolName, !Values.isHTTPProtocol(protocolName) {
+            if listener.connectionPool?.http != nil, let protocolName = port.protocolName, !ProtocolName.isHTTP(protocolName) {
                 warning(path / "connectionPool" / "http", "HTTP pool settings have no effect on port \(port.number ?? 0) with protocol \(protocolName); only tcp settings apply")
             }
         }
@@ -57,12 +57,12 @@ extension ValidationContext {
                 if port.targetPort != nil { error(path / "port" / "targetPort", "targetPort has no effect on Sidecars") }
                 if port.number == 0 {
                     // Port 0 means a listener on a unix domain socket.
-                    if let protocolName = port.protocolName, !protocolName.isEmpty { check(path / "port" / "protocol", Values.protocolProblem(protocolName)) }
+                    if let protocolName = port.protocolName, !protocolName.isEmpty { check(path / "port" / "protocol", ProtocolName.problem(protocolName)) }
                     guard let bind = listener.bind, bind.hasPrefix("unix://") else {
                         error(path / "bind", "a listener on port 0 needs a unix domain socket bind (unix:///path)")
                         continue
                     }
-                    check(path / "bind", Values.unixAddressProblem(bind))
+                    check(path / "bind", UnixAddressRule.problem(bind))
                     if let mode = listener.captureMode, mode != .DEFAULT && mode != .NONE {
                         error(path / "captureMode", "unix domain socket listeners need captureMode DEFAULT or NONE")
                     }
@@ -105,7 +105,7 @@ extension ValidationContext {
     /// `defaultEndpoint`: `127.0.0.1:PORT`, `0.0.0.0:PORT`, `[::1]:PORT`, `[::]:PORT`, `:PORT` or
     /// `unix:///path`.
     static func defaultEndpointProblem(_ endpoint: String) -> String? {
-        if endpoint.hasPrefix("unix://") { return Values.unixAddressProblem(endpoint) }
+        if endpoint.hasPrefix("unix://") { return UnixAddressRule.problem(endpoint) }
         guard let colon = endpoint.lastIndex(of: ":") else {
             return "defaultEndpoint \"\(endpoint.truncatedForDisplay)\" has no port; write 127.0.0.1:PORT"
         }
@@ -116,6 +116,6 @@ extension ValidationContext {
             return "defaultEndpoint must be 127.0.0.1:PORT, 0.0.0.0:PORT, [::1]:PORT, [::]:PORT or unix:///path, not \"\(endpoint.truncatedForDisplay)\""
         }
         guard let number = UInt32(port) else { return "defaultEndpoint port \"\(port.truncatedForDisplay)\" is not a number" }
-        return Values.portProblem(number)
+        return PortRule.problem(number)
     }
 }

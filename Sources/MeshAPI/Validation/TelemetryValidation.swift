@@ -33,7 +33,7 @@ extension ValidationContext {
             providers(path / "providers", tracing.providers)
             if (tracing.providers ?? []).count > 1 { warning(path / "providers", "only one tracing provider is supported; the first is used") }
             if let percentage = tracing.randomSamplingPercentage, !(0...100).contains(percentage) {
-                error(path / "randomSamplingPercentage", "randomSamplingPercentage \(Values.formatted(percentage)) must be between 0 and 100")
+                error(path / "randomSamplingPercentage", "randomSamplingPercentage \(percentage.shownInMessage) must be between 0 and 100")
             }
             for (name, tag) in (tracing.customTags ?? [:]).sorted(by: { $0.key < $1.key }) {
                 let base = path / "customTags" / name
@@ -59,33 +59,5 @@ extension ValidationContext {
         for (index, provider) in (providers ?? []).enumerated() where (provider.name ?? "").isEmpty {
             error(path / index / "name", "provider name must not be empty")
         }
-    }
-}
-
-/// A syntax check of access-log filter expressions (a CEL subset): balanced brackets and quotes,
-/// and not empty. The full expression language is evaluated by the proxy.
-enum AccessLogFilterSyntax {
-    static func problem(_ expression: String) -> String? {
-        if expression.trimmingCharacters(in: .whitespaces).isEmpty { return "filter expression must not be empty" }
-        var stack: [Character] = []
-        var quote: Character?
-        var escaped = false
-        for character in expression {
-            if let open = quote {
-                if escaped { escaped = false } else if character == "\\" { escaped = true } else if character == open { quote = nil }
-                continue
-            }
-            switch character {
-            case "\"", "'": quote = character
-            case "(", "[", "{": stack.append(character)
-            case ")", "]", "}":
-                let expected: Character = character == ")" ? "(" : character == "]" ? "[" : "{"
-                if stack.popLast() != expected { return "filter expression \"\(expression.truncatedForDisplay)\" has an unmatched \"\(character)\"" }
-            default: break
-            }
-        }
-        if quote != nil { return "filter expression \"\(expression.truncatedForDisplay)\" has an unterminated string" }
-        if let open = stack.last { return "filter expression \"\(expression.truncatedForDisplay)\" has an unclosed \"\(open)\"" }
-        return nil
     }
 }

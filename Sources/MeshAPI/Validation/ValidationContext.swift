@@ -9,6 +9,9 @@ struct ValidationContext {
         self.resource = resource
     }
 
+    /// Where a resource's own settings start; rules name fields below it.
+    var spec: FieldPath { .spec }
+
     mutating func error(_ path: FieldPath, _ message: String) {
         report(.error, path, message)
     }
@@ -36,4 +39,6 @@ struct ValidationContext {
     }
 }
 
-let spec = FieldPath.root / "spec"
+extension FieldPath {
+    public static let spec = FieldPath.root / "spec"
+}

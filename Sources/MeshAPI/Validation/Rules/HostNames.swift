@@ -119,4 +119,14 @@ enum HostNames {
         case (false, false): return a == b
         }
     }
+
+    /// Whether every name `host` covers is covered by `other` (`a.b.com` ⊂ `*.b.com` ⊂ `*.com`).
+    static func isSubset(_ host: String, of other: String) -> Bool {
+        switch (host.hasPrefix("*"), other.hasPrefix("*")) {
+        case (true, true): return host.count >= other.count && host.dropFirst().hasSuffix(other.dropFirst())
+        case (true, false): return false
+        case (false, true): return host.hasSuffix(other.dropFirst())
+        case (false, false): return host == other
+        }
+    }
 }
