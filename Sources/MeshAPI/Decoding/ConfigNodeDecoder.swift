@@ -58,7 +58,19 @@ final class DecodingSession {
         if type == UInt32.self { return try decodeInteger(UInt32.self, node, path) as! T }
         if type == UInt64.self { return try decodeInteger(UInt64.self, node, path) as! T }
         if type == Double.self { return try decodeDouble(node, path) as! T }
+        // Primitives the API does not use today, handled so a new field of such a type cannot
+        // recurse through `init(from:)` back into this function.
+        if type == Float.self { return Float(try decodeDouble(node, path)) as! T }
+        if type == Int8.self { return try decodeInteger(Int8.self, node, path) as! T }
+        if type == Int16.self { return try decodeInteger(Int16.self, node, path) as! T }
+        if type == UInt.self { return try decodeInteger(UInt.self, node, path) as! T }
+        if type == UInt8.self { return try decodeInteger(UInt8.self, node, path) as! T }
+        if type == UInt16.self { return try decodeInteger(UInt16.self, node, path) as! T }
         if type == ConfigValue.self { return ConfigValue(node: node) as! T }
+        if type == ProtoDuration.self, case .scalar(let text, let kind, _) = node, kind != .string, kind != .null {
+            throw DecodingProblem(path: path, location: node.location,
+                                  message: "expected a duration such as \"\(text)s\" or \"100ms\", found \(node.describedForError)")
+        }
         if let enumType = type as? any ConfigEnum.Type {
             return try decodeEnum(enumType, node, path) as! T
         }
@@ -141,7 +153,11 @@ final class DecodingSession {
         guard case .scalar(let text, let kind, _) = node else { throw fail(node, path, expected: "a number") }
         switch kind {
         case .integer: if let value = PlainScalar.integerValue(text) { return Double(value) }
-        case .float: if let value = PlainScalar.floatValue(text) { return value }
+        case .float:
+            if let value = PlainScalar.floatValue(text) {
+                guard value.isFinite else { throw fail(node, path, expected: "a finite number") }
+                return value
+            }
         case .string: if let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite { return value }
         default: break
         }
@@ -186,17 +202,21 @@ struct NodeDecoder: Decoder {
         accepted.reserveCapacity(entries.count)
         var unknown: [ConfigNode.Entry] = []
         for entry in entries {
-            if Key(stringValue: entry.key) != nil {
-                accepted.append(entry)
-            } else if let camel = entry.key.snakeToCamelCase, camel != entry.key, Key(stringValue: camel) != nil,
-                      !accepted.contains(where: { $0.key == camel }) {
+            var field = entry
+            if Key(stringValue: entry.key) == nil, let camel = entry.key.snakeToCamelCase, Key(stringValue: camel) != nil {
                 // proto JSON also accepts the original proto field name (`max_connections`).
-                var renamed = entry
-                renamed.key = camel
-                accepted.append(renamed)
-            } else {
+                field.key = camel
+            } else if Key(stringValue: entry.key) == nil {
                 unknown.append(entry)
+                continue
             }
+            if let first = accepted.first(where: { $0.key == field.key }) {
+                session.problems.append(DecodingProblem(
+                    path: path / entry.key, location: entry.keyLocation,
+                    message: "field \"\(field.key)\" is given twice (as \"\(first.writtenKey(in: entries))\" and \"\(entry.key)\")"))
+                continue
+            }
+            accepted.append(field)
         }
         if tracker.unknownEntries == nil {
             tracker.unknownEntries = unknown
@@ -411,6 +431,13 @@ extension FieldPath {
             case .index(let index): return PathCodingKey(intValue: index)
             }
         }
+    }
+}
+
+extension ConfigNode.Entry {
+    /// The key as written in the file (an accepted entry may carry the camelCase form).
+    func writtenKey(in entries: [ConfigNode.Entry]) -> String {
+        entries.first { $0.keyLocation == keyLocation }?.key ?? key
     }
 }
 

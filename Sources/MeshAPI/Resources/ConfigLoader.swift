@@ -84,7 +84,13 @@ public struct ConfigLoader: Sendable {
             return
         }
         guard let resourceKind, resourceKind.group == group else {
-            if isIstioGroup {
+            if let resourceKind, group.isEmpty {
+                // No core Kubernetes kind has an Istio kind's name: the group was left out.
+                result.diagnostics.append(Diagnostic(
+                    .error, "\(kind) belongs to \(resourceKind.group); write apiVersion: \(resourceKind.preferredAPIVersion)",
+                    at: node.location(of: FieldPath.root / "apiVersion"), resource: Self.reference(kind: kind, node: node),
+                    path: FieldPath.root / "apiVersion"))
+            } else if isIstioGroup {
                 result.diagnostics.append(Diagnostic(
                     .warning, "\(kind) (\(apiVersion)) is an Istio resource SwiftMesh does not support; ignored",
                     at: node.location, resource: Self.reference(kind: kind, node: node)))

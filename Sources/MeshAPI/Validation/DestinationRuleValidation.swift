@@ -162,7 +162,11 @@ extension ValidationContext {
         }
         for (index, rule) in (setting.failover ?? []).enumerated() {
             let base = path / "failover" / index
-            if rule.from == rule.to { error(base, "failover must go from one region to a different one") }
+            if (rule.from ?? "").isEmpty || (rule.to ?? "").isEmpty {
+                error(base, "failover needs both from and to (region names)")
+            } else if rule.from == rule.to {
+                error(base, "failover must go from one region to a different one")
+            }
             if (rule.from ?? "").contains("/") || (rule.to ?? "").contains("/") { error(base, "failover names regions only (no \"/\")") }
             if (rule.from ?? "").contains("*") || (rule.to ?? "").contains("*") { error(base, "failover regions cannot contain \"*\"") }
         }

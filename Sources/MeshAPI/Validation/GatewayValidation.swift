@@ -27,7 +27,7 @@ extension ValidationContext {
                 continue
             }
             let isUnix = server.bind?.hasPrefix("unix://") == true
-            if !(isUnix && port.number == 0) { check(path / "port" / "number", PortRule.problem(port.number)) }
+            if !isUnix { check(path / "port" / "number", PortRule.problem(port.number)) }
             if (port.name ?? "").isEmpty { error(path / "port" / "name", "port name is required") }
             if port.targetPort != nil { error(path / "port" / "targetPort", "targetPort has no effect on Gateways") }
             let protocolName = port.protocolName ?? ""
@@ -39,7 +39,7 @@ extension ValidationContext {
             if let bind = server.bind, !bind.isEmpty {
                 if isUnix {
                     check(path / "bind", UnixAddressRule.problem(bind))
-                    if port.number != 0 { error(path / "port" / "number", "port number must be 0 when binding a unix domain socket") }
+                    if (port.number ?? 0) != 0 { error(path / "port" / "number", "port number must be 0 when binding a unix domain socket") }
                 } else if IPAddress.parse(bind) == nil {
                     error(path / "bind", "bind \"\(bind.truncatedForDisplay)\" is not a valid IP address")
                 }

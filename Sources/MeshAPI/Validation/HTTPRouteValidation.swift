@@ -46,6 +46,7 @@ extension ValidationContext {
             httpMatch(path / "match" / index, match, appliesToMesh: appliesToMesh)
         }
         headerOperations(path / "headers", route.headers)
+        authoritySetOnce(path, route)
         if let cors = route.corsPolicy { corsPolicy(path / "corsPolicy", cors) }
         if let fault = route.fault { faultInjection(path / "fault", fault) }
         if let percent = route.mirrorPercent {
@@ -55,7 +56,6 @@ extension ValidationContext {
         if let value = route.mirrorPercentage?.value, !(0...100).contains(value) {
             error(path / "mirrorPercentage" / "value", "mirrorPercentage \(value.shownInMessage) must be between 0 and 100")
         }
-        if route.mirror != nil && route.mirror?.host == nil { error(path / "mirror" / "host", "destination host is required") }
         destination(path / "mirror", route.mirror)
         for (index, mirror) in (route.mirrors ?? []).enumerated() {
             let mirrorPath = path / "mirrors" / index
@@ -75,6 +75,20 @@ extension ValidationContext {
                 headerOperations(path / "route" / index / "headers", destination.headers)
             }
             weightedDestinations(path / "route", routes.map { ($0.destination, $0.weight) }, required: nil)
+        }
+    }
+
+    /// The Host header can be rewritten in three places; Envoy would apply only one of them.
+    private mutating func authoritySetOnce(_ path: FieldPath, _ route: HTTPRoute) {
+        var places: [(FieldPath, String)] = []
+        if route.rewrite?.authority != nil { places.append((path / "rewrite" / "authority", "rewrite.authority")) }
+        for (operation, values) in [("set", route.headers?.request?.set), ("add", route.headers?.request?.add)] {
+            for name in (values ?? [:]).keys.sorted() where name.lowercased() == "host" || name.lowercased() == ":authority" {
+                places.append((path / "headers" / "request" / operation / name, "headers.request.\(operation).\(name)"))
+            }
+        }
+        if places.count > 1 {
+            error(places[1].0, "the authority is set more than once (\(places.map(\.1).joined(separator: " and "))); keep one")
         }
     }
 
@@ -225,15 +239,16 @@ extension ValidationContext {
     private mutating func retries(_ path: FieldPath, _ retry: HTTPRetry) {
         let attempts = retry.attempts ?? 0
         if attempts < 0 { error(path / "attempts", "retry attempts must not be negative") }
-        if attempts == 0 && (retry.perTryTimeout != nil || retry.retryOn != nil || retry.retryRemoteLocalities != nil) {
+        let retryOn = retry.retryOn.flatMap { $0.isEmpty ? nil : $0 }  // Istio reads "" as unset
+        if attempts == 0 && (retry.perTryTimeout != nil || retryOn != nil || retry.retryRemoteLocalities != nil) {
             error(path / "attempts", "retry settings are given but attempts is 0, which disables retries")
         }
         duration(path / "perTryTimeout", retry.perTryTimeout)
         duration(path / "backoff", retry.backoff)
-        if let retryOn = retry.retryOn {
+        if let retryOn {
             for item in retryOn.split(separator: ",", omittingEmptySubsequences: false).map(String.init) {
                 if Self.retryOnPolicies.contains(item) { continue }
-                if let code = Int(item), (100...599).contains(code) { continue }
+                if let code = Int(item), HTTPStatus.isKnown(code) { continue }
                 var message = "\"\(item.truncatedForDisplay)\" is not a valid retryOn condition"
                 if item != item.trimmingCharacters(in: .whitespaces) {
                     message += " (no spaces around commas)"

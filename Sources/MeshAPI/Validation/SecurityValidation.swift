@@ -12,12 +12,16 @@ extension ValidationContext {
                 error(spec / "portLevelMtls", "portLevelMtls needs a selector: mesh- and namespace-wide PeerAuthentication cannot set per-port modes")
             }
             if ports.isEmpty { error(spec / "portLevelMtls", "portLevelMtls, when given, needs at least one port") }
+            var seen: [UInt32: String] = [:]
             for key in ports.keys.sorted() {
-                if let number = UInt32(key) {
-                    check(spec / "portLevelMtls" / key, PortRule.problem(number))
-                } else {
-                    error(spec / "portLevelMtls" / key, "portLevelMtls key \"\(key.truncatedForDisplay)\" must be a port number")
+                guard let number = PortRule.number(fromText: key), number > 0 else {
+                    error(spec / "portLevelMtls" / key, "portLevelMtls key \"\(key.truncatedForDisplay)\" must be a port number from 1 to 65535")
+                    continue
                 }
+                if let other = seen[number] {
+                    error(spec / "portLevelMtls" / key, "port \(number) is given twice (\"\(other)\" and \"\(key)\")")
+                }
+                seen[number] = key
             }
         }
     }
@@ -26,7 +30,15 @@ extension ValidationContext {
         policyTarget(selector: policy.selector, targetRef: policy.targetRef, targetRefs: policy.targetRefs)
         for (index, rule) in (policy.jwtRules ?? []).enumerated() {
             let path = spec / "jwtRules" / index
-            if (rule.issuer ?? "").isEmpty { error(path / "issuer", "a JWT rule needs an issuer") }
+            // Current Istio needs an issuer or a jwksUri. Without an issuer, tokens of any issuer
+            // signed by the keys are accepted: allowed, but rarely meant.
+            if (rule.issuer ?? "").isEmpty {
+                if (rule.jwksUri ?? "").isEmpty {
+                    error(path / "issuer", "a JWT rule needs an issuer")
+                } else {
+                    warning(path / "issuer", "no issuer: tokens from any issuer signed by the keys at jwksUri are accepted")
+                }
+            }
             for (audienceIndex, audience) in (rule.audiences ?? []).enumerated() where audience.isEmpty {
                 error(path / "audiences" / audienceIndex, "audiences must not be empty strings")
             }
@@ -106,23 +118,29 @@ extension ValidationContext {
                     error(base, "each from entry needs a source")
                     continue
                 }
-                let lists: [(String, [String]?)] = [
-                    ("principals", source.principals), ("notPrincipals", source.notPrincipals),
-                    ("requestPrincipals", source.requestPrincipals), ("notRequestPrincipals", source.notRequestPrincipals),
-                    ("namespaces", source.namespaces), ("notNamespaces", source.notNamespaces),
-                    ("serviceAccounts", source.serviceAccounts), ("notServiceAccounts", source.notServiceAccounts),
-                    ("ipBlocks", source.ipBlocks), ("notIpBlocks", source.notIpBlocks),
-                    ("remoteIpBlocks", source.remoteIpBlocks), ("notRemoteIpBlocks", source.notRemoteIpBlocks),
+                let lists: KeyValuePairs<String, [String]?> = [
+                    "principals": source.principals, "notPrincipals": source.notPrincipals,
+                    "requestPrincipals": source.requestPrincipals, "notRequestPrincipals": source.notRequestPrincipals,
+                    "namespaces": source.namespaces, "notNamespaces": source.notNamespaces,
+                    "serviceAccounts": source.serviceAccounts, "notServiceAccounts": source.notServiceAccounts,
+                    "ipBlocks": source.ipBlocks, "notIpBlocks": source.notIpBlocks,
+                    "remoteIpBlocks": source.remoteIpBlocks, "notRemoteIpBlocks": source.notRemoteIpBlocks,
                 ]
-                if lists.allSatisfy({ ($0.1 ?? []).isEmpty }) { error(base, "a source must set at least one field") }
+                if lists.allSatisfy({ ($0.value ?? []).isEmpty }) { error(base, "a source must set at least one field") }
+                let addressFields: Set<String> = ["ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"]
+                let identityFields: Set<String> = ["namespaces", "notNamespaces", "serviceAccounts", "notServiceAccounts",
+                                                   "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals"]
                 for (field, values) in lists {
-                    for (valueIndex, value) in (values ?? []).enumerated() where value.isEmpty {
-                        error(base / field / valueIndex, "empty values are not allowed in \(field)")
+                    for (valueIndex, value) in (values ?? []).enumerated() {
+                        if value.isEmpty {
+                            error(base / field / valueIndex, "empty values are not allowed in \(field)")
+                        } else if addressFields.contains(field) {
+                            check(base / field / valueIndex, IPAddress.validateAddressOrCIDR(value))
+                        }
                     }
-                }
-                for field in ["ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks"] {
-                    for (valueIndex, value) in (lists.first { $0.0 == field }!.1 ?? []).enumerated() where !value.isEmpty {
-                        check(base / field / valueIndex, IPAddress.validateAddressOrCIDR(value))
+                    if action == .CUSTOM && identityFields.contains(field) && !(values ?? []).isEmpty {
+                        // The external authorizer is called before identities are known.
+                        error(base / field, "\(field) is not supported with action CUSTOM")
                     }
                 }
                 let usesAccounts = !(source.serviceAccounts ?? []).isEmpty || !(source.notServiceAccounts ?? []).isEmpty
@@ -138,12 +156,6 @@ extension ValidationContext {
                         check(base / field / valueIndex, Self.serviceAccountProblem(value))
                     }
                 }
-                if action == .CUSTOM {
-                    for field in ["namespaces", "notNamespaces", "serviceAccounts", "notServiceAccounts", "principals", "notPrincipals",
-                                  "requestPrincipals", "notRequestPrincipals"] where !(lists.first { $0.0 == field }!.1 ?? []).isEmpty {
-                        error(base / field, "\(field) is not supported with action CUSTOM")
-                    }
-                }
             }
         }
         if let to = rule.to {
@@ -154,17 +166,17 @@ extension ValidationContext {
                     error(base, "each to entry needs an operation")
                     continue
                 }
-                let lists: [(String, [String]?)] = [
-                    ("hosts", operation.hosts), ("notHosts", operation.notHosts), ("ports", operation.ports), ("notPorts", operation.notPorts),
-                    ("methods", operation.methods), ("notMethods", operation.notMethods), ("paths", operation.paths), ("notPaths", operation.notPaths),
+                let lists: KeyValuePairs<String, [String]?> = [
+                    "hosts": operation.hosts, "notHosts": operation.notHosts, "ports": operation.ports, "notPorts": operation.notPorts,
+                    "methods": operation.methods, "notMethods": operation.notMethods, "paths": operation.paths, "notPaths": operation.notPaths,
                 ]
-                if lists.allSatisfy({ ($0.1 ?? []).isEmpty }) { error(base, "an operation must set at least one field") }
+                if lists.allSatisfy({ ($0.value ?? []).isEmpty }) { error(base, "an operation must set at least one field") }
                 for (field, values) in lists {
                     for (valueIndex, value) in (values ?? []).enumerated() {
                         if value.isEmpty {
                             error(base / field / valueIndex, "empty values are not allowed in \(field)")
                         } else if field == "ports" || field == "notPorts" {
-                            if UInt32(value).map({ $0 > 65535 }) ?? true {
+                            if PortRule.number(fromText: value) == nil {
                                 error(base / field / valueIndex, "port \"\(value.truncatedForDisplay)\" must be a number between 0 and 65535")
                             }
                         } else if field == "paths" || field == "notPaths" {
@@ -174,9 +186,8 @@ extension ValidationContext {
                 }
             }
         }
-        if action == .DENY, let to = rule.to, !to.isEmpty,
-           to.allSatisfy({ ($0.operation?.ports ?? []).isEmpty && ($0.operation?.notPorts ?? []).isEmpty }) {
-            warning(path / "to", "this DENY rule uses only HTTP attributes, so it denies all traffic to TCP ports it covers; add ports to be explicit")
+        if action == .DENY && Self.usesOnlyHTTPAttributes(rule) {
+            warning(path, "this DENY rule uses only HTTP attributes, so it denies all traffic to TCP ports it covers; add ports to be explicit")
         }
         for (index, condition) in (rule.when ?? []).enumerated() {
             let base = path / "when" / index
@@ -184,7 +195,7 @@ extension ValidationContext {
                 error(base / "key", "a condition needs a key")
                 continue
             }
-            if condition.values == nil && condition.notValues == nil {
+            if (condition.values ?? []).isEmpty && (condition.notValues ?? []).isEmpty {
                 error(base, "condition \(key) needs values or notValues")
             }
             if action == .CUSTOM && (key == "source.namespace" || key == "source.principal" || key == "source.serviceAccount" || key.hasPrefix("request.auth.")) {
@@ -197,6 +208,21 @@ extension ValidationContext {
                 }
             }
         }
+    }
+
+    /// Whether a DENY rule can only be judged on HTTP requests, as Istio decides it: a TCP
+    /// connection cannot be matched on request attributes, so such a rule denies it outright.
+    static func usesOnlyHTTPAttributes(_ rule: AuthorizationPolicy.Rule) -> Bool {
+        let from = rule.from ?? []
+        let to = rule.to ?? []
+        let tcpCapableSource = from.contains { entry in
+            guard let source = entry.source else { return false }
+            return [source.principals, source.notPrincipals, source.ipBlocks, source.notIpBlocks, source.namespaces,
+                    source.notNamespaces, source.remoteIpBlocks, source.notRemoteIpBlocks, source.serviceAccounts,
+                    source.notServiceAccounts].contains { !($0 ?? []).isEmpty }
+        }
+        if !from.isEmpty && to.isEmpty && !tcpCapableSource { return true }
+        return !to.isEmpty && to.allSatisfy { ($0.operation?.ports ?? []).isEmpty && ($0.operation?.notPorts ?? []).isEmpty }
     }
 
     static func conditionKeyProblem(_ key: String) -> String? {
@@ -220,7 +246,7 @@ extension ValidationContext {
         if value.isEmpty { return "empty values are not allowed for \(key)" }
         switch key {
         case "source.ip", "remote.ip", "destination.ip": return IPAddress.validateAddressOrCIDR(value)
-        case "destination.port": return UInt32(value).map { $0 > 65535 } ?? true ? "port \"\(value.truncatedForDisplay)\" must be a number between 0 and 65535" : nil
+        case "destination.port": return PortRule.number(fromText: value) == nil ? "port \"\(value.truncatedForDisplay)\" must be a number between 0 and 65535" : nil
         case "source.serviceAccount": return serviceAccountProblem(value)
         default: return nil
         }

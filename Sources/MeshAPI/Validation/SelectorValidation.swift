@@ -15,7 +15,10 @@ extension ValidationContext {
             warning(path, "workload selector has no labels, so it selects every workload in the namespace")
         }
         for (key, value) in labels.sorted(by: { $0.key < $1.key }) {
-            if key.isEmpty { error(path, "selector label keys must not be empty") }
+            if key.isEmpty {
+                error(path, "selector label keys must not be empty")
+                continue
+            }
             if key.contains("*") || value.contains("*") {
                 error(path / key, "wildcards are not supported in selectors (\"\(key)=\(value)\")")
             } else {

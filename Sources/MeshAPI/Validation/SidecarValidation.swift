@@ -55,7 +55,7 @@ extension ValidationContext {
             let path = spec / "egress" / index
             if let port = listener.port {
                 if port.targetPort != nil { error(path / "port" / "targetPort", "targetPort has no effect on Sidecars") }
-                if port.number == 0 {
+                if (port.number ?? 0) == 0 {
                     // Port 0 means a listener on a unix domain socket.
                     if let protocolName = port.protocolName, !protocolName.isEmpty { check(path / "port" / "protocol", ProtocolName.problem(protocolName)) }
                     guard let bind = listener.bind, bind.hasPrefix("unix://") else {
@@ -73,7 +73,7 @@ extension ValidationContext {
                         error(path / "bind", "bind \"\(bind.truncatedForDisplay)\" is not a valid IP address")
                     }
                     let key = port.number ?? 0
-                    if !egressPorts.insert(key).inserted && listener.bind == nil {
+                    if !egressPorts.insert(key).inserted {
                         error(path / "port" / "number", "egress port \(key) is used twice; ports on IP-bound listeners must be unique")
                     }
                 }

@@ -11,7 +11,8 @@ extension ValidationContext {
             if !(service.tcp ?? []).isEmpty { error(spec / "tcp", "a delegate VirtualService (one without hosts) must not have tcp routes") }
         }
         gatewayNames(spec / "gateways", service.gateways)
-        let appliesToMesh = (service.gateways ?? []).isEmpty || service.gateways!.contains("mesh")
+        let gateways = service.gateways ?? []
+        let appliesToMesh = gateways.isEmpty || gateways.contains("mesh")
         var validHosts: [(Int, String)] = []
         for (index, host) in hosts.enumerated() {
             if host == "*" && appliesToMesh {
@@ -35,7 +36,7 @@ extension ValidationContext {
         let isRoot = !isDelegate
         for (index, route) in (service.http ?? []).enumerated() {
             httpRoute(spec / "http" / index, route, isDelegateService: isDelegate, isRoot: isRoot && route.delegate != nil,
-                      appliesToMesh: appliesToMesh && !(service.gateways ?? []).contains(where: { $0 != "mesh" }))
+                      appliesToMesh: appliesToMesh)
         }
         unreachableHTTPRules(service.http ?? [])
         for (index, route) in (service.tls ?? []).enumerated() {
