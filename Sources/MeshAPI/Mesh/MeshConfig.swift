@@ -7,7 +7,9 @@ import Foundation
 /// accepted and kept as values so an existing mesh config file loads unchanged, while a field
 /// Istio does not define is an error.
 public struct MeshConfig: Codable, Hashable, Sendable {
+    /// Whether proxies may reach hosts outside the service registry.
     public struct OutboundTrafficPolicy: Codable, Hashable, Sendable {
+        /// The mode of this setting.
         public enum Mode: String, ConfigEnum {
             case REGISTRY_ONLY, ALLOW_ANY
         }
@@ -16,7 +18,9 @@ public struct MeshConfig: Codable, Hashable, Sendable {
         public init(mode: Mode? = nil) { self.mode = mode }
     }
 
+    /// Where inbound traffic is forwarded to inside a workload.
     public struct InboundTrafficPolicy: Codable, Hashable, Sendable {
+        /// The mode of this setting.
         public enum Mode: String, ConfigEnum {
             case PASSTHROUGH, LOCALHOST
         }
@@ -24,14 +28,17 @@ public struct MeshConfig: Codable, Hashable, Sendable {
         public var mode: Mode?
     }
 
+    /// The format of access logs written to `accessLogFile`.
     public enum AccessLogEncoding: String, ConfigEnum {
         case TEXT, JSON
     }
 
+    /// Whether HTTP/1.1 connections to services are upgraded to HTTP/2.
     public enum H2UpgradePolicy: String, ConfigEnum {
         case DO_NOT_UPGRADE, UPGRADE
     }
 
+    /// Extra trusted roots for the mesh, inline or from a SPIFFE bundle endpoint.
     public struct CertificateData: Codable, Hashable, Sendable {
         public var pem: String?
         public var spiffeBundleUrl: String?
@@ -39,6 +46,7 @@ public struct MeshConfig: Codable, Hashable, Sendable {
         public var trustDomains: [String]?
     }
 
+    /// Extension providers used when no Telemetry resource names one.
     public struct DefaultProviders: Codable, Hashable, Sendable {
         public var tracing: [String]?
         public var metrics: [String]?
@@ -106,10 +114,12 @@ public struct MeshConfig: Codable, Hashable, Sendable {
 
 /// Istio's `ProxyConfig`, used as `MeshConfig.defaultConfig`.
 public struct ProxyConfig: Codable, Hashable, Sendable {
+    /// How inbound traffic reaches the proxy (iptables redirect, TPROXY, or none).
     public enum InboundInterceptionMode: String, ConfigEnum {
         case REDIRECT, TPROXY, NONE
     }
 
+    /// How proxies authenticate to the control plane.
     public enum AuthenticationPolicy: String, ConfigEnum {
         case NONE, MUTUAL_TLS, INHERIT
     }
@@ -159,18 +169,21 @@ public struct ProxyConfig: Codable, Hashable, Sendable {
 /// A named integration (tracer, access-log sink, external authorizer) that Telemetry and
 /// AuthorizationPolicy refer to by name.
 public struct ExtensionProvider: Codable, Hashable, Sendable {
+    /// A header sent to a provider: a literal value or one read from an environment variable.
     public struct HttpHeader: Codable, Hashable, Sendable {
         public var name: String?
         public var value: String?
         public var envName: String?
     }
 
+    /// How much of a request body an external authorizer receives.
     public struct RequestBody: Codable, Hashable, Sendable {
         public var maxRequestBytes: UInt32?
         public var allowPartialMessage: Bool?
         public var packAsBytes: Bool?
     }
 
+    /// An external authorizer called over HTTP (Envoy's ext_authz).
     public struct ExternalAuthorizationHTTP: Codable, Hashable, Sendable {
         public var service: String?
         public var port: UInt32?
@@ -188,6 +201,7 @@ public struct ExtensionProvider: Codable, Hashable, Sendable {
         public var headersToDownstreamOnAllow: [String]?
     }
 
+    /// An external authorizer called over gRPC (Envoy's ext_authz).
     public struct ExternalAuthorizationGRPC: Codable, Hashable, Sendable {
         public var service: String?
         public var port: UInt32?
@@ -198,7 +212,9 @@ public struct ExtensionProvider: Codable, Hashable, Sendable {
         public var includeRequestBodyInCheck: RequestBody?
     }
 
+    /// A Zipkin trace collector.
     public struct Zipkin: Codable, Hashable, Sendable {
+        /// Which trace-context headers a Zipkin tracer propagates.
         public enum TraceContextOption: String, ConfigEnum {
             case USE_B3, USE_B3_WITH_W3C_PROPAGATION
         }
@@ -221,13 +237,16 @@ public struct ExtensionProvider: Codable, Hashable, Sendable {
         public var accessToken: String?
     }
 
+    /// An OpenTelemetry collector for traces, over OTLP/gRPC or OTLP/HTTP.
     public struct OpenTelemetry: Codable, Hashable, Sendable {
+        /// OTLP/HTTP export settings.
         public struct HTTPService: Codable, Hashable, Sendable {
             public var path: String?
             public var timeout: ProtoDuration?
             public var headers: [HttpHeader]?
         }
 
+        /// OTLP/gRPC export settings.
         public struct GRPCService: Codable, Hashable, Sendable {
             public var timeout: ProtoDuration?
             public var initialMetadata: [HttpHeader]?
@@ -242,7 +261,9 @@ public struct ExtensionProvider: Codable, Hashable, Sendable {
         public var dynatraceSampler: ConfigValue?
     }
 
+    /// Access logs written to a file, as text or JSON.
     public struct FileAccessLog: Codable, Hashable, Sendable {
+        /// An access-log format: a text template or JSON labels.
         public struct LogFormat: Codable, Hashable, Sendable {
             public var text: String?
             public var labels: [String: ConfigValue]?
@@ -255,6 +276,7 @@ public struct ExtensionProvider: Codable, Hashable, Sendable {
 
     /// gRPC access-log services (HTTP and TCP ALS, OpenTelemetry logs).
     public struct GRPCAccessLog: Codable, Hashable, Sendable {
+        /// An access-log format: a text template or JSON labels.
         public struct LogFormat: Codable, Hashable, Sendable {
             public var text: String?
             public var labels: [String: ConfigValue]?
@@ -270,8 +292,10 @@ public struct ExtensionProvider: Codable, Hashable, Sendable {
         public var logFormat: LogFormat?
     }
 
+    /// Istio's standard metrics in Prometheus format (no settings).
     public struct Prometheus: Codable, Hashable, Sendable {}
 
+    /// A secret discovery service that provides workload certificates.
     public struct SDS: Codable, Hashable, Sendable {
         public var name: String?
         public var service: String?

@@ -3,6 +3,7 @@
 
 import Foundation
 
+/// Reads Istio's MeshConfig file (`--mesh-config`) and validates it.
 public enum MeshConfigLoader {
     /// Decodes and validates a mesh config. A file with errors yields `nil` and the errors; an
     /// empty file yields Istio's defaults.

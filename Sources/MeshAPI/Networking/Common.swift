@@ -19,6 +19,7 @@ public struct Destination: Codable, Hashable, Sendable {
     }
 }
 
+/// A port of a service, by number.
 public struct PortSelector: Codable, Hashable, Sendable {
     public var number: UInt32?
     public init(number: UInt32? = nil) { self.number = number }
@@ -38,6 +39,7 @@ public struct StringMatch: Codable, Hashable, Sendable {
 
 /// Header edits for requests and responses.
 public struct Headers: Codable, Hashable, Sendable {
+    /// Headers to set, add or remove.
     public struct HeaderOperations: Codable, Hashable, Sendable {
         public var set: [String: String]?
         public var add: [String: String]?
@@ -94,7 +96,9 @@ public struct Port: Codable, Hashable, Sendable {
 
 /// Connection limits toward a service (DestinationRule) or into a workload (Sidecar).
 public struct ConnectionPoolSettings: Codable, Hashable, Sendable {
+    /// Limits on TCP connections.
     public struct TCPSettings: Codable, Hashable, Sendable {
+        /// TCP keepalive probing of idle connections.
         public struct TcpKeepalive: Codable, Hashable, Sendable {
             public var probes: UInt32?
             public var time: ProtoDuration?
@@ -108,7 +112,9 @@ public struct ConnectionPoolSettings: Codable, Hashable, Sendable {
         public var idleTimeout: ProtoDuration?
     }
 
+    /// Limits on HTTP requests and connection reuse.
     public struct HTTPSettings: Codable, Hashable, Sendable {
+        /// Whether HTTP/1.1 connections to services are upgraded to HTTP/2.
         public enum H2UpgradePolicy: String, ConfigEnum {
             case DEFAULT, DO_NOT_UPGRADE, UPGRADE
         }
@@ -129,14 +135,17 @@ public struct ConnectionPoolSettings: Codable, Hashable, Sendable {
 
 /// TLS settings of a server (Gateway server, Sidecar ingress listener).
 public struct ServerTLSSettings: Codable, Hashable, Sendable {
+    /// How TLS is used.
     public enum TLSMode: String, ConfigEnum {
         case PASSTHROUGH, SIMPLE, MUTUAL, AUTO_PASSTHROUGH, ISTIO_MUTUAL, OPTIONAL_MUTUAL
     }
 
+    /// A TLS protocol version.
     public enum TLSProtocol: String, ConfigEnum {
         case TLS_AUTO, TLSV1_0, TLSV1_1, TLSV1_2, TLSV1_3
     }
 
+    /// One server certificate with its key (and CA for client certificates).
     public struct TLSCertificate: Codable, Hashable, Sendable {
         public var serverCertificate: String?
         public var privateKey: String?

@@ -11,6 +11,7 @@ public struct Gateway: Codable, Hashable, Sendable {
     }
 }
 
+/// A port a Gateway listens on, with the hosts it serves and its TLS settings.
 public struct Server: Codable, Hashable, Sendable {
     public var port: Port?
     public var bind: String?

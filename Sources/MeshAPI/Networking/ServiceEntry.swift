@@ -3,10 +3,12 @@
 
 /// `networking.istio.io` ServiceEntry spec.
 public struct ServiceEntry: Codable, Hashable, Sendable {
+    /// Whether a service is part of the mesh (with sidecars) or outside it.
     public enum Location: String, ConfigEnum {
         case MESH_EXTERNAL, MESH_INTERNAL
     }
 
+    /// How a service's endpoint addresses are found.
     public enum Resolution: String, ConfigEnum {
         case NONE, STATIC, DNS, DNS_ROUND_ROBIN, DYNAMIC_DNS
     }

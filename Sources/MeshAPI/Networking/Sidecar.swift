@@ -2,6 +2,7 @@
 
 /// `networking.istio.io` Sidecar spec.
 public struct Sidecar: Codable, Hashable, Sendable {
+    /// How traffic reaches a listener: iptables capture or an explicit bind.
     public enum CaptureMode: String, ConfigEnum {
         case DEFAULT, IPTABLES, NONE
     }
@@ -20,6 +21,7 @@ public struct Sidecar: Codable, Hashable, Sendable {
     }
 }
 
+/// A listener for traffic into the workload, forwarded to `defaultEndpoint`.
 public struct IstioIngressListener: Codable, Hashable, Sendable {
     public var port: Port?
     public var bind: String?
@@ -36,6 +38,7 @@ public struct IstioIngressListener: Codable, Hashable, Sendable {
     }
 }
 
+/// A listener for the workload's outbound traffic, limited to `hosts`.
 public struct IstioEgressListener: Codable, Hashable, Sendable {
     public var port: Port?
     public var bind: String?
@@ -52,6 +55,7 @@ public struct IstioEgressListener: Codable, Hashable, Sendable {
 
 /// Whether a proxy may reach hosts outside the registry.
 public struct OutboundTrafficPolicy: Codable, Hashable, Sendable {
+    /// The mode of this setting.
     public enum Mode: String, ConfigEnum {
         case REGISTRY_ONLY, ALLOW_ANY
     }

@@ -20,6 +20,7 @@ public struct VirtualService: Codable, Hashable, Sendable {
     }
 }
 
+/// One HTTP rule: matches, and where matching requests go (or what they get back).
 public struct HTTPRoute: Codable, Hashable, Sendable {
     public var name: String?
     public var match: [HTTPMatchRequest]?
@@ -52,6 +53,7 @@ public struct Delegate: Codable, Hashable, Sendable {
     public var namespace: String?
 }
 
+/// Conditions on an HTTP request; all must hold for a match.
 public struct HTTPMatchRequest: Codable, Hashable, Sendable {
     public var name: String?
     public var uri: StringMatch?
@@ -74,6 +76,7 @@ public struct HTTPMatchRequest: Codable, Hashable, Sendable {
     }
 }
 
+/// A weighted destination of an HTTP route, with its own header edits.
 public struct HTTPRouteDestination: Codable, Hashable, Sendable {
     public var destination: Destination?
     public var weight: Int32?
@@ -91,16 +94,19 @@ public struct RouteDestination: Codable, Hashable, Sendable {
     public var weight: Int32?
 }
 
+/// A rule for TLS traffic, matched by SNI without terminating TLS.
 public struct TLSRoute: Codable, Hashable, Sendable {
     public var match: [TLSMatchAttributes]?
     public var route: [RouteDestination]?
 }
 
+/// A rule for opaque TCP traffic.
 public struct TCPRoute: Codable, Hashable, Sendable {
     public var match: [L4MatchAttributes]?
     public var route: [RouteDestination]?
 }
 
+/// Connection-level conditions: port, destination subnets, source labels.
 public struct L4MatchAttributes: Codable, Hashable, Sendable {
     public var destinationSubnets: [String]?
     public var port: UInt32?
@@ -110,6 +116,7 @@ public struct L4MatchAttributes: Codable, Hashable, Sendable {
     public var sourceNamespace: String?
 }
 
+/// Conditions on a TLS connection: SNI hosts, port, source.
 public struct TLSMatchAttributes: Codable, Hashable, Sendable {
     public var sniHosts: [String]?
     public var destinationSubnets: [String]?
@@ -119,7 +126,9 @@ public struct TLSMatchAttributes: Codable, Hashable, Sendable {
     public var sourceNamespace: String?
 }
 
+/// Answer with a redirect instead of forwarding.
 public struct HTTPRedirect: Codable, Hashable, Sendable {
+    /// Which port a redirect keeps.
     public enum RedirectPortSelection: String, ConfigEnum {
         case FROM_PROTOCOL_DEFAULT, FROM_REQUEST_PORT
     }
@@ -132,6 +141,7 @@ public struct HTTPRedirect: Codable, Hashable, Sendable {
     public var redirectCode: UInt32?
 }
 
+/// Answer directly with a fixed status and body instead of forwarding.
 public struct HTTPDirectResponse: Codable, Hashable, Sendable {
     public var status: UInt32?
     public var body: HTTPBody?
@@ -143,17 +153,20 @@ public struct HTTPBody: Codable, Hashable, Sendable {
     public var bytes: String?
 }
 
+/// Rewrite the path or authority before forwarding.
 public struct HTTPRewrite: Codable, Hashable, Sendable {
     public var uri: String?
     public var authority: String?
     public var uriRegexRewrite: RegexRewrite?
 }
 
+/// Rewrite the path with a regex (RE2) and a substitution.
 public struct RegexRewrite: Codable, Hashable, Sendable {
     public var match: String?
     public var rewrite: String?
 }
 
+/// How many times, on which failures and with what per-try timeout to retry.
 public struct HTTPRetry: Codable, Hashable, Sendable {
     public var attempts: Int32?
     public var perTryTimeout: ProtoDuration?
@@ -164,7 +177,9 @@ public struct HTTPRetry: Codable, Hashable, Sendable {
     public var backoff: ProtoDuration?
 }
 
+/// Cross-origin resource sharing, answered by the proxy.
 public struct CorsPolicy: Codable, Hashable, Sendable {
+    /// What to do with CORS preflight requests whose origin does not match.
     public enum UnmatchedPreflights: String, ConfigEnum {
         case UNSPECIFIED, FORWARD, IGNORE
     }
@@ -180,7 +195,9 @@ public struct CorsPolicy: Codable, Hashable, Sendable {
     public var unmatchedPreflights: UnmatchedPreflights?
 }
 
+/// Delays and aborts injected into a share of requests, for testing resilience.
 public struct HTTPFaultInjection: Codable, Hashable, Sendable {
+    /// A fixed delay before forwarding.
     public struct Delay: Codable, Hashable, Sendable {
         /// Deprecated in Istio (use `percentage`); accepted.
         public var percent: Int32?
@@ -189,6 +206,7 @@ public struct HTTPFaultInjection: Codable, Hashable, Sendable {
         public var percentage: Percent?
     }
 
+    /// An error answered instead of forwarding.
     public struct Abort: Codable, Hashable, Sendable {
         public var httpStatus: Int32?
         public var grpcStatus: String?
@@ -200,6 +218,7 @@ public struct HTTPFaultInjection: Codable, Hashable, Sendable {
     public var abort: Abort?
 }
 
+/// Copy a share of requests to another destination, ignoring its answers.
 public struct HTTPMirrorPolicy: Codable, Hashable, Sendable {
     public var destination: Destination?
     public var percentage: Percent?

@@ -22,6 +22,7 @@ public struct WorkloadEntry: Codable, Hashable, Sendable {
 
 /// `networking.istio.io` WorkloadGroup spec.
 public struct WorkloadGroup: Codable, Hashable, Sendable {
+    /// Labels and annotations given to each workload of the group.
     public struct ObjectMeta: Codable, Hashable, Sendable {
         public var labels: [String: String]?
         public var annotations: [String: String]?
@@ -34,6 +35,7 @@ public struct WorkloadGroup: Codable, Hashable, Sendable {
 
 /// How the agent beside a VM workload decides that the workload is ready.
 public struct ReadinessProbe: Codable, Hashable, Sendable {
+    /// An HTTP GET readiness probe.
     public struct HTTPHealthCheckConfig: Codable, Hashable, Sendable {
         public var path: String?
         public var port: UInt32?
@@ -42,20 +44,24 @@ public struct ReadinessProbe: Codable, Hashable, Sendable {
         public var httpHeaders: [HTTPHeader]?
     }
 
+    /// A header sent with an HTTP probe.
     public struct HTTPHeader: Codable, Hashable, Sendable {
         public var name: String?
         public var value: String?
     }
 
+    /// A TCP connect readiness probe.
     public struct TCPHealthCheckConfig: Codable, Hashable, Sendable {
         public var host: String?
         public var port: UInt32?
     }
 
+    /// A readiness probe that runs a command.
     public struct ExecHealthCheckConfig: Codable, Hashable, Sendable {
         public var command: [String]?
     }
 
+    /// A gRPC health-checking-protocol readiness probe.
     public struct GrpcHealthCheckConfig: Codable, Hashable, Sendable {
         public var port: UInt32?
         public var service: String?

@@ -74,6 +74,7 @@ public struct ProtoDuration: Hashable, Sendable, Codable, CustomStringConvertibl
     }
 }
 
+/// A duration that is not Go duration syntax.
 public struct DurationSyntaxError: Error, CustomStringConvertible {
     public var text: String
     public var description: String {

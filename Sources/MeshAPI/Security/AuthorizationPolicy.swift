@@ -2,19 +2,24 @@
 
 /// `security.istio.io` AuthorizationPolicy spec.
 public struct AuthorizationPolicy: Codable, Hashable, Sendable {
+    /// What happens to requests the rules match.
     public enum Action: String, ConfigEnum {
         case ALLOW, DENY, AUDIT, CUSTOM
     }
 
+    /// The external authorizer (a MeshConfig extension provider) for action CUSTOM.
     public struct ExtensionProvider: Codable, Hashable, Sendable {
         public var name: String?
     }
 
+    /// Who (`from`) may do what (`to`) under which conditions (`when`).
     public struct Rule: Codable, Hashable, Sendable {
+        /// The sources a rule applies to.
         public struct From: Codable, Hashable, Sendable {
             public var source: Source?
         }
 
+        /// The operations a rule applies to.
         public struct To: Codable, Hashable, Sendable {
             public var operation: Operation?
         }
@@ -24,6 +29,7 @@ public struct AuthorizationPolicy: Codable, Hashable, Sendable {
         public var when: [Condition]?
     }
 
+    /// Peer identities, namespaces, request principals and IP ranges.
     public struct Source: Codable, Hashable, Sendable {
         public var principals: [String]?
         public var notPrincipals: [String]?
@@ -39,6 +45,7 @@ public struct AuthorizationPolicy: Codable, Hashable, Sendable {
         public var notRemoteIpBlocks: [String]?
     }
 
+    /// Hosts, ports, methods and paths of a request.
     public struct Operation: Codable, Hashable, Sendable {
         public var hosts: [String]?
         public var notHosts: [String]?
@@ -50,6 +57,7 @@ public struct AuthorizationPolicy: Codable, Hashable, Sendable {
         public var notPaths: [String]?
     }
 
+    /// A condition on a request attribute (`key`) and its values.
     public struct Condition: Codable, Hashable, Sendable {
         public var key: String?
         public var values: [String]?

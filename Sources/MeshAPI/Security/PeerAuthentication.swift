@@ -2,7 +2,9 @@
 
 /// `security.istio.io` PeerAuthentication spec.
 public struct PeerAuthentication: Codable, Hashable, Sendable {
+    /// The mutual TLS mode a workload accepts.
     public struct MutualTLS: Codable, Hashable, Sendable {
+        /// The mode of this setting.
         public enum Mode: String, ConfigEnum {
             case UNSET, DISABLE, PERMISSIVE, STRICT
         }

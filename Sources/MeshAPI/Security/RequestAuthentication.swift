@@ -8,12 +8,15 @@ public struct RequestAuthentication: Codable, Hashable, Sendable {
     public var jwtRules: [JWTRule]?
 }
 
+/// A JWT issuer whose tokens the workload accepts, and where to find them.
 public struct JWTRule: Codable, Hashable, Sendable {
+    /// A header carrying the token, with its prefix (`Bearer `).
     public struct JWTHeader: Codable, Hashable, Sendable {
         public var name: String?
         public var prefix: String?
     }
 
+    /// Copy a claim of a valid token to a request header.
     public struct ClaimToHeader: Codable, Hashable, Sendable {
         public var header: String?
         public var claim: String?

@@ -16,6 +16,7 @@ public struct ConfigDocumentReader: Sendable {
 
     public init() {}
 
+    /// One YAML document of a file.
     public struct Document: Sendable {
         public var root: ConfigNode
         /// Position of the document in its file, from 0.

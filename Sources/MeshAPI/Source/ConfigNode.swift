@@ -12,6 +12,7 @@ public enum ConfigNode: Sendable {
         case null
     }
 
+    /// One key of a mapping, with the key's position.
     public struct Entry: Sendable {
         public var key: String
         public var keyLocation: SourceLocation

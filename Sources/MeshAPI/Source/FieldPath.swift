@@ -2,6 +2,7 @@
 
 /// A path from the root of a resource to one of its fields.
 public struct FieldPath: Hashable, Sendable, CustomStringConvertible, Comparable {
+    /// A key of a mapping or an index into a list.
     public enum Component: Hashable, Sendable {
         case key(String)
         case index(Int)
