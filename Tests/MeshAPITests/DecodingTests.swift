@@ -140,10 +140,33 @@ func load(_ text: String, file: String = "test.yaml") -> LoadResult {
               - name: v1
                 labels: {version: 1, canary: yes, tier: "2"}
             """)
-        // A map stops at its first bad value (the map is then absent); the file order decides.
+        // Each bad entry of a map is reported; the good ones are kept.
         #expect(result.diagnostics.map(\.message) == [
             "expected a string, found the number 1; quote it (\"1\") to make it a string",
+            "expected a string, found the boolean yes; quote it (\"yes\") to make it a string",
         ])
+        guard case .destinationRule(let rule) = result.resources.first?.resource.spec else {
+            Issue.record("not a DestinationRule")
+            return
+        }
+        #expect(rule.subsets?.first?.labels == ["tier": "2"])
+    }
+
+    @Test func resourcesKnowWhereTheirFieldsWereWritten() throws {
+        let result = load("""
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {name: reviews}
+            spec:
+              hosts: [reviews]
+              http:
+              - route:
+                - destination: {host: reviews, subset: v2}
+            """)
+        let resource = try #require(result.resources.first?.resource)
+        #expect(resource.location(of: FieldPath.spec / "http" / 0 / "route" / 0 / "destination" / "subset")
+                == SourceLocation(file: "test.yaml", line: 8, column: 36))
+        #expect(resource.location(of: FieldPath.spec / "http" / 0 / "timeout")?.line == 7, "a missing field points at its parent")
     }
 
     @Test func everyProblemInADocumentIsReportedInOnePass() {

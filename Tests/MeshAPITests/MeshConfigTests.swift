@@ -74,3 +74,40 @@ import Testing
         ])
     }
 }
+
+@Suite struct ProviderReferenceTests {
+    @Test func policiesMustNameDefinedProviders() throws {
+        let mesh = try #require(MeshConfigLoader.load(Data("""
+            extensionProviders:
+            - name: opa
+              envoyExtAuthzGrpc: {service: opa.default.svc.cluster.local, port: 9191}
+            - name: zipkin
+              zipkin: {service: zipkin.istio-system.svc.cluster.local, port: 9411}
+            """.utf8), file: "mesh.yaml").config)
+        let policies = """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: ext}
+            spec:
+              action: CUSTOM
+              provider: {name: opa-typo}
+              rules: [{}]
+            ---
+            apiVersion: telemetry.istio.io/v1
+            kind: Telemetry
+            metadata: {name: mesh-default, namespace: istio-system}
+            spec:
+              tracing: [{providers: [{name: zipkin}]}]
+              metrics: [{providers: [{name: prometheus}]}]
+              accessLogging: [{providers: [{name: otel}]}]
+            """
+        let report = ValidationReport.validate([ConfigInput(file: "policies.yaml", data: Data(policies.utf8))], meshConfig: mesh)
+        #expect(report.diagnostics.map { "\($0.location!.line): \($0.path!): \($0.message)" } == [
+            "6: spec.provider.name: provider \"opa-typo\" is not defined in the mesh config's extensionProviders (envoy, opa, prometheus, zipkin)",
+            "15: spec.accessLogging[0].providers[0].name: provider \"otel\" is not defined in the mesh config's extensionProviders (envoy, opa, prometheus, zipkin)",
+        ])
+        #expect(report.diagnostics.allSatisfy { $0.severity == .warning })
+        let withoutMeshConfig = ValidationReport.validate([ConfigInput(file: "policies.yaml", data: Data(policies.utf8))])
+        #expect(withoutMeshConfig.diagnostics.isEmpty, "without a mesh config, provider names are not judged")
+    }
+}

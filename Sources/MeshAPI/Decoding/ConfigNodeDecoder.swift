@@ -71,6 +71,9 @@ final class DecodingSession {
             throw DecodingProblem(path: path, location: node.location,
                                   message: "expected a duration such as \"\(text)s\" or \"100ms\", found \(node.describedForError)")
         }
+        if let mapType = type as? any StringKeyedMap.Type {
+            return try mapType.decodeEntries(node: node, path: path, session: self) as! T
+        }
         if let enumType = type as? any ConfigEnum.Type {
             return try decodeEnum(enumType, node, path) as! T
         }
@@ -175,6 +178,28 @@ final class DecodingSession {
             message = "unknown value \"\(text.truncatedForDisplay)\"; did you mean \"\(suggestion)\"? (expected one of \(names.joined(separator: ", ")))"
         }
         throw DecodingProblem(path: path, location: node.location, message: message)
+    }
+}
+
+/// Maps (labels, header matches, locality weights) decode entry by entry: a bad value is
+/// reported and left out, and the other entries are kept and checked.
+protocol StringKeyedMap {
+    static func decodeEntries(node: ConfigNode, path: FieldPath, session: DecodingSession) throws -> Self
+}
+
+extension Dictionary: StringKeyedMap where Key == String, Value: Decodable {
+    static func decodeEntries(node: ConfigNode, path: FieldPath, session: DecodingSession) throws -> Self {
+        guard case .mapping(let entries, _) = node else { throw session.fail(node, path, expected: "a mapping") }
+        var map: [String: Value] = [:]
+        map.reserveCapacity(entries.count)
+        for entry in entries {
+            do {
+                map[entry.key] = try session.decodeValue(Value.self, node: entry.value, path: path / entry.key)
+            } catch let problem as DecodingProblem {
+                session.problems.append(problem)
+            }
+        }
+        return map
     }
 }
 

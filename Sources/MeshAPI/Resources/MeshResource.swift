@@ -58,6 +58,9 @@ public struct MeshResource: Sendable {
     }
 
     public var kind: ResourceKind { spec.kind }
+
+    /// Where a field of this resource was written (for a missing field, where its parent was).
+    public func location(of path: FieldPath) -> SourceLocation? { source?.location(of: path) }
     public var name: String { metadata.name ?? "" }
     public var namespace: String { metadata.effectiveNamespace }
     public var reference: ResourceReference {
