@@ -111,3 +111,38 @@ import Testing
         #expect(withoutMeshConfig.diagnostics.isEmpty, "without a mesh config, provider names are not judged")
     }
 }
+
+@Suite struct MeshConfigMapTests {
+    @Test func readsIstiosConfigMapWithPositionsInTheFile() throws {
+        let text = """
+            apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: istio
+              namespace: istio-system
+            data:
+              mesh: |-
+                rootNamespace: istio-system
+                trustDomain: example.org
+                outboundTrafficPolicy:
+                  mode: REGISTRY_ONY
+            """
+        let (config, diagnostics) = MeshConfigLoader.load(Data(text.utf8), file: "istio-cm.yaml")
+        #expect(config == nil)
+        let problem = try #require(diagnostics.first)
+        #expect(problem.location == SourceLocation(file: "istio-cm.yaml", line: 11, column: 13))
+        #expect(problem.path?.description == "outboundTrafficPolicy.mode")
+
+        let fixed = text.replacingOccurrences(of: "REGISTRY_ONY", with: "REGISTRY_ONLY")
+        let (good, none) = MeshConfigLoader.load(Data(fixed.utf8), file: "istio-cm.yaml")
+        #expect(none.isEmpty)
+        #expect(good?.effectiveTrustDomain == "example.org")
+        #expect(good?.effectiveOutboundMode == .REGISTRY_ONLY)
+    }
+
+    @Test func configMapWithoutMeshIsAnError() {
+        let (config, diagnostics) = MeshConfigLoader.load(Data("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio}\ndata: {}\n".utf8), file: "cm.yaml")
+        #expect(config == nil)
+        #expect(diagnostics.first?.message.contains("data.mesh") == true)
+    }
+}

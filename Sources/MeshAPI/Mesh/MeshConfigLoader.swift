@@ -13,7 +13,13 @@ public enum MeshConfigLoader {
         guard documents.count <= 1 else {
             return (nil, [Diagnostic(.error, "a mesh config file holds one document; found \(documents.count)", at: documents[1].root.location)])
         }
-        guard let node = documents.first?.root else { return (MeshConfig(), []) }
+        guard var node = documents.first?.root else { return (MeshConfig(), []) }
+        if node["kind"]?.stringValue == "ConfigMap" {
+            switch embeddedSettings(node, data: data, file: file) {
+            case .failure(let problem): return (nil, [problem])
+            case .success(let settings): node = settings
+            }
+        }
         if case .scalar(_, .null, _) = node { return (MeshConfig(), []) }
         let reference = ResourceReference(kind: "MeshConfig", namespace: "", name: (file as NSString).lastPathComponent)
         let (config, problems) = ConfigNodeDecoder().decode(MeshConfig.self, from: node)
@@ -25,6 +31,37 @@ public enum MeshConfigLoader {
         }
         let hasErrors = diagnostics.contains { $0.severity == .error }
         return (hasErrors ? nil : config, diagnostics)
+    }
+
+    /// Istio on Kubernetes keeps MeshConfig as YAML text under `data.mesh` of the `istio`
+    /// ConfigMap; `kubectl get configmap istio -o yaml` output is read as it is. Positions inside
+    /// a literal block (`mesh: |`) are mapped back to the file's lines and columns.
+    private static func embeddedSettings(_ configMap: ConfigNode, data: Data, file: String) -> Result<ConfigNode, Diagnostic> {
+        let path = FieldPath.root / "data" / "mesh"
+        guard let mesh = configMap.node(at: path) else {
+            return .failure(Diagnostic(.error, "a ConfigMap mesh config keeps its settings under data.mesh, as Istio's istio ConfigMap does",
+                                       at: configMap.location(of: path), path: path))
+        }
+        guard case .scalar(let text, .string, let start) = mesh else {
+            return .failure(Diagnostic(.error, "data.mesh must be YAML text, found \(mesh.describedForError)", at: mesh.location, path: path))
+        }
+        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        let indicator = lines.indices.contains(start.line - 1) ? lines[start.line - 1].dropFirst(start.column - 1).first : nil
+        // In a literal block the text starts on the next line, indented like its first line.
+        let shift: (lines: Int, columns: Int)? = indicator == "|"
+            ? (start.line, lines.dropFirst(start.line).first { !$0.allSatisfy(\.isWhitespace) }.map { $0.prefix { $0 == " " }.count } ?? 0)
+            : nil
+        func place(_ location: SourceLocation) -> SourceLocation {
+            guard let shift else { return start }
+            return SourceLocation(file: file, line: location.line + shift.lines, column: location.column + shift.columns)
+        }
+        let (documents, problems) = ConfigDocumentReader().read(text, file: file)
+        if let problem = problems.first {
+            var placed = problem
+            placed.location = problem.location.map(place)
+            return .failure(placed)
+        }
+        return .success(documents.first?.root.relocated(place) ?? .scalar("", .null, start))
     }
 
     public static func load(path: String) -> (config: MeshConfig?, diagnostics: [Diagnostic]) {

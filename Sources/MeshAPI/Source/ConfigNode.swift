@@ -57,6 +57,19 @@ public enum ConfigNode: Sendable {
         }
     }
 
+    /// The same tree with every location passed through `place` (text embedded in a string of
+    /// another document is placed back where it was written).
+    func relocated(_ place: (SourceLocation) -> SourceLocation) -> ConfigNode {
+        switch self {
+        case .scalar(let text, let kind, let location):
+            return .scalar(text, kind, place(location))
+        case .sequence(let items, let location):
+            return .sequence(items.map { $0.relocated(place) }, place(location))
+        case .mapping(let entries, let location):
+            return .mapping(entries.map { Entry(key: $0.key, keyLocation: place($0.keyLocation), value: $0.value.relocated(place)) }, place(location))
+        }
+    }
+
     /// The node at `path`, if the document has one there.
     public func node(at path: FieldPath) -> ConfigNode? {
         var node = self
