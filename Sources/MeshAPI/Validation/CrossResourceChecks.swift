@@ -21,6 +21,8 @@ struct CrossResourceChecks {
             }
         }
         let services = serviceHosts()
+        // Exact names are looked up; only the few wildcard entries need a scan.
+        let wildcardServices = services.filter { $0.hasPrefix("*") }
         var subsets: [String: Set<String>] = [:]
         for resource in resources {
             guard case .destinationRule(let rule) = resource.spec, let host = rule.host else { continue }
@@ -34,7 +36,7 @@ struct CrossResourceChecks {
                 for (index, host) in (service.hosts ?? []).enumerated() where !host.contains("*") && IPAddress.parse(host) == nil {
                     let gatewayOnly = !(service.gateways ?? []).isEmpty && !(service.gateways ?? []).contains("mesh")
                     let qualified = qualify(host, namespace: resource.namespace)
-                    if !gatewayOnly && !services.contains(where: { HostNames.matches($0, qualified) }) {
+                    if !gatewayOnly && !services.contains(qualified) && !wildcardServices.contains(where: { HostNames.matches($0, qualified) }) {
                         diagnostics.append(diagnostic(.warning, resource, spec / "hosts" / index,
                                                       "no ServiceEntry in this input defines host \"\(host)\"; the routes apply only if the service exists elsewhere"))
                     }
