@@ -8,13 +8,16 @@ public struct DecodingProblem: Error, Sendable {
     public var path: FieldPath
     public var location: SourceLocation
     public var message: String
+    /// Whether the problem is a field the type does not have (rather than a bad value).
+    public var isUnknownField: Bool
     /// For an unknown field, the known field it is probably a misspelling of.
     public var suggestedField: String?
 
-    public init(path: FieldPath, location: SourceLocation, message: String, suggestedField: String? = nil) {
+    public init(path: FieldPath, location: SourceLocation, message: String, isUnknownField: Bool = false, suggestedField: String? = nil) {
         self.path = path
         self.location = location
         self.message = message
+        self.isUnknownField = isUnknownField
         self.suggestedField = suggestedField
     }
 }
@@ -71,6 +74,9 @@ final class DecodingSession {
             throw DecodingProblem(path: path, location: node.location,
                                   message: "expected a duration such as \"\(text)s\" or \"100ms\", found \(node.describedForError)")
         }
+        if let listType = type as? any ElementwiseList.Type {
+            return try listType.decodeElements(node: node, path: path, session: self) as! T
+        }
         if let mapType = type as? any StringKeyedMap.Type {
             return try mapType.decodeEntries(node: node, path: path, session: self) as! T
         }
@@ -104,7 +110,7 @@ final class DecodingSession {
             }
             let meant = suggestion ?? ((known == ["matchLabels"] || known == ["labels"]) ? known[0] : nil)
             problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation, message: message,
-                                            suggestedField: meant))
+                                            isUnknownField: true, suggestedField: meant))
         }
     }
 
@@ -203,6 +209,46 @@ extension Dictionary: StringKeyedMap where Key == String, Value: Decodable {
     }
 }
 
+/// Lists decode item by item: a bad item is reported and stands in as an empty placeholder (so
+/// the items after it keep their indices), and the other items are kept and checked.
+protocol ElementwiseList {
+    static func decodeElements(node: ConfigNode, path: FieldPath, session: DecodingSession) throws -> Self
+}
+
+extension Array: ElementwiseList where Element: Decodable {
+    static func decodeElements(node: ConfigNode, path: FieldPath, session: DecodingSession) throws -> Self {
+        guard case .sequence(let items, _) = node else { throw session.fail(node, path, expected: "a list") }
+        var list: [Element] = []
+        list.reserveCapacity(items.count)
+        for (index, item) in items.enumerated() {
+            do {
+                if case .scalar(_, .null, _) = item {
+                    throw DecodingProblem(path: path / index, location: item.location, message: "list items must not be null")
+                }
+                list.append(try session.decodeValue(Element.self, node: item, path: path / index))
+            } catch let problem as DecodingProblem {
+                session.problems.append(problem)
+                guard let placeholder = placeholder(at: item.location) else { throw problem }
+                list.append(placeholder)
+            }
+        }
+        return list
+    }
+
+    /// An empty value of the element type: an object with no fields, or an empty string.
+    /// Rules do not judge it, since a problem is recorded at its path.
+    private static func placeholder(at location: SourceLocation) -> Element? {
+        let scratch = DecodingSession()
+        for empty in [ConfigNode.mapping([], location), .scalar("", .string, location)] {
+            if let value = try? scratch.decodeValue(Element.self, node: empty, path: .root), scratch.problems.isEmpty {
+                return value
+            }
+            scratch.problems = []
+        }
+        return nil
+    }
+}
+
 /// What one decoder learned about the mapping it read: which keys its type asked for (to suggest
 /// corrections) and which entries no key of the type accepts.
 final class KeyTracker {
@@ -238,7 +284,8 @@ struct NodeDecoder: Decoder {
             if let first = accepted.first(where: { $0.key == field.key }) {
                 session.problems.append(DecodingProblem(
                     path: path / entry.key, location: entry.keyLocation,
-                    message: "field \"\(field.key)\" is given twice (as \"\(first.writtenKey(in: entries))\" and \"\(entry.key)\")"))
+                    message: "field \"\(field.key)\" is given twice (as \"\(first.writtenKey(in: entries))\" and \"\(entry.key)\")",
+                    isUnknownField: true))
                 continue
             }
             accepted.append(field)

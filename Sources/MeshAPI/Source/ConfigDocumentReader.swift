@@ -28,6 +28,14 @@ public struct ConfigDocumentReader: Sendable {
     public func read(_ data: Data, file: String) -> (documents: [Document], diagnostics: [Diagnostic]) {
         var bytes = [UInt8](data)
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { bytes.removeFirst(3) }
+        // Some editors and shells (PowerShell's `>`) write UTF-16 with a byte-order mark.
+        if bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF]) {
+            let encoding: String.Encoding = bytes[0] == 0xFF ? .utf16LittleEndian : .utf16BigEndian
+            guard let text = String(data: Data(bytes.dropFirst(2)), encoding: encoding) else {
+                return ([], [Diagnostic(.error, "file starts with a UTF-16 byte-order mark but is not valid UTF-16", at: SourceLocation(file: file, line: 1, column: 1))])
+            }
+            bytes = Array(text.utf8)
+        }
         if let offset = Self.firstInvalidUTF8(bytes) {
             let location = Self.location(ofUTF8Offset: offset, in: bytes, file: file)
             let byte = offset < bytes.count ? String(format: "0x%02X", bytes[offset]) : "end of file"
@@ -53,14 +61,14 @@ public struct ConfigDocumentReader: Sendable {
             var event = yaml_event_t()
             while true {
                 guard yaml_parser_parse(&parser, &event) == 1 else {
-                    return (composer.documents, [Self.syntaxDiagnostic(parser, file: file, bytes: bytes)])
+                    return (composer.documents, composer.problems + [Self.syntaxDiagnostic(parser, file: file, bytes: bytes)])
                 }
                 let outcome = composer.consume(&event)
                 yaml_event_delete(&event)
                 switch outcome {
                 case .more: continue
-                case .finished: return (composer.documents, [])
-                case .failed(let diagnostic): return (composer.documents, [diagnostic])
+                case .finished: return (composer.documents, composer.problems)
+                case .failed(let diagnostic): return (composer.documents, composer.problems + [diagnostic])
                 }
             }
         }
@@ -124,9 +132,19 @@ private struct Composer {
         case failed(Diagnostic)
     }
 
+    /// What the next node completes in an open mapping.
+    private enum MappingSlot {
+        case key
+        case value(String, SourceLocation)
+        /// The value of `<<`: mappings whose entries are merged in.
+        case merge(SourceLocation)
+        /// The value of a key that was rejected; it is read and dropped.
+        case discard
+    }
+
     private enum Collection {
         case sequence([ConfigNode])
-        case mapping([ConfigNode.Entry], pendingKey: (String, SourceLocation)?, keys: Set<String>)
+        case mapping([ConfigNode.Entry], slot: MappingSlot, keys: Set<String>, merged: [ConfigNode.Entry])
     }
 
     private struct Frame {
@@ -145,6 +163,8 @@ private struct Composer {
     private var anchors: [String: (node: ConfigNode, size: Int)] = [:]
     private var root: ConfigNode?
     private(set) var documents: [ConfigDocumentReader.Document] = []
+    /// Problems that leave the rest of the file readable (a duplicate key, a bad tag).
+    private(set) var problems: [Diagnostic] = []
 
     init(file: String, maximumDepth: Int, nodeBudget: Int) {
         self.file = file
@@ -177,7 +197,17 @@ private struct Composer {
             let scalar = event.data.scalar
             let text = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
             let plain = scalar.style == YAML_PLAIN_SCALAR_STYLE || scalar.style == YAML_ANY_SCALAR_STYLE
-            let node = ConfigNode.scalar(text, ConfigDocumentReader.kind(tag: Self.string(scalar.tag), plain: plain, text: text), at)
+            let tag = Self.string(scalar.tag)
+            var kind = ConfigDocumentReader.kind(tag: tag, plain: plain, text: text)
+            let written = PlainScalar.kind(of: text)
+            if let tag, kind != .string, written != kind, !(kind == .float && written == .integer) {
+                // A tag that does not fit its text (`!!int abc`) is set aside: the value is read
+                // as written, and the decoder judges it like any other.
+                let shortTag = tag.hasPrefix("tag:yaml.org,2002:") ? "!!" + tag.dropFirst("tag:yaml.org,2002:".count) : tag
+                problems.append(Diagnostic(.warning, "the tag \(shortTag) does not fit \"\(text.truncatedForDisplay)\"; the value is read as written", at: at))
+                kind = plain ? written : .string
+            }
+            let node = ConfigNode.scalar(text, kind, at)
             if let anchor = Self.string(scalar.anchor) { anchors[anchor] = (node, 1) }
             return complete(node, size: 1, plainKey: plain)
         case YAML_ALIAS_EVENT:
@@ -189,13 +219,17 @@ private struct Composer {
         case YAML_SEQUENCE_START_EVENT:
             return open(.sequence([]), at, anchor: Self.string(event.data.sequence_start.anchor))
         case YAML_MAPPING_START_EVENT:
-            return open(.mapping([], pendingKey: nil, keys: []), at, anchor: Self.string(event.data.mapping_start.anchor))
+            return open(.mapping([], slot: .key, keys: [], merged: []), at, anchor: Self.string(event.data.mapping_start.anchor))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             let frame = stack.removeLast()
             let node: ConfigNode
             switch frame.collection {
-            case .sequence(let items): node = .sequence(items, frame.location)
-            case .mapping(let entries, _, _): node = .mapping(entries, frame.location)
+            case .sequence(let items):
+                node = .sequence(items, frame.location)
+            case .mapping(var entries, _, var keys, let merged):
+                // Merged entries fill in keys the mapping does not set itself.
+                for entry in merged where keys.insert(entry.key).inserted { entries.append(entry) }
+                node = .mapping(entries, frame.location)
             }
             if let anchor = frame.anchor { anchors[anchor] = (node, frame.size + 1) }
             return complete(node, size: frame.size + 1, plainKey: false)
@@ -230,22 +264,46 @@ private struct Composer {
         case .sequence(var items):
             items.append(node)
             frame.collection = .sequence(items)
-        case .mapping(var entries, let pendingKey, var keys):
-            if let (key, keyLocation) = pendingKey {
+        case .mapping(var entries, let slot, var keys, var merged):
+            var next = MappingSlot.key
+            switch slot {
+            case .value(let key, let keyLocation):
                 entries.append(ConfigNode.Entry(key: key, keyLocation: keyLocation, value: node))
-                frame.collection = .mapping(entries, pendingKey: nil, keys: keys)
-            } else {
-                guard case .scalar(let key, _, let keyLocation) = node else {
-                    return .failed(Diagnostic(.error, "mapping keys must be strings, found \(node.describedForError) as a key", at: node.location))
+            case .merge(let mergeLocation):
+                let sources: [ConfigNode]
+                switch node {
+                case .mapping: sources = [node]
+                case .sequence(let items, _): sources = items
+                default: sources = []
                 }
-                if key == "<<" && plainKey {
-                    return .failed(Diagnostic(.error, "YAML merge keys (<<) are not supported; write the fields out", at: keyLocation))
+                for source in sources {
+                    guard case .mapping(let sourceEntries, _) = source else {
+                        problems.append(Diagnostic(.error, "a merge key (<<) takes a mapping or a list of mappings, found \(source.describedForError)", at: mergeLocation))
+                        continue
+                    }
+                    merged += sourceEntries.filter { entry in !merged.contains { $0.key == entry.key } }
                 }
-                if !keys.insert(key).inserted {
-                    return .failed(Diagnostic(.error, "duplicate key \"\(key.truncatedForDisplay)\" in one mapping", at: keyLocation))
+                if sources.isEmpty {
+                    problems.append(Diagnostic(.error, "a merge key (<<) takes a mapping or a list of mappings, found \(node.describedForError)", at: mergeLocation))
                 }
-                frame.collection = .mapping(entries, pendingKey: (key, keyLocation), keys: keys)
+            case .discard:
+                break
+            case .key:
+                if case .scalar(let key, _, let keyLocation) = node {
+                    if key == "<<" && plainKey {
+                        next = .merge(keyLocation)
+                    } else if keys.insert(key).inserted {
+                        next = .value(key, keyLocation)
+                    } else {
+                        problems.append(Diagnostic(.error, "duplicate key \"\(key.truncatedForDisplay)\" in one mapping; the second is ignored", at: keyLocation))
+                        next = .discard
+                    }
+                } else {
+                    problems.append(Diagnostic(.error, "mapping keys must be strings, found \(node.describedForError) as a key", at: node.location))
+                    next = .discard
+                }
             }
+            frame.collection = .mapping(entries, slot: next, keys: keys, merged: merged)
         }
         stack.append(frame)
         return .more

@@ -36,25 +36,55 @@ public struct ConfigValidator: Sendable {
     public func validate(_ loaded: [LoadedResource]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         for entry in loaded {
-            diagnostics += validate(entry.resource).filter { diagnostic in
-                guard let path = diagnostic.path else { return true }
-                return !entry.decodingProblems.contains { Self.isConsequence(path, of: $0) }
+            let found = validate(entry.resource)
+            if entry.decodingProblems.isEmpty {
+                diagnostics += found
+                continue
             }
+            let consequences = DecodingConsequences(entry.decodingProblems, node: entry.resource.source?.node)
+            diagnostics += found.filter { diagnostic in diagnostic.path.map { !consequences.contain($0) } ?? true }
         }
         diagnostics += CrossResourceChecks(resources: loaded.map(\.resource), meshConfig: meshConfig).run()
         return diagnostics
     }
+}
 
-    /// Whether a rule's complaint at `path` only restates a decoding problem.
-    static func isConsequence(_ path: FieldPath, of problem: DecodingProblem) -> Bool {
-        // Inside the field that failed: it is absent, so nothing in it can be judged.
-        if path.isWithin(problem.path) { return true }
-        // The field holding it, where its absence is the complaint ("a route needs a destination").
-        let holder = problem.path.parent
-        if path == holder { return true }
-        if case .index = holder.components.last, path == holder.parent { return true }
-        // The field a misspelt key meant (`hots` for `host`), which is otherwise reported missing.
-        if let meant = problem.suggestedField, path.isWithin(holder / meant) { return true }
-        return false
+/// The places where a rule's complaint would only restate a problem met while decoding.
+struct DecodingConsequences {
+    /// Fields whose value failed to decode, and fields a misspelt key meant: absent, so
+    /// nothing in them can be judged.
+    private var absent: Set<FieldPath> = []
+    /// Fields holding such an absent field, where its absence is the complaint ("a route
+    /// needs a destination").
+    private var holders: Set<FieldPath> = []
+
+    init(_ problems: [DecodingProblem], node: ConfigNode?) {
+        for problem in problems {
+            if problem.isUnknownField {
+                // `hots: x` leaves `host` missing; but if `host` is written too, its own
+                // problems are real.
+                guard let meant = problem.suggestedField else { continue }
+                let meantPath = problem.path.parent / meant
+                if node?.node(at: meantPath) == nil {
+                    absent.insert(meantPath)
+                    holders.insert(problem.path.parent)
+                }
+            } else {
+                absent.insert(problem.path)
+                holders.insert(problem.path.parent)
+                // Checks over a whole list (weights adding up) depend on every item.
+                if case .index = problem.path.parent.components.last { holders.insert(problem.path.parent.parent) }
+            }
+        }
+    }
+
+    func contain(_ path: FieldPath) -> Bool {
+        if holders.contains(path) { return true }
+        var current = path
+        while true {
+            if absent.contains(current) { return true }
+            if current.components.isEmpty { return false }
+            current = current.parent
+        }
     }
 }

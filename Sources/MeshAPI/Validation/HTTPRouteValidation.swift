@@ -286,7 +286,9 @@ extension ValidationContext {
                 continue
             }
             let matches = route.match ?? []
-            if matches.isEmpty {
+            // A rule that does nothing (an error of its own) is no catch-all.
+            let acts = route.route != nil || route.redirect != nil || route.directResponse != nil || route.delegate != nil
+            if matches.isEmpty && acts {
                 catchAll = index
                 continue
             }
