@@ -34,12 +34,12 @@ struct ValidateCommand: ParsableCommand {
         if paths.isEmpty && meshConfig == nil {
             throw ValidationError("give at least one file or directory with -f (or '-f -' for standard input)")
         }
-    }
-
-    func run() throws {
         if paths.filter({ $0 == "-" }).count > 1 {
             throw ValidationError("standard input ('-f -') can be read only once")
         }
+    }
+
+    func run() throws {
         var inputs: [ConfigInput] = []
         var fileErrors: [String] = []
         for path in paths {
@@ -54,11 +54,9 @@ struct ValidateCommand: ParsableCommand {
         var meshConfigDiagnostics: [Diagnostic] = []
         var mesh: MeshConfig?
         if let meshConfig {
-            var isDirectory: ObjCBool = false
-            if !FileManager.default.fileExists(atPath: meshConfig, isDirectory: &isDirectory) || isDirectory.boolValue {
-                fileErrors.append("\(meshConfig): not a readable mesh config file")
-            } else {
-                (mesh, meshConfigDiagnostics) = MeshConfigLoader.load(path: meshConfig)
+            switch MeshConfigLoader.load(path: meshConfig) {
+            case .success(let loaded): (mesh, meshConfigDiagnostics) = loaded
+            case .failure(let failure): fileErrors.append("\(meshConfig): \(failure.reason)")
             }
         }
         if !fileErrors.isEmpty {

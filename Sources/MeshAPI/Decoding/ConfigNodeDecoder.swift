@@ -140,7 +140,7 @@ final class DecodingSession {
         let candidate: String
         switch kind {
         case .integer: candidate = text
-        case .string where PlainScalar.isInteger(text.trimmingCharacters(in: .whitespaces)): candidate = text.trimmingCharacters(in: .whitespaces)
+        case .string where PlainScalar.isDecimal(text): candidate = text
         case .float:
             if let value = PlainScalar.floatValue(text), value == value.rounded(), let exact = I(exactly: value) { return exact }
             throw fail(node, path, expected: expected)
@@ -161,7 +161,7 @@ final class DecodingSession {
     func decodeDouble(_ node: ConfigNode, _ path: FieldPath) throws -> Double {
         guard case .scalar(let text, let kind, _) = node else { throw fail(node, path, expected: "a number") }
         switch kind {
-        case .integer: if let value = PlainScalar.integerValue(text) { return Double(value) }
+        case .integer: if let value = PlainScalar.integerValue(text).map(Double.init) ?? Double(text) { return value }
         case .float:
             if let value = PlainScalar.floatValue(text) {
                 guard value.isFinite else { throw fail(node, path, expected: "a finite number") }

@@ -66,7 +66,7 @@ public struct Diagnostic: Error, Hashable, Sendable, CustomStringConvertible {
         if let resource { parts.append(resource.description) }
         if let path, !path.components.isEmpty { parts.append(path.description) }
         parts.append(message)
-        return parts.joined(separator: ": ")
+        return parts.joined(separator: ": ").escapingControlCharacters
     }
 }
 
@@ -102,5 +102,34 @@ extension Sequence where Element == Diagnostic {
             if la?.column != lb?.column { return (la?.column ?? 0) < (lb?.column ?? 0) }
             return a.description < b.description
         }
+    }
+}
+
+extension String {
+    /// Control characters written as escapes (`\n`, `\u{1B}`), so text from a file cannot break
+    /// the one-line-per-problem output or drive the terminal.
+    var escapingControlCharacters: String {
+        guard unicodeScalars.contains(where: \.isControlForDisplay) else { return self }
+        var result = ""
+        for scalar in unicodeScalars {
+            switch scalar {
+            case "\n": result += "\\n"
+            case "\r": result += "\\r"
+            case "\t": result += "\\t"
+            default:
+                if scalar.isControlForDisplay {
+                    result += "\\u{\(String(scalar.value, radix: 16, uppercase: true))}"
+                } else {
+                    result.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return result
+    }
+}
+
+extension Unicode.Scalar {
+    fileprivate var isControlForDisplay: Bool {
+        value < 0x20 || value == 0x7F || (0x80..<0xA0).contains(value) || value == 0x2028 || value == 0x2029
     }
 }

@@ -45,11 +45,13 @@ public enum MeshConfigLoader {
         guard case .scalar(let text, .string, let start) = mesh else {
             return .failure(Diagnostic(.error, "data.mesh must be YAML text, found \(mesh.describedForError)", at: mesh.location, path: path))
         }
-        let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+        // Lines split on LF bytes: as Characters, a CRLF pair would not match "\n".
+        let lines = [UInt8](data).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         let indicator = lines.indices.contains(start.line - 1) ? lines[start.line - 1].dropFirst(start.column - 1).first : nil
         // In a literal block the text starts on the next line, indented like its first line.
-        let shift: (lines: Int, columns: Int)? = indicator == "|"
-            ? (start.line, lines.dropFirst(start.line).first { !$0.allSatisfy(\.isWhitespace) }.map { $0.prefix { $0 == " " }.count } ?? 0)
+        let isBlank: (ArraySlice<UInt8>) -> Bool = { $0.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") } }
+        let shift: (lines: Int, columns: Int)? = indicator == UInt8(ascii: "|")
+            ? (start.line, lines.dropFirst(start.line).first { !isBlank($0) }.map { $0.prefix { $0 == UInt8(ascii: " ") }.count } ?? 0)
             : nil
         func place(_ location: SourceLocation) -> SourceLocation {
             guard let shift else { return start }
@@ -64,11 +66,9 @@ public enum MeshConfigLoader {
         return .success(documents.first?.root.relocated(place) ?? .scalar("", .null, start))
     }
 
-    public static func load(path: String) -> (config: MeshConfig?, diagnostics: [Diagnostic]) {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return (nil, [Diagnostic(.error, "cannot read file", at: SourceLocation(file: path, line: 1, column: 1))])
-        }
-        return load(data, file: path)
+    /// Reads and validates the mesh config file at `path`.
+    public static func load(path: String) -> Result<(config: MeshConfig?, diagnostics: [Diagnostic]), ConfigInput.ReadFailure> {
+        ConfigInput.readFile(path).map { load($0, file: path) }
     }
 
     struct Problem {

@@ -38,6 +38,8 @@ public struct ResourceSource: Sendable {
     public var node: ConfigNode
 
     public func location(of path: FieldPath) -> SourceLocation { node.location(of: path) }
+
+    func location(of path: FieldPath, keyIndex: MappingKeyIndex) -> SourceLocation { node.location(of: path, keyIndex: keyIndex) }
 }
 
 /// An Istio resource: Kubernetes envelope plus typed spec.

@@ -91,12 +91,25 @@ public enum ConfigNode: Sendable {
     /// The location of the node at `path`, or of its deepest existing ancestor (a missing field
     /// is reported where its parent is). For a mapping entry, the location of its key.
     public func location(of path: FieldPath) -> SourceLocation {
+        location(of: path, keyIndex: nil)
+    }
+
+    /// As `location(of:)`, finding keys of large mappings through `keyIndex` (one lookup table per
+    /// mapping, kept across calls), so reporting a problem on each of n keys stays linear.
+    func location(of path: FieldPath, keyIndex: MappingKeyIndex?) -> SourceLocation {
         var node = self
         var location = self.location
         for component in path.components {
             switch (component, node) {
-            case (.key(let key), .mapping(let entries, _)):
-                guard let entry = entries.first(where: { $0.key == key }) else { return location }
+            case (.key(let key), .mapping(let entries, let mappingLocation)):
+                let position: Int?
+                if let keyIndex, entries.count > MappingKeyIndex.threshold {
+                    position = keyIndex.position(of: key, in: entries, at: mappingLocation)
+                } else {
+                    position = entries.firstIndex { $0.key == key }
+                }
+                guard let position else { return location }
+                let entry = entries[position]
                 node = entry.value
                 location = entry.keyLocation
             case (.index(let index), .sequence(let items, _)):
@@ -108,6 +121,20 @@ public enum ConfigNode: Sendable {
             }
         }
         return location
+    }
+}
+
+/// Key positions of large mappings, built the first time one is searched.
+final class MappingKeyIndex {
+    static let threshold = 32
+    private var positions: [SourceLocation: [String: Int]] = [:]
+
+    func position(of key: String, in entries: [ConfigNode.Entry], at mapping: SourceLocation) -> Int? {
+        if let known = positions[mapping] { return known[key] }
+        var table: [String: Int] = [:]
+        for (position, entry) in entries.enumerated() where table[entry.key] == nil { table[entry.key] = position }
+        positions[mapping] = table
+        return table[key]
     }
 }
 

@@ -29,6 +29,13 @@ enum PlainScalar {
 
     private static func isDigit(_ byte: UInt8) -> Bool { byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") }
 
+    /// Integers proto JSON accepts inside a string (`"9080"`): an optional minus and digits.
+    static func isDecimal(_ text: String) -> Bool {
+        var body = Substring(text).utf8[...]
+        if body.first == UInt8(ascii: "-") { body = body.dropFirst() }
+        return !body.isEmpty && body.allSatisfy(isDigit)
+    }
+
     /// YAML 1.1 integers: optional sign, then decimal (with `_` separators), `0x` hex or `0o` octal.
     static func isInteger(_ text: String) -> Bool {
         var body = Substring(text).utf8[...]
@@ -42,6 +49,9 @@ enum PlainScalar {
             }
             if marker == UInt8(ascii: "o") {
                 return digits.allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "7") }
+            }
+            if marker == UInt8(ascii: "b") {
+                return digits.allSatisfy { $0 == UInt8(ascii: "0") || $0 == UInt8(ascii: "1") }
             }
         }
         return first != UInt8(ascii: "_") && body.allSatisfy { isDigit($0) || $0 == UInt8(ascii: "_") }
@@ -101,6 +111,11 @@ extension PlainScalar {
             magnitude = Int64(body.dropFirst(2), radix: 16)
         } else if body.hasPrefix("0o") {
             magnitude = Int64(body.dropFirst(2), radix: 8)
+        } else if body.hasPrefix("0b") {
+            magnitude = Int64(body.dropFirst(2), radix: 2)
+        } else if body.count > 1, body.hasPrefix("0"), body.allSatisfy({ ("0"..."7").contains($0) }) {
+            // YAML 1.1, as Kubernetes reads it: a leading zero means octal (`010` is 8).
+            magnitude = Int64(body.dropFirst(), radix: 8)
         } else {
             magnitude = Int64(body, radix: 10)
         }

@@ -4,6 +4,9 @@
 struct ValidationContext {
     let resource: MeshResource
     private(set) var diagnostics: [Diagnostic] = []
+    /// Shared by every report on this resource: a problem on each of a thousand labels must not
+    /// search the label map a thousand times.
+    private let keyIndex = MappingKeyIndex()
 
     init(resource: MeshResource) {
         self.resource = resource
@@ -21,7 +24,7 @@ struct ValidationContext {
     }
 
     mutating func report(_ severity: Severity, _ path: FieldPath, _ message: String) {
-        let location = resource.source?.location(of: path)
+        let location = resource.source?.location(of: path, keyIndex: keyIndex)
         diagnostics.append(Diagnostic(severity, message, at: location, resource: resource.reference, path: path))
     }
 

@@ -11,6 +11,8 @@ enum IPAddress {
 
     /// The family of `text` if it is an IPv4 or IPv6 address (an IPv6 zone `%eth0` is allowed).
     static func parse(_ text: String) -> Family? {
+        // inet_pton reads a C string: a NUL would end the text early and hide what follows.
+        guard !text.utf8.contains(0) else { return nil }
         var buffer = [UInt8](repeating: 0, count: 16)
         if text.contains(":") {
             let address = text.split(separator: "%", maxSplits: 1).first.map(String.init) ?? text
