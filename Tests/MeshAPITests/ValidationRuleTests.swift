@@ -74,7 +74,7 @@ import Testing
     }
 
     @Test func durations() {
-        #expect(DurationRule.problem(ProtoDuration(milliseconds: 1)) == nil)
+        #expect(DurationRule.problem(try! ProtoDuration(parsing: "1ms")) == nil)
         #expect(DurationRule.problem(try! ProtoDuration(parsing: "999us")) != nil)
         #expect(DurationRule.problem(try! ProtoDuration(parsing: "1500us")) != nil)
         #expect(DurationRule.problem(try! ProtoDuration(parsing: "0s"), allowZero: true) == nil)
@@ -86,6 +86,32 @@ import Testing
         }
         for invalid in ["10.0.0.1:80", "127.0.0.1", "127.0.0.1:http", "127.0.0.1:0", "unix://relative"] {
             #expect(ValidationContext.defaultEndpointProblem(invalid) != nil, "\(invalid)")
+        }
+    }
+}
+
+@Suite struct AccessLogFilterSyntaxTests {
+    @Test func acceptsIstiosDocumentedFilters() {
+        for expression in [
+            "response.code >= 400",
+            "response.code >= 400 && request.host == 'reviews'",
+            "!(response.code < 500) || connection.mtls",
+            "request.headers['x-debug'] == \"1\"",
+            "size(request.path) > 10",
+            "response.code in [500, 503]",
+            "request.duration > duration('1.5s')",
+            "response.code == -1",
+        ] {
+            #expect(AccessLogFilterSyntax.problem(expression) == nil, "\(expression)")
+        }
+    }
+
+    @Test func rejectsBrokenFilters() {
+        for expression in [
+            "", "response.code >=", ">= 400", "response.code 400", "(response.code == 1", "response.code == 1)",
+            "request.headers['x", "a && || b", "f(a,)", "a.", "response.code == #",
+        ] {
+            #expect(AccessLogFilterSyntax.problem(expression) != nil, "\(expression)")
         }
     }
 }

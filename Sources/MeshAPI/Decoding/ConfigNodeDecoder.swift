@@ -29,6 +29,8 @@ public struct DecodingProblem: Error, Sendable {
 public struct ConfigNodeDecoder {
     public init() {}
 
+    /// Decodes `type` from `node` (found at `path` of its document), with every problem met.
+    /// The value is nil only when the node itself has the wrong shape.
     public func decode<T: Decodable>(_ type: T.Type, from node: ConfigNode, at path: FieldPath = .root)
         -> (value: T?, problems: [DecodingProblem])
     {

@@ -124,10 +124,15 @@ public struct ProxyConfig: Codable, Hashable, Sendable {
         case NONE, MUTUAL_TLS, INHERIT
     }
 
+    /// How the service name in a proxy's trace spans is formed.
+    public enum TracingServiceName: String, ConfigEnum {
+        case APP_LABEL_AND_NAMESPACE, CANONICAL_NAME_ONLY, CANONICAL_NAME_AND_NAMESPACE
+    }
+
     public var configPath: String?
     public var binaryPath: String?
     public var serviceCluster: String?
-    public var tracingServiceName: String?
+    public var tracingServiceName: TracingServiceName?
     public var drainDuration: ProtoDuration?
     public var discoveryAddress: String?
     public var statsdUdpAddress: String?
@@ -147,7 +152,11 @@ public struct ProxyConfig: Codable, Hashable, Sendable {
     public var holdApplicationUntilProxyStarts: Bool?
     public var caCertificatesPem: [String]?
 
-    // Istio settings SwiftMesh keeps but does not act on.
+    // Istio settings SwiftMesh keeps but does not act on (some removed from newer Istio, still
+    // found in older mesh configs).
+    public var parentShutdownDuration: ProtoDuration?
+    public var fileFlushInterval: ProtoDuration?
+    public var fileFlushMinSizeKb: UInt32?
     public var discoveryRefreshDelay: ProtoDuration?
     public var zipkinAddress: String?
     public var envoyMetricsServiceAddress: String?

@@ -22,6 +22,8 @@ public struct ConfigLoader: Sendable {
 
     public init() {}
 
+    /// Reads every document of every input; resources of the kinds SwiftMesh knows are decoded,
+    /// other Kubernetes kinds are noted once per kind.
     public func load(_ inputs: [ConfigInput]) -> LoadResult {
         var result = LoadResult()
         var ignored: [String: (count: Int, location: SourceLocation)] = [:]

@@ -6,17 +6,13 @@ public struct ProtoDuration: Hashable, Sendable, Codable, CustomStringConvertibl
     /// The duration in nanoseconds; may be negative (validation rejects that where it matters).
     public var nanoseconds: Int64
 
+    /// A duration from Go syntax; throws `DurationSyntaxError` for anything else.
     public init(parsing text: String) throws {
         guard let nanoseconds = Self.parse(text) else {
             throw DurationSyntaxError(text: text)
         }
         self.text = text
         self.nanoseconds = nanoseconds
-    }
-
-    public init(milliseconds: Int64) {
-        self.nanoseconds = milliseconds * 1_000_000
-        self.text = milliseconds % 1000 == 0 ? "\(milliseconds / 1000)s" : "\(milliseconds)ms"
     }
 
     public var description: String { text }

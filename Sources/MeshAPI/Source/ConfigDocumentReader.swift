@@ -44,6 +44,7 @@ public struct ConfigDocumentReader: Sendable {
         return read(bytes: bytes, file: file)
     }
 
+    /// Reads every document of `text`, named `file` in diagnostics.
     public func read(_ text: String, file: String) -> (documents: [Document], diagnostics: [Diagnostic]) {
         read(bytes: Array(text.utf8), file: file)
     }

@@ -16,12 +16,14 @@ public struct FieldPath: Hashable, Sendable, CustomStringConvertible, Comparable
 
     public static let root = FieldPath()
 
+    /// This path followed by a mapping key.
     public func appending(_ key: String) -> FieldPath {
         var copy = self
         copy.components.append(.key(key))
         return copy
     }
 
+    /// This path followed by a list index.
     public func appending(_ index: Int) -> FieldPath {
         var copy = self
         copy.components.append(.index(index))

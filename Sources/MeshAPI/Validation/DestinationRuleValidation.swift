@@ -149,16 +149,18 @@ extension ValidationContext {
         if setting.failover != nil, let label = (setting.failoverPriority ?? []).first(where: { topologyLabels.contains($0) }) {
             error(path / "failoverPriority", "\"failover\" cannot be combined with the topology label \"\(label)\" in failoverPriority")
         }
+        var sources = LocalityOverlap()
         for (index, rule) in (setting.distribute ?? []).enumerated() {
             let base = path / "distribute" / index
             var total: UInt64 = 0
+            var targets = LocalityOverlap()
             for (locality, weight) in (rule.to ?? [:]).sorted(by: { $0.key < $1.key }) {
                 if !(1...100).contains(weight) { error(base / "to" / locality, "locality weight \(weight) must be between 1 and 100") }
                 total += UInt64(weight)
-                check(base / "to" / locality, Self.localityProblem(locality))
+                check(base / "to" / locality, Self.localityProblem(locality) ?? targets.add(locality))
             }
             if total != 100 { error(base / "to", "locality weights add up to \(total); they must add up to 100") }
-            check(base / "from", rule.from.flatMap(Self.localityProblem))
+            if let from = rule.from { check(base / "from", Self.localityProblem(from) ?? sources.add(from)) }
         }
         for (index, rule) in (setting.failover ?? []).enumerated() {
             let base = path / "failover" / index
@@ -228,5 +230,31 @@ extension ValidationContext {
         case .DISABLE:
             break
         }
+    }
+}
+
+/// Localities of one list (a `distribute` entry's targets, or all its sources) must not overlap:
+/// `us-east/*` already covers `us-east/zone1/*`. Istio rejects overlaps in the same way.
+struct LocalityOverlap {
+    private var seen: [[String]] = []
+
+    /// Records `locality` (`region[/zone[/subzone]]`, `*` ending it), or says what it overlaps.
+    mutating func add(_ locality: String) -> String? {
+        let parts = locality.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+        for earlier in seen where Self.covers(earlier, parts) || Self.covers(parts, earlier) {
+            return "locality \"\(locality)\" overlaps \"\(earlier.joined(separator: "/"))\" given before it"
+        }
+        seen.append(parts)
+        return nil
+    }
+
+    /// Whether every locality `b` names is also named by `a`: `a` is `b` or a prefix of it (a
+    /// region names all its zones), up to a `*`.
+    private static func covers(_ a: [String], _ b: [String]) -> Bool {
+        for (index, part) in a.enumerated() {
+            if part == "*" { return true }
+            guard index < b.count, b[index] == part else { return false }
+        }
+        return true
     }
 }

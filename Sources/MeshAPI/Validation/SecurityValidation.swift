@@ -50,7 +50,12 @@ extension ValidationContext {
                     error(path / "jwksUri", "jwksUri \"\(uri.truncatedForDisplay)\" is not a valid http(s) URL")
                 }
             }
-            if let jwks = rule.jwks { check(path / "jwks", Self.jwksProblem(jwks)) }
+            if let jwks = rule.jwks {
+                switch Self.jwksProblem(jwks) {
+                case .none: break
+                case .some((let severity, let message)): report(severity, path / "jwks", message)
+                }
+            }
             for (headerIndex, header) in (rule.fromHeaders ?? []).enumerated() where (header.name ?? "").isEmpty {
                 error(path / "fromHeaders" / headerIndex / "name", "fromHeaders entries need a header name")
             }
@@ -75,13 +80,21 @@ extension ValidationContext {
         }
     }
 
-    /// Inline JWKS must be a JSON object with a `keys` list.
-    static func jwksProblem(_ jwks: String) -> String? {
+    /// Inline JWKS: a JSON key set (`{"keys": [...]}`) or a single key (`{"kty": ...}`), as
+    /// Istio's parser accepts.
+    static func jwksProblem(_ jwks: String) -> (Severity, String)? {
         guard let data = jwks.data(using: .utf8),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            return "jwks is not a JSON object"
+            return (.error, "jwks is not a JSON object")
         }
-        guard let keys = object["keys"] as? [Any], !keys.isEmpty else { return "jwks needs a non-empty \"keys\" list" }
+        if object["kty"] is String { return nil }
+        guard let keys = object["keys"] as? [Any] else {
+            return (.error, "jwks must be a key set ({\"keys\": [...]}) or a single key with \"kty\"")
+        }
+        if keys.isEmpty { return (.warning, "jwks has no keys, so no token can be verified") }
+        if let bad = keys.firstIndex(where: { ($0 as? [String: Any])?["kty"] as? String == nil }) {
+            return (.error, "jwks key #\(bad) has no \"kty\"")
+        }
         return nil
     }
 

@@ -32,10 +32,6 @@ enum ProtocolName {
         return message
     }
 
-    static func isKnown(_ name: String?) -> Bool {
-        name.map { canonical[$0.lowercased()] != nil } ?? false
-    }
-
     static func isHTTP(_ name: String?) -> Bool {
         guard let name else { return false }
         return ["HTTP", "HTTP2", "HTTP_PROXY", "GRPC", "GRPC-Web"].contains(canonical[name.lowercased()] ?? "")
