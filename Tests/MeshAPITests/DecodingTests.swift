@@ -1,5 +1,4 @@
-// Decoding Istio YAML and JSON into typed resources: positions, documents, Lists, versions,
-// proto-JSON leniencies and strictness.
+// Decoding Istio YAML and JSON into typed resources: positions, documents, Lists, versions.
 
 import Foundation
 @testable import MeshAPI

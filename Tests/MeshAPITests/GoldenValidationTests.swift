@@ -1,10 +1,10 @@
-// Golden files for validation: every file under invalid/ has its exact expected diagnostics
-// beside it (`<file>.expected`); every file under valid/ validates with no problem at all.
-// SWIFTMESH_UPDATE_GOLDEN=1 rewrites the expected files (read every diff before committing).
+// Golden validation files: invalid/ cases match their .expected diagnostics; valid/ cases have none.
 
 import Foundation
 import MeshAPI
 import Testing
+
+// SWIFTMESH_UPDATE_GOLDEN=1 rewrites the expected files; read every diff before committing it.
 
 enum TestFiles {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

@@ -1,5 +1,4 @@
-// Unit tests of the value rules validation is built from: host names, IPs and CIDRs, RE2
-// regexes, labels, exportTo, protocols.
+// Unit tests of the value rules: host names, addresses, RE2 regexes, labels, exportTo, protocols.
 
 @testable import MeshAPI
 import Testing

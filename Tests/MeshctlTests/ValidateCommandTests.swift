@@ -23,23 +23,33 @@ enum Meshctl {
         return repository.appendingPathComponent(".build/debug/meshctl")
     }
 
+    /// Runs meshctl with its output captured in files: a pipe read to its end before the other
+    /// could fill and block the child.
     static func run(_ arguments: [String], input: String? = nil) throws -> CommandResult {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("meshctl-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let outputURL = scratch.appendingPathComponent("stdout"), errorURL = scratch.appendingPathComponent("stderr")
+        FileManager.default.createFile(atPath: outputURL.path, contents: nil)
+        FileManager.default.createFile(atPath: errorURL.path, contents: nil)
+        let output = try FileHandle(forWritingTo: outputURL), error = try FileHandle(forWritingTo: errorURL)
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = repository
-        let output = Pipe(), error = Pipe(), stdin = Pipe()
         process.standardOutput = output
         process.standardError = error
+        let stdin = Pipe()
         process.standardInput = stdin
         try process.run()
         if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
         try stdin.fileHandleForWriting.close()
-        let out = output.fileHandleForReading.readDataToEndOfFile()
-        let err = error.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, output: String(decoding: out, as: UTF8.self),
-                             error: String(decoding: err, as: UTF8.self))
+        try output.close()
+        try error.close()
+        return CommandResult(status: process.terminationStatus,
+                             output: String(decoding: try Data(contentsOf: outputURL), as: UTF8.self),
+                             error: String(decoding: try Data(contentsOf: errorURL), as: UTF8.self))
     }
 }
 

@@ -1,5 +1,4 @@
-// A `Decoder` over located `ConfigNode`s that reports every problem with its field path and
-// position instead of stopping at the first, and treats unknown fields as errors.
+// A `Decoder` over located nodes that records every problem with its field path and position.
 
 import Foundation
 

@@ -1,6 +1,4 @@
-// Writes `Encodable` values (resources, reports) as block-style YAML that the reader reads back
-// to equal values: fields in declaration order, strings quoted whenever plain text would be
-// read as something else.
+// Writes `Encodable` values as block YAML that reads back to equal values.
 
 /// Encodes values to YAML text.
 public enum YAMLWriter {

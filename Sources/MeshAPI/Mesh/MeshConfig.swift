@@ -1,5 +1,4 @@
-// Istio's MeshConfig: mesh-wide settings (root namespace, trust domain, outbound policy,
-// extension providers), read by meshd from `--mesh-config`.
+// Istio's MeshConfig: mesh-wide settings (root namespace, trust domain, extension providers).
 
 import Foundation
 

@@ -1,5 +1,4 @@
-// Reads and validates Istio's MeshConfig file (`--mesh-config`), reporting problems like any
-// other configuration.
+// Reads and validates Istio's MeshConfig file or ConfigMap (`--mesh-config`).
 
 import Foundation
 

@@ -1,5 +1,4 @@
-// Networking types shared by several Istio kinds: destinations, string matches, percentages,
-// header operations, selectors, ports and connection settings.
+// Networking types several Istio kinds share: destinations, matches, headers, ports, pools, TLS.
 
 /// A percentage, written `{value: 12.5}`.
 public struct Percent: Codable, Hashable, Sendable {

@@ -1,5 +1,4 @@
-// DestinationRule: policies for traffic to a service after routing (subsets, load balancing,
-// connection pools, outlier detection, client TLS).
+// DestinationRule: subsets and traffic policies for a service after routing.
 
 /// `networking.istio.io` DestinationRule spec.
 public struct DestinationRule: Codable, Hashable, Sendable {

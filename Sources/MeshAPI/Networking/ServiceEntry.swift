@@ -1,5 +1,4 @@
-// ServiceEntry: adds a service to the mesh's registry (external APIs, or workloads outside
-// Kubernetes, which is how the embedded mesh registers every workload).
+// ServiceEntry: a service added to the mesh's registry (how the embedded mesh registers workloads).
 
 /// `networking.istio.io` ServiceEntry spec.
 public struct ServiceEntry: Codable, Hashable, Sendable {

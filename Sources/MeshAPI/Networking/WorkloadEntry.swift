@@ -1,5 +1,4 @@
-// WorkloadEntry and WorkloadGroup: workloads that are not Kubernetes pods (every workload of the
-// embedded mesh), and the template for a group of them.
+// WorkloadEntry and WorkloadGroup: workloads that are not Kubernetes pods.
 
 /// `networking.istio.io` WorkloadEntry spec; also the shape of ServiceEntry `endpoints`.
 public struct WorkloadEntry: Codable, Hashable, Sendable {

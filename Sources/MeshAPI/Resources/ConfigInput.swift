@@ -1,5 +1,4 @@
-// The files configuration is read from: named paths expanded to files and read, or text given
-// directly (standard input, a test).
+// The files configuration is read from: paths expanded to regular files, or text given directly.
 
 import Foundation
 

@@ -1,5 +1,4 @@
-// Turns files of Istio YAML/JSON (documents, Kubernetes Lists) into typed resources, reporting
-// every decoding problem with file, line, column, resource and field.
+// Turns YAML/JSON documents and Kubernetes Lists into typed resources, reporting decode problems.
 
 import Foundation
 

@@ -1,5 +1,4 @@
-// Reads YAML or JSON text into located `ConfigNode` documents from libyaml's events, with an
-// explicit stack (no recursion) and limits on depth and alias expansion.
+// Composes libyaml's events into located documents, without recursion and within limits.
 
 import CLibYAML
 import Foundation

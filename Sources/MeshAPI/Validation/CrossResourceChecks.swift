@@ -1,5 +1,4 @@
-// Checks across a set of resources: duplicates, and references that point at nothing in the
-// set (warnings: the missing piece may be defined elsewhere, e.g. a Kubernetes Service).
+// Checks across a set of resources: duplicates, and references that point at nothing in the set.
 
 struct CrossResourceChecks {
     let resources: [MeshResource]

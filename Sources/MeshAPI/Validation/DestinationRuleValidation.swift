@@ -1,5 +1,4 @@
-// DestinationRule rules: host, subsets, and traffic policies (load balancing, pools, outlier
-// detection, client TLS, per-port settings, tunnels).
+// DestinationRule rules: host, subsets and traffic policies.
 
 extension ValidationContext {
     mutating func validate(_ rule: DestinationRule) {

@@ -1,5 +1,4 @@
-// HTTP route rules of a VirtualService: matches, destinations and weights, redirects, direct
-// responses, rewrites, timeouts, retries, fault injection, mirroring, CORS and header edits.
+// HTTP route rules of a VirtualService: matches, destinations, and every action a route takes.
 
 import Foundation
 

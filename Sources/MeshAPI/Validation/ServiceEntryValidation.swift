@@ -1,5 +1,4 @@
-// ServiceEntry, WorkloadEntry and WorkloadGroup rules: hosts, addresses, ports, resolution and
-// endpoints.
+// ServiceEntry, WorkloadEntry and WorkloadGroup rules: hosts, addresses, ports, resolution, endpoints.
 
 extension ValidationContext {
     mutating func validate(_ entry: ServiceEntry) {

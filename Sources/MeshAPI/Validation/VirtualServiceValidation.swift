@@ -1,5 +1,4 @@
-// VirtualService rules: hosts, gateways, delegation, and TLS and TCP routes (HTTP routes are in
-// HTTPRouteValidation.swift).
+// VirtualService rules: hosts, gateways, delegation, TLS and TCP routes.
 extension ValidationContext {
     mutating func validate(_ service: VirtualService) {
         let hosts = service.hosts ?? []
