@@ -87,7 +87,7 @@ final class DecodingSession {
         let decoder = NodeDecoder(node: node, path: path, session: self)
         do {
             let value = try T(from: decoder)
-            reportUnknownFields(of: decoder)
+            reportUnknownFields(of: decoder, removed: (type as? any RemovedFields.Type)?.removedFields ?? [:])
             return value
         } catch let problem as DecodingProblem {
             throw problem
@@ -97,10 +97,15 @@ final class DecodingSession {
         }
     }
 
-    private func reportUnknownFields(of decoder: NodeDecoder) {
+    private func reportUnknownFields(of decoder: NodeDecoder, removed: [String: String]) {
         guard let unknown = decoder.tracker.unknownEntries, !unknown.isEmpty else { return }
         let known = decoder.tracker.askedKeys.sorted()
         for entry in unknown {
+            if let advice = removed[entry.key] {
+                problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation,
+                                                message: "field \"\(entry.key)\" was removed from Istio's API; \(advice)", isUnknownField: true))
+                continue
+            }
             var message = "unknown field \"\(entry.key.truncatedForDisplay)\""
             let suggestion = Suggestion.closest(to: entry.key, among: known)
             if let suggestion {

@@ -126,6 +126,13 @@ public struct ConnectionPoolSettings: Codable, Hashable, Sendable {
         public var h2UpgradePolicy: H2UpgradePolicy?
         public var useClientProtocol: Bool?
         public var maxConcurrentStreams: Int32?
+        public var http2KeepAlive: HTTP2KeepAlive?
+    }
+
+    /// HTTP/2 PING keepalive toward the upstream.
+    public struct HTTP2KeepAlive: Codable, Hashable, Sendable {
+        public var interval: ProtoDuration?
+        public var timeout: ProtoDuration?
     }
 
     public var tcp: TCPSettings?

@@ -17,8 +17,26 @@ public struct DestinationRule: Codable, Hashable, Sendable {
 
 /// A named group of a service's endpoints, chosen by labels (a version, say).
 public struct Subset: Codable, Hashable, Sendable {
+    /// Kubernetes label-selector expressions, for subsets that `labels` cannot express.
+    public struct Selector: Codable, Hashable, Sendable {
+        public var matchLabels: [String: String]?
+        public var matchExpressions: [Requirement]?
+    }
+
+    /// `key operator values`, as in Kubernetes.
+    public struct Requirement: Codable, Hashable, Sendable {
+        public enum Operator: String, ConfigEnum {
+            case In, NotIn, Exists, DoesNotExist
+        }
+
+        public var key: String?
+        public var `operator`: Operator?
+        public var values: [String]?
+    }
+
     public var name: String?
     public var labels: [String: String]?
+    public var selector: Selector?
     public var trafficPolicy: TrafficPolicy?
 
     public init(name: String? = nil, labels: [String: String]? = nil) {

@@ -223,3 +223,18 @@ public struct HTTPMirrorPolicy: Codable, Hashable, Sendable {
     public var destination: Destination?
     public var percentage: Percent?
 }
+
+extension HTTPRoute: RemovedFields {
+    static let removedFields = [
+        "websocketUpgrade": "WebSocket upgrades are allowed on every HTTP route now; delete the field",
+        "appendHeaders": "use headers.request.add",
+        "appendRequestHeaders": "use headers.request.add",
+        "removeRequestHeaders": "use headers.request.remove",
+        "appendResponseHeaders": "use headers.response.add",
+        "removeResponseHeaders": "use headers.response.remove",
+    ]
+}
+
+extension HTTPFaultInjection.Abort: RemovedFields {
+    static let removedFields = ["percent": "use percentage: {value: N}"]
+}

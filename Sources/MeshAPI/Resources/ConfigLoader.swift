@@ -71,7 +71,7 @@ public struct ConfigLoader: Sendable {
         }
         let (group, version) = Self.split(apiVersion)
         let resourceKind = ResourceKind(rawValue: kind)
-        let isIstioGroup = ResourceKind.groups.contains(group)
+        let isIstioGroup = ResourceKind.istioGroups.contains(group)
         // `kind: List` (kubectl's output) or a typed list of an Istio kind (`VirtualServiceList`).
         if kind == "List" || (isIstioGroup && kind.hasSuffix("List") && ResourceKind(rawValue: String(kind.dropLast(4))) != nil),
            let items = node["items"] {

@@ -38,4 +38,7 @@ public enum ResourceKind: String, CaseIterable, Sendable, Codable, Hashable {
     public var preferredAPIVersion: String { "\(group)/\(versions[0])" }
 
     public static let groups: Set<String> = Set(allCases.map(\.group))
+
+    /// Istio's API groups, including those of kinds SwiftMesh does not read (WasmPlugin).
+    public static let istioGroups: Set<String> = groups.union(["extensions.istio.io"])
 }

@@ -33,4 +33,6 @@ public struct JWTRule: Codable, Hashable, Sendable {
     public var forwardOriginalToken: Bool?
     public var outputClaimToHeaders: [ClaimToHeader]?
     public var timeout: ProtoDuration?
+    /// Claims whose space-separated string values are matched as lists (like `scope`).
+    public var spaceDelimitedClaims: [String]?
 }

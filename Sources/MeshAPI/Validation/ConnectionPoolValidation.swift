@@ -12,6 +12,8 @@ extension ValidationContext {
                 if let value, value < 0 { error(base / field, "\(field) must not be negative") }
             }
             duration(base / "idleTimeout", http.idleTimeout)
+            duration(base / "http2KeepAlive" / "interval", http.http2KeepAlive?.interval)
+            duration(base / "http2KeepAlive" / "timeout", http.http2KeepAlive?.timeout)
             if http.h2UpgradePolicy == .UPGRADE && http.useClientProtocol == true {
                 error(base / "useClientProtocol", "useClientProtocol must not be true when h2UpgradePolicy is UPGRADE")
             }

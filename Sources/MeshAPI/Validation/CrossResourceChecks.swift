@@ -37,7 +37,7 @@ struct CrossResourceChecks {
                     let qualified = qualify(host, namespace: resource.namespace)
                     if !gatewayOnly && !services.contains(qualified) && !wildcardServices.contains(where: { HostNames.matches($0, qualified) }) {
                         diagnostics.append(diagnostic(.warning, resource, spec / "hosts" / index,
-                                                      "no ServiceEntry in this input defines host \"\(host)\"; the routes apply only if the service exists elsewhere"))
+                                                      "no ServiceEntry in this input defines host \"\(host)\"; fine if it is a Kubernetes Service or is defined elsewhere, otherwise these routes are never used"))
                     }
                 }
             }

@@ -20,6 +20,7 @@ extension ValidationContext {
                 error(path / "name", "subset name is required")
             }
             labels(path / "labels", subset.labels)
+            if let selector = subset.selector { subsetSelector(path / "selector", selector) }
             if let policy = subset.trafficPolicy { trafficPolicy(path / "trafficPolicy", policy) }
         }
         exportTo(rule.exportTo)
@@ -28,6 +29,26 @@ extension ValidationContext {
             if let exportTo = rule.exportTo, exportTo.contains(where: { $0 != "." && $0 != resource.namespace }) {
                 error(spec / "exportTo", "a DestinationRule with a workloadSelector can only be exported to its own namespace")
             }
+        }
+    }
+
+    private mutating func subsetSelector(_ path: FieldPath, _ selector: Subset.Selector) {
+        labels(path / "matchLabels", selector.matchLabels)
+        for (index, requirement) in (selector.matchExpressions ?? []).enumerated() {
+            let base = path / "matchExpressions" / index
+            if let key = requirement.key { check(base / "key", LabelRule.keyProblem(key)) } else { error(base / "key", "a selector expression needs a key") }
+            guard let op = requirement.operator else {
+                error(base / "operator", "a selector expression needs an operator (In, NotIn, Exists, DoesNotExist)")
+                continue
+            }
+            let values = requirement.values ?? []
+            switch op {
+            case .In, .NotIn:
+                if values.isEmpty { error(base / "values", "operator \(op.rawValue) needs values") }
+            case .Exists, .DoesNotExist:
+                if !values.isEmpty { error(base / "values", "operator \(op.rawValue) takes no values") }
+            }
+            for (valueIndex, value) in values.enumerated() { check(base / "values" / valueIndex, LabelRule.valueProblem(value)) }
         }
     }
 

@@ -275,14 +275,16 @@ extension ValidationContext {
         return nil
     }
 
-    /// Paths with `{*}` / `{**}` templates: `{**}` only once and last, no other braces.
+    /// Paths with `{*}` / `{**}` templates (Envoy's URI templates): whole segments only, and no
+    /// template after a `{**}` (it already matches the rest of the path).
     static func pathTemplateProblem(_ path: String) -> String? {
         guard path.contains("{") || path.contains("}") else { return nil }
         let segments = path.trimmingCharacters(in: CharacterSet(charactersIn: "/")).split(separator: "/", omittingEmptySubsequences: false)
-        for (index, segment) in segments.enumerated() {
-            if segment == "{*}" { continue }
-            if segment == "{**}" {
-                if index != segments.count - 1 { return "path \"\(path)\": {**} must be the last segment" }
+        var sawMultiSegment = false
+        for segment in segments {
+            if segment == "{*}" || segment == "{**}" {
+                if sawMultiSegment { return "path \"\(path)\": no template may follow {**}" }
+                sawMultiSegment = segment == "{**}"
                 continue
             }
             if segment.contains("{") || segment.contains("}") {

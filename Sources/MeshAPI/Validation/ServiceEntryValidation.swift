@@ -27,7 +27,8 @@ extension ValidationContext {
             }
         }
         let ports = entry.ports ?? []
-        if ports.isEmpty { error(spec / "ports", "a ServiceEntry needs at least one port") }
+        // Istio accepts a ServiceEntry without ports, but nothing then listens for it.
+        if ports.isEmpty { warning(spec / "ports", "a ServiceEntry without ports gets no listeners or clusters; traffic to it is not handled") }
         var names: Set<String> = []
         var numbers: Set<UInt32> = []
         for (index, port) in ports.enumerated() {
