@@ -72,8 +72,9 @@ final class DecodingSession {
         if type == UInt16.self { return try decodeInteger(UInt16.self, node, path) as! T }
         if type == ConfigValue.self { return ConfigValue(node: node) as! T }
         if type == ProtoDuration.self, case .scalar(let text, let kind, _) = node, kind != .string, kind != .null {
+            let example = kind == .integer || kind == .float ? "\"\(text)s\"" : "\"1.5s\""
             throw DecodingProblem(path: path, location: node.location,
-                                  message: "expected a duration such as \"\(text)s\" or \"100ms\", found \(node.describedForError)")
+                                  message: "expected a duration such as \(example) or \"100ms\", found \(node.describedForError)")
         }
         if let listType = type as? any ElementwiseList.Type {
             return try listType.decodeElements(node: node, path: path, session: self) as! T
