@@ -114,3 +114,30 @@ import Testing
         }
     }
 }
+
+@Suite struct AccessLogFilterCELTests {
+    @Test func acceptsCELForms() {
+        let valid = [
+            "request.headers['user-agent'].contains('curl')",
+            "string(response.code).startsWith('5')",
+            "(request.path).startsWith('/api')",
+            "[1, 2].size() == 2",
+            "{'a': 1}.size() == 1",
+            "has(request.headers.foo) ? response.code >= 500 : false",
+            #"r'\d+' != b'x' && '''long''' != ''"#,
+            "response.duration > .5",
+            "[1, 2, ].size() > 0",
+            "request . path == '/'",
+        ]
+        for expression in valid {
+            #expect(AccessLogFilterSyntax.problem(expression) == nil, "\(expression)")
+        }
+    }
+
+    @Test func rejectsMalformedCEL() {
+        let invalid = ["()", "request.headers[]", "a ? b", "a : b", "(a, b)", "a.1", "\u{0661} == 1"]
+        for expression in invalid {
+            #expect(AccessLogFilterSyntax.problem(expression) != nil, "\(expression)")
+        }
+    }
+}

@@ -102,7 +102,7 @@ final class DecodingSession {
         guard let unknown = decoder.tracker.unknownEntries, !unknown.isEmpty else { return }
         let known = decoder.tracker.askedKeys.sorted()
         for entry in unknown {
-            if let advice = removed[entry.key] {
+            if let advice = removed[entry.key] ?? entry.key.snakeToCamelCase.flatMap({ removed[$0] }) {
                 problems.append(DecodingProblem(path: decoder.path / entry.key, location: entry.keyLocation,
                                                 message: "field \"\(entry.key)\" was removed from Istio's API; \(advice)", isUnknownField: true))
                 continue
@@ -522,20 +522,23 @@ extension ConfigNode.Entry {
 
 extension String {
     /// `max_connections` → `maxConnections`; nil when there is no underscore.
+    /// nil also when an underscore is not followed by a letter or digit (`host_` is no proto name).
     var snakeToCamelCase: String? {
         guard contains("_") else { return nil }
         var result = ""
         var upperNext = false
         for character in self {
             if character == "_" {
+                if upperNext { return nil }
                 upperNext = true
             } else if upperNext {
+                guard character.isLetter || character.isNumber else { return nil }
                 result += character.uppercased()
                 upperNext = false
             } else {
                 result.append(character)
             }
         }
-        return result
+        return upperNext || result.isEmpty ? nil : result
     }
 }

@@ -7,22 +7,24 @@ public enum MeshConfigLoader {
     /// Decodes and validates a mesh config. A file with errors yields `nil` and the errors; an
     /// empty file yields Istio's defaults.
     public static func load(_ data: Data, file: String) -> (config: MeshConfig?, diagnostics: [Diagnostic]) {
-        let (documents, readProblems) = ConfigDocumentReader().read(data, file: file)
-        if !readProblems.isEmpty { return (nil, readProblems) }
-        guard documents.count <= 1 else {
-            return (nil, [Diagnostic(.error, "a mesh config file holds one document; found \(documents.count)", at: documents[1].root.location)])
+        var (documents, diagnostics) = ConfigDocumentReader().read(data, file: file)
+        // A leading or trailing `---` makes an empty document, not a second config.
+        documents.removeAll { if case .scalar(_, .null, _) = $0.root { return true } else { return false } }
+        if documents.count > 1 {
+            diagnostics.append(Diagnostic(.error, "a mesh config file holds one document; found \(documents.count)", at: documents[1].root.location))
         }
-        guard var node = documents.first?.root else { return (MeshConfig(), []) }
+        guard !diagnostics.contains(where: { $0.severity == .error }) else { return (nil, diagnostics) }
+        guard var node = documents.first?.root else { return (MeshConfig(), diagnostics) }
         if node["kind"]?.stringValue == "ConfigMap" {
-            switch embeddedSettings(node, data: data, file: file) {
-            case .failure(let problem): return (nil, [problem])
-            case .success(let settings): node = settings
-            }
+            let (settings, problems) = embeddedSettings(node, data: data, file: file)
+            diagnostics += problems
+            guard let settings, !problems.contains(where: { $0.severity == .error }) else { return (nil, diagnostics) }
+            node = settings
         }
-        if case .scalar(_, .null, _) = node { return (MeshConfig(), []) }
+        if case .scalar(_, .null, _) = node { return (MeshConfig(), diagnostics) }
         let reference = ResourceReference(kind: "MeshConfig", namespace: "", name: (file as NSString).lastPathComponent)
         let (config, problems) = ConfigNodeDecoder().decode(MeshConfig.self, from: node)
-        var diagnostics = problems.map { Diagnostic(.error, $0.message, at: $0.location, resource: reference, path: $0.path) }
+        diagnostics += problems.map { Diagnostic(.error, $0.message, at: $0.location, resource: reference, path: $0.path) }
         if let config {
             diagnostics += validate(config).map { problem in
                 Diagnostic(problem.severity, problem.message, at: node.location(of: problem.path), resource: reference, path: problem.path)
@@ -35,34 +37,42 @@ public enum MeshConfigLoader {
     /// Istio on Kubernetes keeps MeshConfig as YAML text under `data.mesh` of the `istio`
     /// ConfigMap; `kubectl get configmap istio -o yaml` output is read as it is. Positions inside
     /// a literal block (`mesh: |`) are mapped back to the file's lines and columns.
-    private static func embeddedSettings(_ configMap: ConfigNode, data: Data, file: String) -> Result<ConfigNode, Diagnostic> {
+    private static func embeddedSettings(_ configMap: ConfigNode, data: Data, file: String) -> (ConfigNode?, [Diagnostic]) {
         let path = FieldPath.root / "data" / "mesh"
         guard let mesh = configMap.node(at: path) else {
-            return .failure(Diagnostic(.error, "a ConfigMap mesh config keeps its settings under data.mesh, as Istio's istio ConfigMap does",
-                                       at: configMap.location(of: path), path: path))
+            return (nil, [Diagnostic(.error, "a ConfigMap mesh config keeps its settings under data.mesh, as Istio's istio ConfigMap does",
+                                     at: configMap.location(of: path), path: path)])
         }
         guard case .scalar(let text, .string, let start) = mesh else {
-            return .failure(Diagnostic(.error, "data.mesh must be YAML text, found \(mesh.describedForError)", at: mesh.location, path: path))
+            return (nil, [Diagnostic(.error, "data.mesh must be YAML text, found \(mesh.describedForError)", at: mesh.location, path: path)])
         }
         // Lines split on LF bytes: as Characters, a CRLF pair would not match "\n".
         let lines = [UInt8](data).split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        let indicator = lines.indices.contains(start.line - 1) ? lines[start.line - 1].dropFirst(start.column - 1).first : nil
-        // In a literal block the text starts on the next line, indented like its first line.
+        let header = lines.indices.contains(start.line - 1) ? lines[start.line - 1].dropFirst(start.column - 1) : []
         let isBlank: (ArraySlice<UInt8>) -> Bool = { $0.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") } }
-        let shift: (lines: Int, columns: Int)? = indicator == UInt8(ascii: "|")
-            ? (start.line, lines.dropFirst(start.line).first { !isBlank($0) }.map { $0.prefix { $0 == UInt8(ascii: " ") }.count } ?? 0)
-            : nil
+        var shift: (lines: Int, columns: Int)?
+        if header.first == UInt8(ascii: "|") {
+            // A literal block starts on the next line. Its indentation is given by a digit in the
+            // header (`|2`, relative to the key's line) or else by its first line.
+            if let digit = header.dropFirst().first(where: { $0 != UInt8(ascii: "-") && $0 != UInt8(ascii: "+") }),
+               digit >= UInt8(ascii: "1"), digit <= UInt8(ascii: "9") {
+                let keyIndent = lines[start.line - 1].prefix { $0 == UInt8(ascii: " ") }.count
+                shift = (start.line, keyIndent + Int(digit - UInt8(ascii: "0")))
+            } else {
+                shift = (start.line, lines.dropFirst(start.line).first { !isBlank($0) }.map { $0.prefix { $0 == UInt8(ascii: " ") }.count } ?? 0)
+            }
+        }
         func place(_ location: SourceLocation) -> SourceLocation {
-            guard let shift else { return start }
+            guard let shift else { return start }  // quoted or folded text: point at the value
             return SourceLocation(file: file, line: location.line + shift.lines, column: location.column + shift.columns)
         }
         let (documents, problems) = ConfigDocumentReader().read(text, file: file)
-        if let problem = problems.first {
-            var placed = problem
-            placed.location = problem.location.map(place)
-            return .failure(placed)
+        let placed = problems.map { problem in
+            var moved = problem
+            moved.location = problem.location.map(place)
+            return moved
         }
-        return .success(documents.first?.root.relocated(place) ?? .scalar("", .null, start))
+        return (documents.first?.root.relocated(place) ?? .scalar("", .null, start), placed)
     }
 
     /// Reads and validates the mesh config file at `path`.

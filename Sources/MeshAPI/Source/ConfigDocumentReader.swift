@@ -102,12 +102,16 @@ public struct ConfigDocumentReader: Sendable {
 
     static func location(ofUTF8Offset offset: Int, in bytes: [UInt8], file: String) -> SourceLocation {
         var line = 1
-        var lineStart = 0
-        for index in 0..<min(offset, bytes.count) where bytes[index] == UInt8(ascii: "\n") {
-            line += 1
-            lineStart = index + 1
+        var column = 1
+        for index in 0..<min(offset, bytes.count) {
+            if bytes[index] == UInt8(ascii: "\n") {
+                line += 1
+                column = 1
+            } else if bytes[index] & 0xC0 != 0x80 {
+                column += 1  // columns count characters, as libyaml's do, not bytes
+            }
         }
-        return SourceLocation(file: file, line: line, column: offset - lineStart + 1)
+        return SourceLocation(file: file, line: line, column: column)
     }
 
     /// Resolves a scalar as Kubernetes' YAML reader does (YAML 1.1): quoted and block scalars
@@ -119,7 +123,8 @@ public struct ConfigDocumentReader: Sendable {
         case "tag:yaml.org,2002:float": return .float
         case "tag:yaml.org,2002:bool": return .boolean
         case "tag:yaml.org,2002:null": return .null
-        default: return plain ? PlainScalar.kind(of: text) : .string
+        // A tag of the application's own (`!custom`) leaves the text a string, as in Go's reader.
+        default: return tag == nil && plain ? PlainScalar.kind(of: text) : .string
         }
     }
 }
@@ -144,7 +149,7 @@ private struct Composer {
 
     private enum Collection {
         case sequence([ConfigNode])
-        case mapping([ConfigNode.Entry], slot: MappingSlot, keys: Set<String>, merged: [ConfigNode.Entry])
+        case mapping([ConfigNode.Entry], slot: MappingSlot, keys: Set<String>, merged: [ConfigNode.Entry], mergedKeys: Set<String>)
     }
 
     private struct Frame {
@@ -153,6 +158,8 @@ private struct Composer {
         var anchor: String?
         /// Nodes below this one, to charge an alias that repeats it.
         var size: Int
+        /// Levels below this one, so an alias cannot bring in more depth than allowed.
+        var height: Int
     }
 
     let file: String
@@ -160,7 +167,7 @@ private struct Composer {
     var nodeBudget: Int
     let nodeLimit: Int
     private var stack: [Frame] = []
-    private var anchors: [String: (node: ConfigNode, size: Int)] = [:]
+    private var anchors: [String: (node: ConfigNode, size: Int, height: Int)] = [:]
     private var root: ConfigNode?
     private(set) var documents: [ConfigDocumentReader.Document] = []
     /// Problems that leave the rest of the file readable (a duplicate key, a bad tag).
@@ -208,31 +215,37 @@ private struct Composer {
                 kind = plain ? written : .string
             }
             let node = ConfigNode.scalar(text, kind, at)
-            if let anchor = Self.string(scalar.anchor) { anchors[anchor] = (node, 1) }
-            return complete(node, size: 1, plainKey: plain)
+            if let anchor = Self.string(scalar.anchor) { anchors[anchor] = (node, 1, 1) }
+            return complete(node, size: 1, height: 1, charge: 1, plainKey: plain)
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
-            guard let (node, size) = anchors[name] else {
-                return .failed(Diagnostic(.error, "YAML alias *\(name) refers to no anchor", at: at))
+            guard let (node, size, height) = anchors[name] else {
+                problems.append(Diagnostic(.error, "YAML alias *\(name) refers to no anchor defined before it", at: at))
+                return complete(.scalar("", .null, at), size: 1, height: 1, charge: 1, plainKey: false)
             }
-            return complete(node, size: size, plainKey: false)
+            if stack.count + height > maximumDepth {
+                return .failed(Diagnostic(.error, "document nests more than \(maximumDepth) levels deep (through alias *\(name)); refusing to read it", at: at))
+            }
+            // The repeated node is placed where the alias is written; what is inside it keeps
+            // the positions where it was written.
+            return complete(node.placed(at: at), size: size, height: height, charge: size, plainKey: false)
         case YAML_SEQUENCE_START_EVENT:
             return open(.sequence([]), at, anchor: Self.string(event.data.sequence_start.anchor))
         case YAML_MAPPING_START_EVENT:
-            return open(.mapping([], slot: .key, keys: [], merged: []), at, anchor: Self.string(event.data.mapping_start.anchor))
+            return open(.mapping([], slot: .key, keys: [], merged: [], mergedKeys: []), at, anchor: Self.string(event.data.mapping_start.anchor))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             let frame = stack.removeLast()
             let node: ConfigNode
             switch frame.collection {
             case .sequence(let items):
                 node = .sequence(items, frame.location)
-            case .mapping(var entries, _, var keys, let merged):
+            case .mapping(var entries, _, var keys, let merged, _):
                 // Merged entries fill in keys the mapping does not set itself.
                 for entry in merged where keys.insert(entry.key).inserted { entries.append(entry) }
                 node = .mapping(entries, frame.location)
             }
-            if let anchor = frame.anchor { anchors[anchor] = (node, frame.size + 1) }
-            return complete(node, size: frame.size + 1, plainKey: false)
+            if let anchor = frame.anchor { anchors[anchor] = (node, frame.size + 1, frame.height + 1) }
+            return complete(node, size: frame.size + 1, height: frame.height + 1, charge: 1, plainKey: false)
         default:
             return .more
         }
@@ -242,13 +255,15 @@ private struct Composer {
         if stack.count >= maximumDepth {
             return .failed(Diagnostic(.error, "document nests more than \(maximumDepth) levels deep; refusing to read it", at: at))
         }
-        stack.append(Frame(collection: collection, location: at, anchor: anchor, size: 0))
+        stack.append(Frame(collection: collection, location: at, anchor: anchor, size: 0, height: 0))
         return .more
     }
 
     /// Attaches a finished node to the open collection, or makes it the document's root.
-    private mutating func complete(_ node: ConfigNode, size: Int, plainKey: Bool) -> Outcome {
-        nodeBudget -= size
+    /// `charge` is what the node costs the budget now: one for what the text spells out, the
+    /// whole repeated subtree for an alias.
+    private mutating func complete(_ node: ConfigNode, size: Int, height: Int, charge: Int, plainKey: Bool) -> Outcome {
+        nodeBudget -= charge
         if nodeBudget < 0 {
             return .failed(Diagnostic(.error, "YAML aliases expand this file to more than \(nodeLimit) nodes; refusing to read it", at: node.location))
         }
@@ -257,6 +272,7 @@ private struct Composer {
             return .more
         }
         frame.size += size
+        frame.height = max(frame.height, height)
         let collection = frame.collection
         // Drop the frame's reference first, so the arrays below are unique and append in place.
         frame.collection = .sequence([])
@@ -264,7 +280,7 @@ private struct Composer {
         case .sequence(var items):
             items.append(node)
             frame.collection = .sequence(items)
-        case .mapping(var entries, let slot, var keys, var merged):
+        case .mapping(var entries, let slot, var keys, var merged, var mergedKeys):
             var next = MappingSlot.key
             switch slot {
             case .value(let key, let keyLocation):
@@ -281,9 +297,10 @@ private struct Composer {
                         problems.append(Diagnostic(.error, "a merge key (<<) takes a mapping or a list of mappings, found \(source.describedForError)", at: mergeLocation))
                         continue
                     }
-                    merged += sourceEntries.filter { entry in !merged.contains { $0.key == entry.key } }
+                    // Earlier sources win, as YAML's merge key defines.
+                    merged += sourceEntries.filter { mergedKeys.insert($0.key).inserted }
                 }
-                if sources.isEmpty {
+                if case .scalar = node {
                     problems.append(Diagnostic(.error, "a merge key (<<) takes a mapping or a list of mappings, found \(node.describedForError)", at: mergeLocation))
                 }
             case .discard:
@@ -303,7 +320,7 @@ private struct Composer {
                     next = .discard
                 }
             }
-            frame.collection = .mapping(entries, slot: next, keys: keys, merged: merged)
+            frame.collection = .mapping(entries, slot: next, keys: keys, merged: merged, mergedKeys: mergedKeys)
         }
         stack.append(frame)
         return .more

@@ -17,6 +17,11 @@ public enum ConfigNode: Sendable {
         public var key: String
         public var keyLocation: SourceLocation
         public var value: ConfigNode
+
+        /// Whether this entry is the field `key`, written as is or in its proto snake_case form.
+        func names(_ field: String) -> Bool {
+            key == field || (key.contains("_") && key.snakeToCamelCase == field)
+        }
     }
 
     case scalar(String, ScalarKind, SourceLocation)
@@ -70,13 +75,22 @@ public enum ConfigNode: Sendable {
         }
     }
 
+    /// The same node placed at `location` (an alias's own position); its contents keep theirs.
+    func placed(at location: SourceLocation) -> ConfigNode {
+        switch self {
+        case .scalar(let text, let kind, _): return .scalar(text, kind, location)
+        case .sequence(let items, _): return .sequence(items, location)
+        case .mapping(let entries, _): return .mapping(entries, location)
+        }
+    }
+
     /// The node at `path`, if the document has one there.
     public func node(at path: FieldPath) -> ConfigNode? {
         var node = self
         for component in path.components {
             switch (component, node) {
             case (.key(let key), .mapping(let entries, _)):
-                guard let entry = entries.first(where: { $0.key == key }) else { return nil }
+                guard let entry = entries.first(where: { $0.names(key) }) else { return nil }
                 node = entry.value
             case (.index(let index), .sequence(let items, _)):
                 guard items.indices.contains(index) else { return nil }
@@ -106,7 +120,7 @@ public enum ConfigNode: Sendable {
                 if let keyIndex, entries.count > MappingKeyIndex.threshold {
                     position = keyIndex.position(of: key, in: entries, at: mappingLocation)
                 } else {
-                    position = entries.firstIndex { $0.key == key }
+                    position = entries.firstIndex { $0.names(key) }
                 }
                 guard let position else { return location }
                 let entry = entries[position]
@@ -132,7 +146,10 @@ final class MappingKeyIndex {
     func position(of key: String, in entries: [ConfigNode.Entry], at mapping: SourceLocation) -> Int? {
         if let known = positions[mapping] { return known[key] }
         var table: [String: Int] = [:]
-        for (position, entry) in entries.enumerated() where table[entry.key] == nil { table[entry.key] = position }
+        for (position, entry) in entries.enumerated() {
+            if table[entry.key] == nil { table[entry.key] = position }
+            if let camel = entry.key.snakeToCamelCase, table[camel] == nil { table[camel] = position }
+        }
         positions[mapping] = table
         return table[key]
     }

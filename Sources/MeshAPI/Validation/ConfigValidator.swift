@@ -42,44 +42,70 @@ public struct ConfigValidator: Sendable {
                 continue
             }
             let consequences = DecodingConsequences(entry.decodingProblems, node: entry.resource.source?.node)
-            diagnostics += found.filter { diagnostic in diagnostic.path.map { !consequences.contain($0) } ?? true }
+            diagnostics += found.filter { !consequences.contain($0) }
         }
-        diagnostics += CrossResourceChecks(resources: loaded.map(\.resource), meshConfig: meshConfig).run()
+        let incomplete = Set(loaded.filter { !$0.decodingProblems.isEmpty }.map(\.resource.reference))
+        diagnostics += CrossResourceChecks(resources: loaded.map(\.resource), meshConfig: meshConfig, incomplete: incomplete).run()
         return diagnostics
     }
 }
 
 /// The places where a rule's complaint would only restate a problem met while decoding.
 struct DecodingConsequences {
+    /// What a complaint on a field holding a failed field may be about.
+    private enum Scope {
+        /// A list with a failed item: its list-wide checks (weights adding up) cannot be judged.
+        case everything
+        /// Complaints naming these fields (a route "needs one of route, redirect, ...").
+        case fields(Set<String>)
+    }
+
     /// Fields whose value failed to decode, and fields a misspelt key meant: absent, so
     /// nothing in them can be judged.
     private var absent: Set<FieldPath> = []
-    /// Fields holding such an absent field, where its absence is the complaint ("a route
-    /// needs a destination").
-    private var holders: Set<FieldPath> = []
+    private var holders: [FieldPath: Scope] = [:]
 
     init(_ problems: [DecodingProblem], node: ConfigNode?) {
         for problem in problems {
+            let holder = problem.path.parent
             if problem.isUnknownField {
                 // `hots: x` leaves `host` missing; but if `host` is written too, its own
                 // problems are real.
-                guard let meant = problem.suggestedField else { continue }
-                let meantPath = problem.path.parent / meant
-                if node?.node(at: meantPath) == nil {
-                    absent.insert(meantPath)
-                    holders.insert(problem.path.parent)
-                }
-            } else {
-                absent.insert(problem.path)
-                holders.insert(problem.path.parent)
-                // Checks over a whole list (weights adding up) depend on every item.
-                if case .index = problem.path.parent.components.last { holders.insert(problem.path.parent.parent) }
+                guard let meant = problem.suggestedField, node?.node(at: holder / meant) == nil else { continue }
+                absent.insert(holder / meant)
+                add(meant, to: holder)
+                continue
+            }
+            absent.insert(problem.path)
+            switch problem.path.components.last {
+            case .key(let field):
+                add(field, to: holder)
+                // A field of a list item also feeds checks over the whole list (its weight).
+                if case .index = holder.components.last { add(field, to: holder.parent) }
+            case .index:
+                holders[holder] = .everything
+            case nil:
+                break
             }
         }
     }
 
-    func contain(_ path: FieldPath) -> Bool {
-        if holders.contains(path) { return true }
+    private mutating func add(_ field: String, to holder: FieldPath) {
+        switch holders[holder] {
+        case .everything: break
+        case .fields(let fields): holders[holder] = .fields(fields.union([field]))
+        case nil: holders[holder] = .fields([field])
+        }
+    }
+
+    /// Whether `diagnostic` only follows from a decoding problem.
+    func contain(_ diagnostic: Diagnostic) -> Bool {
+        guard let path = diagnostic.path else { return false }
+        switch holders[path] {
+        case .everything: return true
+        case .fields(let fields) where fields.contains(where: { diagnostic.message.contains($0) }): return true
+        default: break
+        }
         var current = path
         while true {
             if absent.contains(current) { return true }

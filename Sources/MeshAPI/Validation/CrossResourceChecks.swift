@@ -3,6 +3,9 @@
 struct CrossResourceChecks {
     let resources: [MeshResource]
     let meshConfig: MeshConfig?
+    /// Resources that had decoding problems: what they define is not fully known, so
+    /// references to them are not judged.
+    var incomplete: Set<ResourceReference> = []
 
     func run() -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
@@ -23,16 +26,20 @@ struct CrossResourceChecks {
         // Exact names are looked up; only the few wildcard entries need a scan.
         let wildcardServices = services.filter { $0.hasPrefix("*") }
         var subsets: [String: Set<String>] = [:]
+        var unknownSubsets: Set<String> = []
         for resource in resources {
             guard case .destinationRule(let rule) = resource.spec, let host = rule.host else { continue }
-            subsets[qualify(host, namespace: resource.namespace), default: []].formUnion((rule.subsets ?? []).compactMap(\.name))
+            let qualified = qualify(host, namespace: resource.namespace)
+            if incomplete.contains(resource.reference) { unknownSubsets.insert(qualified) }
+            subsets[qualified, default: []].formUnion((rule.subsets ?? []).compactMap(\.name))
         }
         let hasDestinationRules = resources.contains { $0.kind == .destinationRule }
         for resource in resources {
             guard case .virtualService(let service) = resource.spec else { continue }
             let spec = FieldPath.spec
             if !services.isEmpty {
-                for (index, host) in (service.hosts ?? []).enumerated() where !host.contains("*") && IPAddress.parse(host) == nil {
+                // An empty host stands in for one that failed to decode; it was reported then.
+                for (index, host) in (service.hosts ?? []).enumerated() where !host.isEmpty && !host.contains("*") && IPAddress.parse(host) == nil {
                     let gatewayOnly = !(service.gateways ?? []).isEmpty && !(service.gateways ?? []).contains("mesh")
                     let qualified = qualify(host, namespace: resource.namespace)
                     if !gatewayOnly && !services.contains(qualified) && !wildcardServices.contains(where: { HostNames.matches($0, qualified) }) {
@@ -45,7 +52,7 @@ struct CrossResourceChecks {
                 for (index, destination) in (route.route ?? []).enumerated() {
                     let path = spec / "http" / routeIndex / "route" / index / "destination"
                     diagnostics += destinationChecks(resource, path, destination.destination, services: services, subsets: subsets,
-                                                     checkSubsets: hasDestinationRules)
+                                                     checkSubsets: hasDestinationRules, unknownSubsets: unknownSubsets)
                 }
             }
             for (kind, routes) in [("tcp", service.tcp?.map(\.route)), ("tls", service.tls?.map(\.route))] {
@@ -53,7 +60,7 @@ struct CrossResourceChecks {
                     for (index, destination) in (route ?? []).enumerated() {
                         let path = spec / kind / routeIndex / "route" / index / "destination"
                         diagnostics += destinationChecks(resource, path, destination.destination, services: services, subsets: subsets,
-                                                         checkSubsets: hasDestinationRules)
+                                                         checkSubsets: hasDestinationRules, unknownSubsets: unknownSubsets)
                     }
                 }
             }
@@ -95,11 +102,12 @@ struct CrossResourceChecks {
     }
 
     private func destinationChecks(_ resource: MeshResource, _ path: FieldPath, _ destination: Destination?, services: Set<String>,
-                                   subsets: [String: Set<String>], checkSubsets: Bool) -> [Diagnostic] {
+                                   subsets: [String: Set<String>], checkSubsets: Bool, unknownSubsets: Set<String>) -> [Diagnostic] {
         guard let destination, let host = destination.host, !host.contains("*") else { return [] }
         let qualified = qualify(host, namespace: resource.namespace)
         var diagnostics: [Diagnostic] = []
-        if let subset = destination.subset, checkSubsets, HostNames.isDNS1123Label(subset), !(subsets[qualified] ?? []).contains(subset) {
+        if let subset = destination.subset, checkSubsets, HostNames.isDNS1123Label(subset), !unknownSubsets.contains(qualified),
+           !(subsets[qualified] ?? []).contains(subset) {
             diagnostics.append(diagnostic(.warning, resource, path / "subset",
                                           "no DestinationRule in this input defines subset \"\(subset)\" for host \"\(host)\"; requests to it will fail"))
         }

@@ -96,7 +96,8 @@ extension ValidationContext {
                 }
                 if let problem = HostNames.validateWildcardDomain(sni) {
                     error(matchPath / "sniHosts" / hostIndex, problem)
-                } else if !hosts.isEmpty && !hosts.contains(where: { HostNames.isSubset(sni, of: $0) }) {
+                } else if !hosts.isEmpty && !hosts.contains("") /* a host that failed to decode */
+                            && !hosts.contains(where: { HostNames.isSubset(sni, of: $0) }) {
                     error(matchPath / "sniHosts" / hostIndex, "SNI host \"\(sni)\" is not covered by any of the VirtualService hosts (\(hosts.joined(separator: ", ")))")
                 }
             }
