@@ -15,8 +15,9 @@ extension ValidationContext {
                 error(spec / "hosts" / index, "host \"*\" is not allowed in a ServiceEntry")
             } else if let problem = HostNames.validateWildcardDomain(host) {
                 error(spec / "hosts" / index, problem)
-            } else if let problem = HostNames.partialWildcardProblem(host) {
-                warning(spec / "hosts" / index, problem)
+            } else if HostNames.partialWildcardProblem(host) != nil {
+                // Istio accepts it here (and only warns), but hosts match by whole labels.
+                warning(spec / "hosts" / index, "partial wildcard \"\(host)\" matches nothing as written; use \"*\" or a leading \"*.\" label")
             }
         }
         let resolution = entry.resolution ?? .NONE
