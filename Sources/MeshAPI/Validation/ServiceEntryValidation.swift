@@ -16,8 +16,8 @@ extension ValidationContext {
             } else if let problem = HostNames.validateWildcardDomain(host) {
                 error(spec / "hosts" / index, problem)
             } else if HostNames.partialWildcardProblem(host) != nil {
-                // Istio accepts it here (and only warns), but hosts match by whole labels.
-                warning(spec / "hosts" / index, "partial wildcard \"\(host)\" matches nothing as written; use \"*\" or a leading \"*.\" label")
+                // Istio accepts it here, with this warning; Gateways and Sidecars reject it.
+                warning(spec / "hosts" / index, "partial wildcard \"\(host)\" is not supported by Istio's host matching; use \"*\" or a leading \"*.\" label")
             }
         }
         let resolution = entry.resolution ?? .NONE
