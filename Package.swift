@@ -36,9 +36,19 @@ let package = Package(
             name: "EnvoyAPI",
             dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // Services, workloads and proxies as the control plane sees them.
+        .target(
+            name: "MeshModel",
+            dependencies: ["MeshAPI"]
+        ),
+        // Pure translation of the mesh into Envoy configuration.
+        .target(
+            name: "ConfigGen",
+            dependencies: ["MeshModel", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
         .executableTarget(
             name: "meshctl",
-            dependencies: ["MeshAPI", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MeshAPI", "MeshModel", "ConfigGen", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "ValidateBench",
@@ -49,6 +59,15 @@ let package = Package(
             name: "MeshAPITests",
             dependencies: ["MeshAPI"],
             exclude: ["invalid", "valid"]
+        ),
+        .testTarget(
+            name: "ConfigGenTests",
+            dependencies: ["ConfigGen", "MeshModel", "EnvoyAPI"],
+            exclude: ["golden"]
+        ),
+        .testTarget(
+            name: "MeshModelTests",
+            dependencies: ["MeshModel"]
         ),
         .testTarget(
             name: "EnvoyAPITests",

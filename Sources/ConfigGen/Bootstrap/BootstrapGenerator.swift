@@ -1,0 +1,143 @@
+// The Envoy bootstrap that connects a stock Envoy to meshd over ADS, as `meshctl proxy-bootstrap` prints it.
+
+import EnvoyAPI
+import MeshModel
+import SwiftProtobuf
+
+/// What a proxy's bootstrap needs to know.
+public struct BootstrapOptions: Sendable {
+    /// How a proxy receives traffic: iptables capture (15001/15006) or explicit binds.
+    public enum Interception: String, Sendable, CaseIterable {
+        case none = "NONE"
+        case redirect = "REDIRECT"
+    }
+
+    /// State of the world (`GRPC`) or incremental (`DELTA_GRPC`) xDS.
+    public enum XDSProtocol: String, Sendable, CaseIterable {
+        case stateOfTheWorld = "GRPC"
+        case delta = "DELTA_GRPC"
+    }
+
+    public var node: ProxyNodeID
+    public var xdsHost: String
+    public var xdsPort: UInt32
+    /// Defaults to the proxy's instance address, port 15000: nothing binds 0.0.0.0 (DESIGN.md).
+    public var adminHost: String?
+    public var adminPort: UInt32 = 15000
+    public var interception: Interception = .none
+    public var xdsProtocol: XDSProtocol = .stateOfTheWorld
+    public var labels: [String: String] = [:]
+    public var serviceAccount: String?
+
+    public init(node: ProxyNodeID, xdsHost: String, xdsPort: UInt32) {
+        self.node = node
+        self.xdsHost = xdsHost
+        self.xdsPort = xdsPort
+    }
+}
+
+/// Builds bootstraps. Pure: the same options give the same bootstrap.
+public enum BootstrapGenerator {
+    /// The static cluster through which the proxy reaches meshd.
+    public static let xdsClusterName = "xds-grpc"
+    /// Envoy rejects regexes whose RE2 program is larger than this runtime value; Istio sets
+    /// 32768 (Envoy's default, 100, rejects `\pL+`), and MeshAPI's validation assumes it.
+    public static let regexProgramSizeLimit = 32768.0
+
+    public static func bootstrap(_ options: BootstrapOptions) throws -> Envoy_Config_Bootstrap_V3_Bootstrap {
+        var bootstrap = Envoy_Config_Bootstrap_V3_Bootstrap()
+        bootstrap.node = node(options)
+        bootstrap.dynamicResources = dynamicResources(options)
+        bootstrap.staticResources.clusters = [try xdsCluster(options)]
+        bootstrap.admin.address = socketAddress(options.adminHost ?? options.node.ip, options.adminPort)
+        bootstrap.layeredRuntime = runtime()
+        return bootstrap
+    }
+
+    static func node(_ options: BootstrapOptions) -> Envoy_Config_Core_V3_Node {
+        var node = Envoy_Config_Core_V3_Node()
+        node.id = options.node.description
+        node.cluster = "\(options.node.name).\(options.node.namespace)"
+        var metadata: [String: Google_Protobuf_Value] = [
+            "INTERCEPTION_MODE": Google_Protobuf_Value(stringValue: options.interception.rawValue),
+            "NAMESPACE": Google_Protobuf_Value(stringValue: options.node.namespace),
+        ]
+        if !options.labels.isEmpty {
+            var labels = Google_Protobuf_Struct()
+            for (key, value) in options.labels { labels.fields[key] = Google_Protobuf_Value(stringValue: value) }
+            metadata["LABELS"] = Google_Protobuf_Value(structValue: labels)
+        }
+        if let serviceAccount = options.serviceAccount {
+            metadata["SERVICE_ACCOUNT"] = Google_Protobuf_Value(stringValue: serviceAccount)
+        }
+        node.metadata.fields = metadata
+        return node
+    }
+
+    static func dynamicResources(_ options: BootstrapOptions) -> Envoy_Config_Bootstrap_V3_Bootstrap.DynamicResources {
+        var grpc = Envoy_Config_Core_V3_GrpcService()
+        grpc.envoyGrpc.clusterName = xdsClusterName
+        var ads = Envoy_Config_Core_V3_ApiConfigSource()
+        ads.apiType = options.xdsProtocol == .delta ? .deltaGrpc : .grpc
+        ads.transportApiVersion = .v3
+        ads.grpcServices = [grpc]
+        // The node is sent once per stream; meshd keeps it for the stream's life.
+        ads.setNodeOnFirstMessageOnly = true
+        var overADS = Envoy_Config_Core_V3_ConfigSource()
+        overADS.ads = Envoy_Config_Core_V3_AggregatedConfigSource()
+        overADS.resourceApiVersion = .v3
+        var resources = Envoy_Config_Bootstrap_V3_Bootstrap.DynamicResources()
+        resources.adsConfig = ads
+        resources.cdsConfig = overADS
+        resources.ldsConfig = overADS
+        return resources
+    }
+
+    static func xdsCluster(_ options: BootstrapOptions) throws -> Envoy_Config_Cluster_V3_Cluster {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = xdsClusterName
+        // A name is resolved by DNS; an address is used as it is.
+        cluster.type = IPAddressSyntax.isIPAddress(options.xdsHost) ? .static : .strictDns
+        cluster.connectTimeout = Google_Protobuf_Duration(seconds: 1)
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        endpoint.endpoint.address = socketAddress(options.xdsHost, options.xdsPort)
+        var localities = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        localities.lbEndpoints = [endpoint]
+        cluster.loadAssignment.clusterName = xdsClusterName
+        cluster.loadAssignment.endpoints = [localities]
+        // gRPC needs HTTP/2 to meshd.
+        var http2 = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
+        http2.explicitHTTPConfig.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
+        cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = try Google_Protobuf_Any(message: http2)
+        return cluster
+    }
+
+    static func runtime() -> Envoy_Config_Bootstrap_V3_LayeredRuntime {
+        var layer = Envoy_Config_Bootstrap_V3_RuntimeLayer()
+        layer.name = "swiftmesh"
+        layer.staticLayer.fields = [
+            "re2.max_program_size.error_level": Google_Protobuf_Value(numberValue: regexProgramSizeLimit),
+            // Istio's value: no global connection cap (Envoy warns without an explicit one).
+            "overload.global_downstream_max_connections": Google_Protobuf_Value(numberValue: 2_147_483_647),
+        ]
+        var runtime = Envoy_Config_Bootstrap_V3_LayeredRuntime()
+        runtime.layers = [layer]
+        return runtime
+    }
+
+    static func socketAddress(_ host: String, _ port: UInt32) -> Envoy_Config_Core_V3_Address {
+        var address = Envoy_Config_Core_V3_Address()
+        address.socketAddress.address = host
+        address.socketAddress.portValue = port
+        return address
+    }
+}
+
+/// Whether text is an IPv4 or IPv6 address (without resolving anything).
+enum IPAddressSyntax {
+    static func isIPAddress(_ text: String) -> Bool {
+        if text.contains(":") { return text.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." } }
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts.allSatisfy { !$0.isEmpty && $0.count <= 3 && $0.allSatisfy(\.isNumber) && Int($0)! <= 255 }
+    }
+}
