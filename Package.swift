@@ -67,7 +67,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MeshModelTests",
-            dependencies: ["MeshModel"]
+            dependencies: ["MeshModel", "MeshAPI"]
         ),
         .testTarget(
             name: "EnvoyAPITests",

@@ -15,13 +15,18 @@ enum PortRule {
 }
 
 /// Istio's protocol names, matched case-insensitively.
-enum ProtocolName {
+public enum ProtocolName {
     /// Canonical spelling, keyed by lower case.
     static let canonical: [String: String] = [
         "tcp": "TCP", "udp": "UDP", "grpc": "GRPC", "grpc-web": "GRPC-Web", "http": "HTTP",
         "http_proxy": "HTTP_PROXY", "http2": "HTTP2", "https": "HTTPS", "tls": "TLS",
         "mongo": "Mongo", "redis": "Redis", "mysql": "MySQL",
     ]
+
+    /// The canonical spelling of a protocol name (`http` → `HTTP`), or nil if Istio has none.
+    public static func canonicalName(_ name: String) -> String? {
+        canonical[name.lowercased()]
+    }
 
     static func problem(_ name: String) -> String? {
         if canonical[name.lowercased()] != nil { return nil }
