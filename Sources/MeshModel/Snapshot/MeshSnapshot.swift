@@ -1,0 +1,72 @@
+// The immutable, versioned state of the mesh that configuration is generated from.
+
+import MeshAPI
+
+/// A resource's identity: kind, namespace and name.
+public typealias ResourceKey = ResourceReference
+
+/// Everything generators may read, fixed at one version. A new snapshot is built for every
+/// change; nothing in it changes afterwards.
+public struct MeshSnapshot: Sendable {
+    /// Increases by one with every snapshot built from a change.
+    public let version: UInt64
+    public let meshConfig: MeshConfig
+    /// The resources in force: each input's valid version, or its last valid version while the
+    /// input is invalid.
+    public let resources: [ResourceKey: MeshResource]
+    /// Inputs that are invalid now, with the problems found; `resources` may still hold their
+    /// last valid version.
+    public let rejected: [ResourceKey: [Diagnostic]]
+    public let registry: ServiceRegistry
+
+    /// The snapshot before any configuration: defaults, no resources.
+    public static func empty(meshConfig: MeshConfig = MeshConfig()) -> MeshSnapshot {
+        MeshSnapshot(version: 0, meshConfig: meshConfig, resources: [:], rejected: [:], registry: ServiceRegistry())
+    }
+
+    /// The resources of one kind, ordered by namespace then name.
+    public func resources(of kind: ResourceKind) -> [MeshResource] {
+        resources.values.filter { $0.kind == kind }.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+    }
+
+    /// The snapshot after a change: `report` is the validation of the whole configuration as it
+    /// is now. A valid resource replaces its previous version; an invalid one keeps its last
+    /// valid version (from `previous`) serving; a resource no longer in the input is removed.
+    /// The resources of a file that cannot be read at all keep serving too. A resource defined
+    /// twice takes the later definition, as applying the files in order would.
+    public func next(_ report: ValidationReport, meshConfig: MeshConfig? = nil) -> MeshSnapshot {
+        var problems: [ResourceKey: [Diagnostic]] = [:]
+        // Files that could not be read (a YAML syntax error): what they held is unknown now.
+        var unreadableFiles: Set<String> = []
+        for diagnostic in report.diagnostics where diagnostic.severity == .error {
+            if let key = diagnostic.resource {
+                problems[key, default: []].append(diagnostic)
+            } else if let file = diagnostic.location?.file {
+                unreadableFiles.insert(file)
+            }
+        }
+        var current: [ResourceKey: MeshResource] = [:]
+        var present: Set<ResourceKey> = []
+        for resource in report.resources {
+            let key = resource.reference
+            present.insert(key)
+            if problems[key] == nil {
+                current[key] = resource
+            } else if let lastGood = resources[key] {
+                current[key] = lastGood
+            }
+        }
+        // An input that no longer decodes at all (a broken document) still names itself in its
+        // problems; its last valid version keeps serving too.
+        for key in problems.keys where !present.contains(key) {
+            if let lastGood = resources[key] { current[key] = lastGood }
+        }
+        // Resources of a file that no longer reads keep serving until the file is fixed.
+        for (key, lastGood) in resources where current[key] == nil && !present.contains(key) {
+            if let file = lastGood.source?.file, unreadableFiles.contains(file) { current[key] = lastGood }
+        }
+        return MeshSnapshot(
+            version: version + 1, meshConfig: meshConfig ?? self.meshConfig, resources: current, rejected: problems,
+            registry: ServiceRegistry(resources: current.values.sorted { ($0.kind.rawValue, $0.namespace, $0.name) < ($1.kind.rawValue, $1.namespace, $1.name) }))
+    }
+}
