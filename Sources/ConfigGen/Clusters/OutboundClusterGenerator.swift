@@ -1,0 +1,148 @@
+// Outbound clusters (CDS) and their endpoints (EDS) for the services a proxy can reach.
+
+import EnvoyAPI
+import MeshAPI
+import MeshModel
+import SwiftProtobuf
+
+/// Envoy's clusters for the services a proxy sees, one per service port and one per
+/// DestinationRule subset, with Istio's names; and the ClusterLoadAssignment of every EDS
+/// cluster. Pure: the same snapshot and proxy give the same output.
+public struct OutboundClusterGenerator {
+    public let snapshot: MeshSnapshot
+    /// The namespace of the proxy the clusters are for (visibility through `exportTo`).
+    public let proxyNamespace: String
+
+    public init(snapshot: MeshSnapshot, proxyNamespace: String) {
+        self.snapshot = snapshot
+        self.proxyNamespace = proxyNamespace
+    }
+
+    /// One cluster a service port (and subset) becomes, with the endpoints EDS sends for it.
+    public struct Output {
+        public var cluster: Envoy_Config_Cluster_V3_Cluster
+        /// For EDS clusters; empty (but present) when no endpoint matches, since Envoy waits for
+        /// an assignment before it uses the cluster.
+        public var loadAssignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment?
+    }
+
+    /// Every outbound cluster, ordered by name, plus BlackHoleCluster and PassthroughCluster.
+    public func generate() throws -> [Output] {
+        var outputs: [Output] = []
+        for service in snapshot.registry.services where isVisible(service) {
+            let rule = destinationRule(for: service)
+            for port in service.ports {
+                outputs.append(try output(service, port, subset: nil))
+                for subset in rule?.subsets ?? [] {
+                    guard let name = subset.name else { continue }
+                    outputs.append(try output(service, port, subset: (name, subset.labels ?? [:])))
+                }
+            }
+        }
+        outputs.append(Output(cluster: Self.blackHole(), loadAssignment: nil))
+        outputs.append(Output(cluster: Self.passthrough(), loadAssignment: nil))
+        return outputs.sorted { $0.cluster.name < $1.cluster.name }
+    }
+
+    /// `exportTo`: `*`, or the proxy's namespace.
+    func isVisible(_ service: MeshService) -> Bool {
+        service.exportTo.contains("*") || service.exportTo.contains(proxyNamespace)
+    }
+
+    /// The DestinationRule for a service, as Istio chooses among several: the proxy's namespace,
+    /// then the service's, then the root namespace.
+    func destinationRule(for service: MeshService) -> DestinationRule? {
+        let candidates = snapshot.resources(of: .destinationRule).compactMap { resource -> (MeshResource, DestinationRule)? in
+            guard case .destinationRule(let rule) = resource.spec, let host = rule.host else { return nil }
+            let qualified = host.contains(".") ? host : "\(host).\(resource.namespace).svc.cluster.local"
+            return qualified == service.hostname ? (resource, rule) : nil
+        }
+        for namespace in [proxyNamespace, service.namespace, snapshot.meshConfig.effectiveRootNamespace] {
+            if let match = candidates.first(where: { $0.0.namespace == namespace }) { return match.1 }
+        }
+        return candidates.first?.1
+    }
+
+    private func output(_ service: MeshService, _ port: MeshService.Port, subset: (name: String, labels: [String: String])?) throws -> Output {
+        let name = ClusterNames.outbound(port: port.number, subset: subset?.name, host: service.hostname)
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = name
+        cluster.connectTimeout = duration(snapshot.meshConfig.connectTimeout, defaultSeconds: 10)
+        if ["HTTP2", "GRPC", "GRPC-Web"].contains(port.protocolName) {
+            var options = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
+            options.explicitHTTPConfig.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
+            cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = try Google_Protobuf_Any(message: options)
+        }
+        let endpoints = (snapshot.registry.endpoints[service.hostname] ?? []).filter { endpoint in
+            endpoint.servicePort == port.number && (subset?.labels ?? [:]).allSatisfy { endpoint.labels[$0.key] == $0.value }
+        }
+        switch service.resolution {
+        case .NONE:
+            // Traffic keeps the address it was sent to (Istio's passthrough for such services).
+            cluster.type = .originalDst
+            cluster.lbPolicy = .clusterProvided
+            return Output(cluster: cluster, loadAssignment: nil)
+        case .DNS, .DYNAMIC_DNS:
+            cluster.type = .strictDns
+            cluster.loadAssignment = Self.loadAssignment(name, endpoints)
+            return Output(cluster: cluster, loadAssignment: nil)
+        case .DNS_ROUND_ROBIN:
+            cluster.type = .logicalDns
+            cluster.loadAssignment = Self.loadAssignment(name, endpoints)
+            return Output(cluster: cluster, loadAssignment: nil)
+        case .STATIC:
+            cluster.type = .eds
+            cluster.edsClusterConfig.serviceName = name
+            cluster.edsClusterConfig.edsConfig.ads = Envoy_Config_Core_V3_AggregatedConfigSource()
+            cluster.edsClusterConfig.edsConfig.resourceApiVersion = .v3
+            return Output(cluster: cluster, loadAssignment: Self.loadAssignment(name, endpoints))
+        }
+    }
+
+    /// Endpoints grouped by locality (`region/zone/subzone`), with their weights.
+    static func loadAssignment(_ name: String, _ endpoints: [MeshEndpoint]) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
+        var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        assignment.clusterName = name
+        let byLocality = Dictionary(grouping: endpoints) { $0.locality ?? "" }
+        for locality in byLocality.keys.sorted() {
+            var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+            let parts = locality.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
+            if parts.count > 0 { group.locality.region = parts[0] }
+            if parts.count > 1 { group.locality.zone = parts[1] }
+            if parts.count > 2 { group.locality.subZone = parts[2] }
+            var total: UInt32 = 0
+            for endpoint in byLocality[locality] ?? [] {
+                var lbEndpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+                lbEndpoint.endpoint.address = BootstrapGenerator.socketAddress(endpoint.address, endpoint.port)
+                lbEndpoint.loadBalancingWeight = Google_Protobuf_UInt32Value(endpoint.weight)
+                total += endpoint.weight
+                group.lbEndpoints.append(lbEndpoint)
+            }
+            group.loadBalancingWeight = Google_Protobuf_UInt32Value(total)
+            assignment.endpoints.append(group)
+        }
+        return assignment
+    }
+
+    static func blackHole() -> Envoy_Config_Cluster_V3_Cluster {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = ClusterNames.blackHole
+        cluster.type = .static
+        cluster.connectTimeout = Google_Protobuf_Duration(seconds: 10)
+        return cluster
+    }
+
+    static func passthrough() -> Envoy_Config_Cluster_V3_Cluster {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = ClusterNames.passthrough
+        cluster.type = .originalDst
+        cluster.lbPolicy = .clusterProvided
+        cluster.connectTimeout = Google_Protobuf_Duration(seconds: 10)
+        return cluster
+    }
+
+    private func duration(_ value: ProtoDuration?, defaultSeconds: Int64) -> Google_Protobuf_Duration {
+        guard let value else { return Google_Protobuf_Duration(seconds: defaultSeconds) }
+        return Google_Protobuf_Duration(seconds: value.nanoseconds / 1_000_000_000, nanos: Int32(value.nanoseconds % 1_000_000_000))
+    }
+}
