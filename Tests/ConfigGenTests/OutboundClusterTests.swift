@@ -47,11 +47,33 @@ import Testing
         let byName = Dictionary(uniqueKeysWithValues: outputs.map { ($0.cluster.name, $0) })
         #expect(byName["outbound|443||api.partners.example.com"]?.cluster.type == .strictDns)
         #expect(byName["outbound|5432||db.example.com"]?.cluster.type == .originalDst)
-        let v3 = try #require(byName["outbound|9080|v3|reviews.default.svc.cluster.local"]?.loadAssignment)
-        #expect(v3.endpoints.isEmpty, "a subset with no endpoints gets an empty assignment, not none")
+        let v1 = try #require(byName["outbound|9080|v1|reviews.default.svc.cluster.local"])
+        #expect(v1.loadAssignment?.endpoints.count == 1)
         let all = try #require(byName["outbound|9080||reviews.default.svc.cluster.local"]?.loadAssignment)
         #expect(all.endpoints.map(\.locality.zone) == ["zone1", "zone2"])
         #expect(all.endpoints[1].loadBalancingWeight.value == 3)
+        #expect(byName["outbound|443||api.partners.example.com"]?.cluster.lbPolicy == .leastRequest, "Istio's default")
+    }
+
+    @Test func trafficPolicyMergesAsIstioDoes() throws {
+        let byName = Dictionary(uniqueKeysWithValues: try generated().map { ($0.cluster.name, $0.cluster) })
+        let base = try #require(byName["outbound|9080||reviews.default.svc.cluster.local"])
+        #expect(base.lbPolicy == .roundRobin)
+        #expect(base.connectTimeout.nanos == 250_000_000)
+        let limits = try #require(base.circuitBreakers.thresholds.first)
+        #expect([limits.maxConnections.value, limits.maxPendingRequests.value, limits.maxRequests.value, limits.maxRetries.value] == [100, 10, 200, 3])
+        #expect(base.outlierDetection.consecutive5Xx.value == 7, "port-level settings override the rule's")
+        #expect(base.outlierDetection.interval.seconds == 5)
+        #expect(!base.outlierDetection.hasConsecutiveGatewayFailure, "port-level outlierDetection replaces the whole part")
+        #expect(base.commonLbConfig.healthyPanicThreshold.value == 25)
+        #expect(base.upstreamConnectionOptions.tcpKeepalive.keepaliveTime.value == 60)
+        let v2 = try #require(byName["outbound|9080|v2|reviews.default.svc.cluster.local"])
+        #expect(v2.lbPolicy == .maglev && v2.maglevLbConfig.tableSize.value == 65537, "a subset's load balancer replaces the rule's")
+        #expect(v2.circuitBreakers.thresholds.first?.maxConnections.value == 100, "and keeps the rule's other parts")
+        let v3 = try #require(byName["outbound|9080|v3|reviews.default.svc.cluster.local"])
+        #expect(v3.type == .originalDst && v3.lbPolicy == .clusterProvided, "PASSTHROUGH connects where the caller asked")
+        let unconfigured = try #require(byName["outbound|443||api.partners.example.com"])
+        #expect(unconfigured.circuitBreakers.thresholds.first?.maxRequests.value == UInt32.max, "Envoy's 1024 default is lifted")
     }
 
     @Test func stockEnvoyAcceptsTheClusters() throws {

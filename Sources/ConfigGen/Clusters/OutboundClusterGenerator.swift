@@ -32,10 +32,9 @@ public struct OutboundClusterGenerator {
         for service in snapshot.registry.services where isVisible(service) {
             let rule = destinationRule(for: service)
             for port in service.ports {
-                outputs.append(try output(service, port, subset: nil))
-                for subset in rule?.subsets ?? [] {
-                    guard let name = subset.name else { continue }
-                    outputs.append(try output(service, port, subset: (name, subset.labels ?? [:])))
+                outputs.append(try output(service, port, rule: rule, subset: nil))
+                for subset in rule?.subsets ?? [] where subset.name != nil {
+                    outputs.append(try output(service, port, rule: rule, subset: subset))
                 }
             }
         }
@@ -63,19 +62,26 @@ public struct OutboundClusterGenerator {
         return candidates.first?.1
     }
 
-    private func output(_ service: MeshService, _ port: MeshService.Port, subset: (name: String, labels: [String: String])?) throws -> Output {
+    private func output(_ service: MeshService, _ port: MeshService.Port, rule: DestinationRule?, subset: Subset?) throws -> Output {
         let name = ClusterNames.outbound(port: port.number, subset: subset?.name, host: service.hostname)
         var cluster = Envoy_Config_Cluster_V3_Cluster()
         cluster.name = name
         cluster.connectTimeout = duration(snapshot.meshConfig.connectTimeout, defaultSeconds: 10)
-        if ["HTTP2", "GRPC", "GRPC-Web"].contains(port.protocolName) {
-            var options = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
-            options.explicitHTTPConfig.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
-            cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = try Google_Protobuf_Any(message: options)
-        }
         let endpoints = (snapshot.registry.endpoints[service.hostname] ?? []).filter { endpoint in
             endpoint.servicePort == port.number && (subset?.labels ?? [:]).allSatisfy { endpoint.labels[$0.key] == $0.value }
         }
+        var output = try discovery(service, name: name, endpoints: endpoints, cluster: cluster)
+        if service.resolution != .NONE {
+            let policy = EffectiveTrafficPolicy(rule: rule, subset: subset, port: port.number)
+            try TrafficPolicyTranslator.apply(policy, to: &output.cluster, http2: ["HTTP2", "GRPC", "GRPC-Web"].contains(port.protocolName))
+            if output.cluster.type == .originalDst { output.loadAssignment = nil }  // a PASSTHROUGH policy
+        }
+        return output
+    }
+
+    /// How Envoy finds the endpoints, by the service's resolution.
+    private func discovery(_ service: MeshService, name: String, endpoints: [MeshEndpoint], cluster: Envoy_Config_Cluster_V3_Cluster) throws -> Output {
+        var cluster = cluster
         switch service.resolution {
         case .NONE:
             // Traffic keeps the address it was sent to (Istio's passthrough for such services).
