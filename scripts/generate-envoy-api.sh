@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Regenerates Sources/EnvoyAPI/Generated from pinned inputs: Envoy's xDS API from PyPI xds-protos,
-# Istio's CA service from scripts/codegen/protos, Debian's protoc, swift-protobuf's plugin.
+# Regenerates Sources/EnvoyAPI/Generated (messages) and Sources/EnvoyServices/Generated (gRPC
+# service stubs: ADS, SDS, Istio's CA) from pinned inputs: Envoy's xDS API from PyPI xds-protos,
+# Istio's CA service from scripts/codegen/protos, Debian's protoc, swift-protobuf's and
+# grpc-swift-protobuf's plugins.
 # The output is committed; builds and CI never run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,6 +10,7 @@ cd "$(dirname "$0")/.."
 XDS_PROTOS_VERSION=1.85.0
 work=.build-codegen
 out=Sources/EnvoyAPI/Generated
+services_out=Sources/EnvoyServices/Generated
 
 if ! command -v protoc >/dev/null 2>&1; then
   sudo=(); [[ $(id -u) -eq 0 ]] || sudo=(sudo)
@@ -22,7 +25,10 @@ if [[ ! -x "$work/venv/bin/python" ]]; then python3 -m venv "$work/venv"; fi
 "$work/venv/bin/python" scripts/codegen/descriptor_set.py "$work/envoy.desc" > "$work/files.txt"
 
 swift build -c release --package-path scripts/codegen --scratch-path "$work/tools" --product protoc-gen-swift >/dev/null
-plugin="$(swift build -c release --package-path scripts/codegen --scratch-path "$work/tools" --show-bin-path)/protoc-gen-swift"
+swift build -c release --package-path scripts/codegen --scratch-path "$work/tools" --product protoc-gen-grpc-swift-2 >/dev/null
+bin="$(swift build -c release --package-path scripts/codegen --scratch-path "$work/tools" --show-bin-path)"
+plugin="$bin/protoc-gen-swift"
+grpc_plugin="$bin/protoc-gen-grpc-swift-2"
 
 rm -rf "$out"
 mkdir -p "$out"
@@ -31,6 +37,16 @@ xargs protoc --descriptor_set_in="$work/envoy.desc" --plugin=protoc-gen-swift="$
   --swift_out="$out" --swift_opt="$options" < "$work/files.txt"
 protoc --proto_path=scripts/codegen/protos --proto_path=/usr/include --plugin=protoc-gen-swift="$plugin" \
   --swift_out="$out" --swift_opt="$options" istio/v1/auth/ca.proto
+
+# Service stubs in their own target, so the message target does not depend on gRPC.
+rm -rf "$services_out"
+mkdir -p "$services_out"
+grpc_options="Visibility=Public,Client=true,Server=true,FileNaming=PathToUnderscores,ExtraModuleImports=EnvoyAPI"
+protoc --descriptor_set_in="$work/envoy.desc" --plugin=protoc-gen-grpc-swift-2="$grpc_plugin" \
+  --grpc-swift-2_out="$services_out" --grpc-swift-2_opt="$grpc_options" \
+  envoy/service/discovery/v3/ads.proto envoy/service/secret/v3/sds.proto
+protoc --proto_path=scripts/codegen/protos --proto_path=/usr/include --plugin=protoc-gen-grpc-swift-2="$grpc_plugin" \
+  --grpc-swift-2_out="$services_out" --grpc-swift-2_opt="$grpc_options" istio/v1/auth/ca.proto
 
 # Every top-level message, so JSON of `Any` fields (typed_config, resources) can name its type.
 {
@@ -46,3 +62,4 @@ protoc --proto_path=scripts/codegen/protos --proto_path=/usr/include --plugin=pr
 } > "$out/AllMessageTypes.swift"
 
 echo "generated $(ls "$out" | wc -l) files, $(cat "$out"/*.swift | wc -l) lines into $out"
+echo "generated $(ls "$services_out" | wc -l) files, $(cat "$services_out"/*.swift | wc -l) lines into $services_out"

@@ -6,6 +6,7 @@ let package = Package(
     name: "SwiftMeshCodegen",
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", exact: "1.39.0"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
     ],
     targets: []
 )

@@ -1,0 +1,151 @@
+// The gRPC ADS service: runs each proxy's stream, state-of-the-world or delta.
+
+import ConfigGen
+import EnvoyAPI
+import EnvoyServices
+import GRPCCore
+import MeshModel
+
+/// `envoy.service.discovery.v3.AggregatedDiscoveryService`. Each stream identifies its proxy
+/// from the first request, then answers requests and pushes new snapshots as they come, from
+/// one task, so a stream's state is never shared.
+public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedDiscoveryService.SimpleServiceProtocol {
+    let server: DiscoveryServer
+
+    public init(server: DiscoveryServer) {
+        self.server = server
+    }
+
+    public func streamAggregatedResources(
+        request: RPCAsyncSequence<Envoy_Service_Discovery_V3_DiscoveryRequest, any Error>,
+        response: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
+        context: ServerContext
+    ) async throws {
+        var machine = SotWStreamStateMachine()
+        try await run(request, protocolName: "GRPC", node: { $0.hasNode ? $0.node : nil }) { event, connection in
+            switch event {
+            case .request(let request):
+                let (kind, reply) = machine.receive(request)
+                await record(kind, request.typeURL, connection)
+                if let reply { try await response.write(reply) }
+                connection.update { $0.types = machine.status }
+            case .resources(let resources):
+                let replies = machine.update(resources)
+                for reply in replies { try await response.write(reply) }
+                connection.update { $0.types = machine.status }
+                if !replies.isEmpty { await server.count(pushes: 1) }
+            }
+        }
+    }
+
+    public func deltaAggregatedResources(
+        request: RPCAsyncSequence<Envoy_Service_Discovery_V3_DeltaDiscoveryRequest, any Error>,
+        response: RPCWriter<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse>,
+        context: ServerContext
+    ) async throws {
+        var machine = DeltaStreamStateMachine()
+        try await run(request, protocolName: "DELTA_GRPC", node: { $0.hasNode ? $0.node : nil }) { event, connection in
+            switch event {
+            case .request(let request):
+                let (kind, reply) = machine.receive(request)
+                await record(kind, request.typeURL, connection)
+                if let reply { try await response.write(reply) }
+                connection.update { $0.types = machine.status }
+            case .resources(let resources):
+                let replies = machine.update(resources)
+                for reply in replies { try await response.write(reply) }
+                connection.update { $0.types = machine.status }
+                if !replies.isEmpty { await server.count(pushes: 1) }
+            }
+        }
+    }
+
+    enum Event<Request: Sendable>: Sendable {
+        case request(Request)
+        case resources(ResourceSet)
+    }
+
+    /// The stream's life: identify the proxy, generate its resources, then handle requests and
+    /// snapshots in arrival order until the proxy goes away.
+    private func run<Request: Sendable>(
+        _ requests: RPCAsyncSequence<Request, any Error>,
+        protocolName: String,
+        node: @Sendable (Request) -> Envoy_Config_Core_V3_Node?,
+        handle: (Event<Request>, ProxyConnection) async throws -> Void
+    ) async throws {
+        let (events, continuation) = AsyncStream.makeStream(of: Event<Request>.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { continuation.finish() }
+                for try await request in requests { continuation.yield(.request(request)) }
+            }
+            var pending = events.makeAsyncIterator()
+            guard case .request(let first)? = await pending.next() else {
+                try await group.waitForAll()
+                return
+            }
+            guard let firstNode = node(first) else {
+                await server.count(rejectedStreams: 1)
+                throw RPCError(code: .invalidArgument, message: "the first request must carry node (its id identifies the proxy)")
+            }
+            let identity: ProxyIdentity
+            do throws(ProxyIdentityError) {
+                identity = try ProxyIdentity(node: firstNode)
+            } catch {
+                await server.count(rejectedStreams: 1)
+                server.log("xds: refused a \(protocolName) stream: \(error.reason)")
+                throw RPCError(code: .invalidArgument, message: error.reason)
+            }
+            let (connection, snapshot) = await server.connect(identity, protocolName: protocolName)
+            group.addTask {
+                for await snapshot in connection.snapshots {
+                    continuation.yield(.resources(generate(snapshot, for: connection)))
+                }
+            }
+            do {
+                try await handle(.resources(generate(snapshot, for: connection)), connection)
+                try await handle(.request(first), connection)
+                while let event = await pending.next() { try await handle(event, connection) }
+            } catch {
+                await server.disconnect(connection)
+                throw error
+            }
+            await server.disconnect(connection)
+            group.cancelAll()
+            try await group.waitForAll()
+        }
+    }
+
+    /// Generates the proxy's resources; on failure the proxy keeps what it was last sent.
+    private func generate(_ snapshot: MeshSnapshot, for connection: ProxyConnection) -> ResourceSet {
+        let proxy = connection.identity.proxy(in: snapshot)
+        do {
+            let resources = try ProxyConfigGenerator(snapshot: snapshot).generate(for: proxy)
+            let set = try ResourceSet(resources)
+            connection.update {
+                $0.resources = resources
+                $0.snapshotVersion = snapshot.version
+                $0.generationError = nil
+            }
+            return set
+        } catch {
+            let message = "snapshot \(snapshot.version): \(error)"
+            server.log("xds: \(proxy.id): configuration not generated, the last one keeps serving: \(message)")
+            connection.update { $0.generationError = message }
+            return (try? ResourceSet(connection.current.resources)) ?? ResourceSet()
+        }
+    }
+
+    private func record(_ kind: SotWStreamStateMachine.RequestKind, _ typeURL: String, _ connection: ProxyConnection) async {
+        switch kind {
+        case .nack(let message):
+            connection.update { $0.nacks += 1 }
+            await server.count(nacks: 1)
+            server.log("xds: \(connection.identity.nodeID) rejected \(ResourceType(typeURL: typeURL)?.shortName ?? typeURL): \(message)")
+        case .unknownType:
+            server.log("xds: \(connection.identity.nodeID) asked for \(typeURL), which meshd does not serve")
+        case .subscribe, .ack, .stale:
+            break
+        }
+    }
+}
