@@ -96,6 +96,17 @@ let package = Package(
             name: "meshctl",
             dependencies: ["MeshAPI", "MeshModel", "ConfigGen", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // The conformance scenarios' backend: reports who it is and what it got, fails or delays on request.
+        .executableTarget(
+            name: "echo-server",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ],
+            path: "Sources/EchoServer"
+        ),
         .executableTarget(
             name: "ValidateBench",
             dependencies: ["MeshAPI", "CLibYAML"],

@@ -9,7 +9,7 @@ struct Meshctl: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshctl",
         abstract: "Operate a SwiftMesh service mesh.",
-        subcommands: [ValidateCommand.self, ProxyBootstrapCommand.self, VersionCommand.self])
+        subcommands: [ValidateCommand.self, ProxyBootstrapCommand.self, ProxyStatusCommand.self, VersionCommand.self])
 
     /// Exit codes follow `meshctl validate`'s contract: 0 success, 1 invalid configuration,
     /// 2 usage or input/output errors (ArgumentParser's own default for usage errors is 64).

@@ -1,0 +1,139 @@
+// echo-server: the test backend. Answers with who it is and what it got; fails or waits on request.
+
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// Request headers that steer the answer (conformance scenarios use them):
+/// - `x-echo-status: N` answers with status N;
+/// - `x-echo-delay-ms: N` answers after N ms;
+/// - `x-echo-fail-first: KEY` answers 503 to the first request carrying KEY, then normally
+///   (`x-echo-attempt` tells which attempt this was), so a retry is visible.
+/// `GET /__echo/stats` returns how many requests arrived (not counting itself).
+/// With `--fail-status N` every request gets N (an unhealthy endpoint).
+@main
+struct EchoServer {
+    static func main() throws {
+        var arguments = CommandLine.arguments.dropFirst()
+        var listen = "127.0.0.1:8080"
+        var name = "echo"
+        var failStatus: Int?
+        while let argument = arguments.popFirst() {
+            switch argument {
+            case "--listen": listen = arguments.popFirst() ?? listen
+            case "--name": name = arguments.popFirst() ?? name
+            case "--fail-status": failStatus = arguments.popFirst().flatMap(Int.init)
+            default:
+                FileHandle.standardError.write(Data("usage: echo-server --listen HOST:PORT --name NAME [--fail-status N]\n".utf8))
+                exit(2)
+            }
+        }
+        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]) else {
+            FileHandle.standardError.write(Data("--listen must be HOST:PORT\n".utf8))
+            exit(2)
+        }
+        let state = EchoState(name: name, failStatus: failStatus)
+        let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(EchoHandler(state: state)) }
+            }
+            .bind(host: String(listen[..<colon]), port: port).wait()
+        FileHandle.standardError.write(Data("echo-server \(name) on \(channel.localAddress!)\n".utf8))
+        try channel.closeFuture.wait()
+    }
+}
+
+final class EchoState: Sendable {
+    let name: String
+    let failStatus: Int?
+    private let counters = NIOLockedValueBox((requests: 0, keys: [String: Int]()))
+
+    init(name: String, failStatus: Int?) {
+        self.name = name
+        self.failStatus = failStatus
+    }
+
+    func count() -> Int { counters.withLockedValue { $0.requests } }
+
+    /// Counts a request; returns the attempt number for its fail-first key.
+    func record(key: String?) -> Int {
+        counters.withLockedValue { state in
+            state.requests += 1
+            guard let key else { return 1 }
+            state.keys[key, default: 0] += 1
+            return state.keys[key]!
+        }
+    }
+}
+
+final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let state: EchoState
+    private var head: HTTPRequestHead?
+    private var bodyBytes = 0
+
+    init(state: EchoState) {
+        self.state = state
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            bodyBytes = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+        case .end:
+            guard let head else { return }
+            self.head = nil
+            answer(head, context: context)
+        }
+    }
+
+    private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
+        if head.uri == "/__echo/stats" {
+            write(status: 200, body: "{\"server\":\"\(state.name)\",\"requests\":\(state.count())}\n", extra: [], keepAlive: head.isKeepAlive, context: context)
+            return
+        }
+        let attempt = state.record(key: head.headers.first(name: "x-echo-fail-first"))
+        var status = head.headers.first(name: "x-echo-status").flatMap(Int.init) ?? 200
+        if head.headers.first(name: "x-echo-fail-first") != nil, attempt == 1 { status = 503 }
+        if let failStatus = state.failStatus { status = failStatus }
+        var headers: [String: String] = [:]
+        for (name, value) in head.headers { headers[name.lowercased()] = headers[name.lowercased()].map { "\($0),\(value)" } ?? value }
+        let report: [String: Any] = [
+            "server": state.name, "method": head.method.rawValue, "path": head.uri,
+            "host": head.headers.first(name: "host") ?? "", "headers": headers, "body_bytes": bodyBytes, "attempt": attempt,
+        ]
+        let body = (try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let extra = [("x-echo-server", state.name), ("x-echo-attempt", String(attempt))]
+        let delay = head.headers.first(name: "x-echo-delay-ms").flatMap(Int64.init) ?? 0
+        let keepAlive = head.isKeepAlive
+        if delay > 0 {
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
+                let (handler, context) = loopBound.value
+                handler.write(status: status, body: body + "\n", extra: extra, keepAlive: keepAlive, context: context)
+            }
+        } else {
+            write(status: status, body: body + "\n", extra: extra, keepAlive: keepAlive, context: context)
+        }
+    }
+
+    private func write(status: Int, body: String, extra: [(String, String)], keepAlive: Bool, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.utf8.count))
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        if !keepAlive { headers.add(name: "connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+        let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+    }
+}
