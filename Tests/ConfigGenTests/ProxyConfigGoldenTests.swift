@@ -132,6 +132,17 @@ enum ProxyConfigCases {
                 }
             }
         }
+        // Envoy checks tcp_proxy clusters only when a connection arrives, so check them here.
+        for listener in resources.listeners {
+            for filter in listener.filterChains.flatMap(\.filters)
+            where filter.typedConfig.isA(Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self) {
+                let proxy = try Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy(unpackingAny: filter.typedConfig)
+                let names = proxy.cluster.isEmpty ? proxy.weightedClusters.clusters.map(\.name) : [proxy.cluster]
+                for cluster in names {
+                    #expect(clusters.contains(cluster), "\(name): listener \(listener.name) names missing cluster \(cluster)")
+                }
+            }
+        }
         let assignments = Set(resources.endpoints.map(\.clusterName))
         for cluster in resources.clusters where cluster.type == .eds {
             #expect(assignments.contains(cluster.edsClusterConfig.serviceName), "\(name): no endpoints for \(cluster.name)")
