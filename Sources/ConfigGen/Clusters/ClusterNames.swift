@@ -16,3 +16,12 @@ public enum ClusterNames {
     /// Where traffic to unknown destinations goes under ALLOW_ANY.
     public static let passthrough = "PassthroughCluster"
 }
+
+extension ClusterNames {
+    /// The host of an `outbound|port|subset|host` name; nil for any other cluster.
+    static func outboundHost(_ name: String) -> String? {
+        let parts = name.split(separator: "|", omittingEmptySubsequences: false)
+        guard parts.count == 4, parts[0] == "outbound" else { return nil }
+        return String(parts[3])
+    }
+}

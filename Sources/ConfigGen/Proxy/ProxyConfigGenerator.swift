@@ -1,6 +1,7 @@
 // The whole of one proxy's configuration: clusters, endpoints, listeners and routes.
 
 import EnvoyAPI
+import MeshAPI
 import MeshModel
 
 /// Everything meshd sends one proxy, by xDS type, each list ordered by resource name.
@@ -25,10 +26,71 @@ public struct ProxyConfigGenerator {
     /// Envoy's API, naming the resource and field.
     public func generate(for proxy: MeshProxy) throws -> ProxyResources {
         var resources = ProxyResources()
-        for output in try OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: proxy.namespace).generate() {
-            resources.clusters.append(output.cluster)
+        let virtualServices = VirtualServiceIndex(snapshot: snapshot, proxyNamespace: proxy.namespace)
+        let outbound = try OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: proxy.namespace).generate()
+        switch proxy.id.type {
+        case .router:
+            // A gateway is not scoped by Sidecars: it reaches every service visible to its namespace.
+            for output in outbound {
+                resources.clusters.append(output.cluster)
+                if let assignment = output.loadAssignment { resources.endpoints.append(assignment) }
+            }
+            let gateway = try GatewayListenerGenerator(snapshot: snapshot, proxy: proxy, virtualServices: virtualServices).generate()
+            resources.listeners = gateway.listeners
+            resources.routes = gateway.routes
+        case .sidecar:
+            try generateSidecar(proxy, outbound: outbound, virtualServices: virtualServices, into: &resources)
+        }
+        resources.clusters.sort { $0.name < $1.name }
+        resources.endpoints.sort { $0.clusterName < $1.clusterName }
+        resources.listeners.sort { $0.name < $1.name }
+        resources.routes.sort { $0.name < $1.name }
+        return resources
+    }
+
+    private func generateSidecar(_ proxy: MeshProxy, outbound: [OutboundClusterGenerator.Output], virtualServices: VirtualServiceIndex,
+                                 into resources: inout ProxyResources) throws {
+        let scope = SidecarScope(snapshot: snapshot, proxy: proxy)
+        let imported = scope.importedServices
+        let importedHosts = Set(imported.map(\.hostname))
+        for output in outbound {
+            // Only what the Sidecar's egress hosts import; BlackHole and Passthrough always.
+            if let host = ClusterNames.outboundHost(output.cluster.name), !importedHosts.contains(host) { continue }
+            var cluster = output.cluster
+            if proxy.interceptionMode == .none && cluster.name != ClusterNames.blackHole {
+                // Connections leave from the workload's instance address, so peers and policies see
+                // who is calling although every workload shares the host (the embedded contract).
+                // BlackHoleCluster never connects, so it needs no source.
+                cluster.upstreamBindConfig.sourceAddress = BootstrapGenerator.socketAddress(proxy.address, 0).socketAddress
+            }
+            resources.clusters.append(cluster)
             if let assignment = output.loadAssignment { resources.endpoints.append(assignment) }
         }
-        return resources
+
+        let inbound = SidecarInboundListenerGenerator(snapshot: snapshot, proxy: proxy, scope: scope)
+        let inboundPorts = try inbound.ports()
+        resources.clusters += inbound.clusters(inboundPorts)
+        switch proxy.interceptionMode {
+        case .none:
+            resources.listeners += try inbound.listeners(inboundPorts)
+        case .redirect:
+            resources.listeners.append(try VirtualListenerGenerator.virtualOutbound(policy: scope.outboundTrafficPolicy))
+            resources.listeners.append(try VirtualListenerGenerator.virtualInbound(inboundPorts))
+            resources.clusters.append(InboundClusterGenerator.inboundPassthrough())
+        }
+
+        let services = Dictionary(imported.map { ($0.hostname, $0) }, uniquingKeysWith: { first, _ in first })
+        let context = { (port: UInt32) in
+            RouteContext(proxyLabels: proxy.labels, proxyNamespace: proxy.namespace, port: port, gateway: "mesh",
+                         services: services, virtualServices: virtualServices)
+        }
+        let taken = proxy.interceptionMode == .none ? Set(inboundPorts.map { "\($0.bind):\($0.number)" }) : []
+        let outboundListeners = try SidecarOutboundListenerGenerator(proxy: proxy, scope: scope, virtualServices: virtualServices)
+            .generate(taken: taken, context: context)
+        resources.listeners += outboundListeners.listeners
+        let routes = SidecarRouteConfigGenerator(scope: scope, virtualServices: virtualServices)
+        for (port, services) in outboundListeners.httpServices {
+            resources.routes.append(try routes.routeConfiguration(port: port, services: services, context: context(port)))
+        }
     }
 }

@@ -1,0 +1,101 @@
+// Inbound listeners of a sidecar: from the Sidecar's ingress entries, else from the services its workload serves.
+
+import EnvoyAPI
+import MeshAPI
+import MeshModel
+import SwiftProtobuf
+
+/// Where a sidecar accepts traffic for its workload and where it hands it over: per Sidecar
+/// `ingress` entry a listener on `bind` (default: the instance address) and port, forwarding to
+/// `defaultEndpoint`; without ingress entries, one per port of each service whose endpoints are
+/// this workload, on the instance address and the endpoint's port, forwarding to 127.0.0.1 on
+/// the same port (the embedded contract: the app listens on loopback).
+struct SidecarInboundListenerGenerator {
+    let snapshot: MeshSnapshot
+    let proxy: MeshProxy
+    let scope: SidecarScope
+
+    /// One inbound port: where it listens and where it delivers.
+    struct InboundPort: Equatable {
+        var bind: String
+        var number: UInt32
+        var protocolKind: ListenerProtocol
+        var endpoint: InboundEndpoint
+    }
+
+    func ports() throws -> [InboundPort] {
+        if let ingress = scope.sidecar?.ingress, !ingress.isEmpty {
+            return try ingress.enumerated().map { index, entry in
+                guard let number = entry.port?.number else {
+                    throw TranslationError(resource: resourceName, field: "ingress[\(index)].port", reason: "an ingress listener needs a port number")
+                }
+                let text = entry.defaultEndpoint.flatMap { $0.isEmpty ? nil : $0 } ?? "127.0.0.1:\(number)"
+                guard let endpoint = InboundEndpoint(defaultEndpoint: text, instanceAddress: proxy.address) else {
+                    throw TranslationError(resource: resourceName, field: "ingress[\(index)].defaultEndpoint",
+                                           reason: "\"\(text)\" is not 127.0.0.1:PORT, 0.0.0.0:PORT or unix:///path")
+                }
+                return InboundPort(bind: entry.bind.flatMap { $0.isEmpty ? nil : $0 } ?? proxy.address, number: number,
+                                   protocolKind: ListenerProtocol(protocolName: entry.port?.protocolName), endpoint: endpoint)
+            }
+        }
+        guard let workload = proxy.workload else { return [] }
+        let reference = ResourceReference(kind: ResourceKind.workloadEntry.rawValue, namespace: workload.namespace, name: workload.name)
+        var ports: [InboundPort] = []
+        for service in snapshot.registry.services {
+            for endpoint in snapshot.registry.endpoints[service.hostname] ?? [] where endpoint.workload == reference {
+                // The first service to claim a port decides its protocol.
+                guard !ports.contains(where: { $0.number == endpoint.port }),
+                      let port = service.ports.first(where: { $0.number == endpoint.servicePort }) else { continue }
+                ports.append(InboundPort(bind: proxy.address, number: endpoint.port, protocolKind: ListenerProtocol(protocolName: port.protocolName),
+                                         endpoint: .socket(host: "127.0.0.1", port: endpoint.port)))
+            }
+        }
+        return ports.sorted { $0.number < $1.number }
+    }
+
+    /// A listener per port (NONE mode).
+    func listeners(_ ports: [InboundPort]) throws -> [Envoy_Config_Listener_V3_Listener] {
+        try ports.map { port in
+            let name = ListenerAddresses.name(bind: port.bind, port: port.number)
+            var listener = ListenerAddresses.listener(name: name, bind: port.bind, port: port.number, direction: .inbound)
+            listener.filterChains = [try Self.filterChain(port, statPrefix: "inbound_\(name)")]
+            return listener
+        }
+    }
+
+    func clusters(_ ports: [InboundPort]) -> [Envoy_Config_Cluster_V3_Cluster] {
+        ports.map { InboundClusterGenerator.cluster(port: $0.number, endpoint: $0.endpoint) }
+    }
+
+    /// HTTP ports get an HTTP connection manager with one inline route to the app (Istio's
+    /// `inbound|<port>||` route config); other ports a tcp_proxy to the same cluster.
+    static func filterChain(_ port: InboundPort, statPrefix: String) throws -> Envoy_Config_Listener_V3_FilterChain {
+        let cluster = ClusterNames.inbound(port: port.number)
+        var chain = Envoy_Config_Listener_V3_FilterChain()
+        guard port.protocolKind == .http else {
+            chain.filters = [try TCPProxyFactory.filter(cluster: cluster)]
+            return chain
+        }
+        var route = Envoy_Config_Route_V3_Route()
+        route.name = "default"
+        route.match.prefix = "/"
+        var action = Envoy_Config_Route_V3_RouteAction()
+        action.cluster = cluster
+        RetryPolicyTranslator.applyTimeout(nil, to: &action)
+        route.route = action
+        var host = Envoy_Config_Route_V3_VirtualHost()
+        host.name = "inbound|http|\(port.number)"
+        host.domains = ["*"]
+        host.routes = [route]
+        var config = Envoy_Config_Route_V3_RouteConfiguration()
+        config.name = cluster
+        config.virtualHosts = [host]
+        config.validateClusters = Google_Protobuf_BoolValue(false)
+        chain.filters = [try HTTPConnectionManagerFactory.filter(statPrefix: statPrefix, routes: .inline(config))]
+        return chain
+    }
+
+    private var resourceName: String {
+        scope.sidecarResource.map { "Sidecar \($0.namespace)/\($0.name)" } ?? "Sidecar"
+    }
+}

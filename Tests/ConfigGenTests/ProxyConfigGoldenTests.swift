@@ -1,0 +1,151 @@
+// Listeners, routes and clusters per proxy: golden JSON for each case under golden/<case>/, and
+// every case accepted by a real Envoy 1.40 as static resources of a bootstrap.
+// SWIFTMESH_UPDATE_GOLDEN=1 rewrites the golden files; read every diff before committing it.
+
+import ConfigGen
+import EnvoyAPI
+import Foundation
+import MeshAPI
+import MeshModel
+import SwiftProtobuf
+import Testing
+
+enum ProxyConfigCases {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("golden")
+    /// Where input.yaml says the gateway's certificate files are; validation points Envoy at the
+    /// copies in golden/gateway instead, so the golden JSON does not depend on the checkout.
+    static let certificatePlaceholder = "/etc/swiftmesh/gateway-certs/"
+
+    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls"]
+
+    static func proxy(_ name: String, registry: ServiceRegistry) throws -> MeshProxy {
+        switch name {
+        case "sidecar-embedded", "tcp-tls":
+            return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~productpage-v1.default~default.svc.cluster.local"),
+                             metadata: ProxyMetadata(), registry: registry)
+        case "sidecar-scoped":
+            return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.5~ratings-v1.default~default.svc.cluster.local"),
+                             metadata: ProxyMetadata(), registry: registry)
+        case "gateway":
+            return MeshProxy(id: try ProxyNodeID(parsing: "router~127.0.3.1~ingressgateway.istio-system~istio-system.svc.cluster.local"),
+                             metadata: ProxyMetadata(labels: ["istio": "ingressgateway"]), registry: registry)
+        case "redirect-mode":
+            return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~10.0.0.12~reviews-v1.default~default.svc.cluster.local"),
+                             metadata: ProxyMetadata(interceptionMode: .redirect), registry: registry)
+        default:
+            throw CocoaError(.fileNoSuchFile)
+        }
+    }
+
+    static func snapshot(_ name: String) throws -> MeshSnapshot {
+        let input = try Data(contentsOf: directory.appendingPathComponent("\(name)/input.yaml"))
+        let report = ValidationReport.validate([ConfigInput(file: "input.yaml", data: input)])
+        guard report.errorCount == 0 else {
+            throw TranslationError(resource: "\(name)/input.yaml", field: "", reason: "\(report.diagnostics)")
+        }
+        return MeshSnapshot.empty().next(report)
+    }
+
+    static func generate(_ name: String) throws -> (proxy: MeshProxy, resources: ProxyResources) {
+        let snapshot = try snapshot(name)
+        let proxy = try proxy(name, registry: snapshot.registry)
+        return (proxy, try ProxyConfigGenerator(snapshot: snapshot).generate(for: proxy))
+    }
+
+    /// A bootstrap Envoy can check without a control plane: the resources as static resources,
+    /// each HTTP connection manager's RDS replaced by its route configuration inline, with
+    /// cluster names checked (`validate_clusters`), EDS clusters left on ADS.
+    static func validationBootstrap(_ resources: ProxyResources) throws -> Envoy_Config_Bootstrap_V3_Bootstrap {
+        EnvoyTypeRegistry.registerAll()
+        var bootstrap = try BootstrapGenerator.bootstrap(try BootstrapCases.options("sidecar-embedded"))
+        bootstrap.staticResources.clusters += resources.clusters
+        let routes = Dictionary(uniqueKeysWithValues: resources.routes.map { ($0.name, $0) })
+        for var listener in resources.listeners {
+            for chainIndex in listener.filterChains.indices {
+                for filterIndex in listener.filterChains[chainIndex].filters.indices {
+                    let filter = listener.filterChains[chainIndex].filters[filterIndex]
+                    guard filter.typedConfig.isA(Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self) else { continue }
+                    var manager = try Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: filter.typedConfig)
+                    if case .rds(let rds)? = manager.routeSpecifier {
+                        guard var config = routes[rds.routeConfigName] else {
+                            throw TranslationError(resource: "listener \(listener.name)", field: "rds", reason: "no route configuration \(rds.routeConfigName)")
+                        }
+                        config.validateClusters = Google_Protobuf_BoolValue(true)
+                        manager.routeConfig = config
+                    } else {
+                        manager.routeConfig.validateClusters = Google_Protobuf_BoolValue(true)
+                    }
+                    listener.filterChains[chainIndex].filters[filterIndex].typedConfig = try Google_Protobuf_Any(message: manager)
+                }
+            }
+            bootstrap.staticResources.listeners.append(listener)
+        }
+        return bootstrap
+    }
+}
+
+@Suite struct ProxyConfigGoldenTests {
+    func expect(_ text: String, matches file: URL) throws {
+        if ProcessInfo.processInfo.environment["SWIFTMESH_UPDATE_GOLDEN"] == "1" {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+        }
+        let golden = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        #expect(text == golden, "\(file.deletingLastPathComponent().lastPathComponent)/\(file.lastPathComponent) differs from what is generated")
+    }
+
+    @Test(arguments: ProxyConfigCases.names)
+    func matchesGoldenFiles(name: String) throws {
+        let resources = try ProxyConfigCases.generate(name).resources
+        let directory = ProxyConfigCases.directory.appendingPathComponent(name)
+        try expect(try ProtoJSON.pretty(list: resources.listeners), matches: directory.appendingPathComponent("listeners.json"))
+        try expect(try ProtoJSON.pretty(list: resources.routes), matches: directory.appendingPathComponent("routes.json"))
+        try expect(try ProtoJSON.pretty(list: resources.clusters), matches: directory.appendingPathComponent("clusters.json"))
+        try expect(try ProtoJSON.pretty(list: resources.endpoints), matches: directory.appendingPathComponent("endpoints.json"))
+    }
+
+    @Test(arguments: ProxyConfigCases.names)
+    func stockEnvoyAcceptsIt(name: String) throws {
+        let resources = try ProxyConfigCases.generate(name).resources
+        var json = try ProtoJSON.pretty(try ProxyConfigCases.validationBootstrap(resources))
+        json = json.replacingOccurrences(of: ProxyConfigCases.certificatePlaceholder,
+                                         with: ProxyConfigCases.directory.appendingPathComponent("gateway").path + "/")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("proxy-\(name)-\(UUID().uuidString).json")
+        try json.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let result = try BootstrapCases.validate(file)
+        #expect(result.status == 0, "envoy --mode validate rejected \(name):\n\(result.output)")
+    }
+
+    @Test(arguments: ProxyConfigCases.names)
+    func everyReferencedClusterExists(name: String) throws {
+        let resources = try ProxyConfigCases.generate(name).resources
+        let clusters = Set(resources.clusters.map(\.name))
+        for config in resources.routes {
+            for host in config.virtualHosts {
+                for route in host.routes {
+                    guard case .route(let action)? = route.action else { continue }
+                    var names = action.weightedClusters.clusters.map(\.name) + action.requestMirrorPolicies.map(\.cluster)
+                    if !action.cluster.isEmpty { names.append(action.cluster) }
+                    for cluster in names {
+                        #expect(clusters.contains(cluster), "\(name): route \(config.name)/\(host.name)/\(route.name) names missing cluster \(cluster)")
+                    }
+                }
+            }
+        }
+        // Envoy checks tcp_proxy clusters only when a connection arrives, so check them here.
+        for listener in resources.listeners {
+            for filter in listener.filterChains.flatMap(\.filters)
+            where filter.typedConfig.isA(Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self) {
+                let proxy = try Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy(unpackingAny: filter.typedConfig)
+                let names = proxy.cluster.isEmpty ? proxy.weightedClusters.clusters.map(\.name) : [proxy.cluster]
+                for cluster in names {
+                    #expect(clusters.contains(cluster), "\(name): listener \(listener.name) names missing cluster \(cluster)")
+                }
+            }
+        }
+        let assignments = Set(resources.endpoints.map(\.clusterName))
+        for cluster in resources.clusters where cluster.type == .eds {
+            #expect(assignments.contains(cluster.edsClusterConfig.serviceName), "\(name): no endpoints for \(cluster.name)")
+        }
+    }
+}
