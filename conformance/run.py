@@ -1,0 +1,452 @@
+#!/usr/bin/env python3
+"""Conformance runner: declarative scenarios against a data plane driven by meshd.
+
+Each scenario file (conformance/scenarios/*.yaml) names backends (echo servers registered with
+ServiceEntry + WorkloadEntry), the Istio config under test, the proxies (a client sidecar and,
+optionally, an ingress gateway) and steps: requests with expected outcomes, and config changes.
+Every run gets its own loopback block 127.<N>.0.0/16 and ports, so runs go in parallel. The runner
+starts meshd, the echo servers and the proxies, checks each step, stops every process it
+started (by PID) and prints a table of scenario x data plane x xDS protocol.
+"""
+import argparse
+import concurrent.futures
+import glob
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import urllib.request
+
+import yaml
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ECHO_PORT = 8080
+
+
+class Failure(Exception):
+    pass
+
+
+class Run:
+    """One scenario on one data plane over one xDS protocol."""
+
+    def __init__(self, scenario, index, args, protocol):
+        self.s = scenario
+        self.args = args
+        self.protocol = protocol
+        self.net = 30 + index  # 127.<net>.0.0/16 is this run's
+        self.xds_port = 16000 + index * 4
+        self.debug_port = self.xds_port + 1
+        self.processes = []
+        self.work = tempfile.mkdtemp(prefix="swiftmesh-conformance-")
+        self.config_dir = os.path.join(self.work, "config")
+        os.makedirs(self.config_dir)
+        self.log = []
+        self.backends = {}
+        for i, backend in enumerate(scenario.get("backends", [])):
+            self.backends[backend["name"]] = dict(backend, address=f"127.{self.net}.1.{i + 1}")
+        self.client_ip = f"127.{self.net}.0.1"
+        self.egress_ip = f"127.{self.net}.0.2"
+        self.gateway_ip = f"127.{self.net}.0.3"
+        self.base_id = 1000 + index * 2
+
+    # --- processes -------------------------------------------------------------------------
+    def start(self, name, argv):
+        log = open(os.path.join(self.work, f"{name}.log"), "wb")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   start_new_session=True)
+        self.processes.append((name, process))
+        return process
+
+    def stop(self):
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 5
+        for _, process in self.processes:
+            try:
+                process.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def logs(self):
+        out = []
+        for name, _ in self.processes:
+            path = os.path.join(self.work, f"{name}.log")
+            with open(path, "rb") as f:
+                tail = f.read()[-3000:].decode(errors="replace")
+            out.append(f"--- {name} ---\n{tail}")
+        return "\n".join(out)
+
+    # --- mesh config ------------------------------------------------------------------------
+    def base_config(self):
+        docs = []
+        services = {}
+        for backend in self.backends.values():
+            services.setdefault(backend["service"], []).append(backend)
+        for service, members in sorted(services.items()):
+            ports = self.s.get("ports", {}).get(service, [{"number": 9080, "name": "http", "protocol": "HTTP"}])
+            docs.append({"apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+                         "metadata": {"name": service, "namespace": "default"},
+                         "spec": {"hosts": [f"{service}.default.svc.cluster.local"], "location": "MESH_INTERNAL",
+                                  "resolution": "STATIC", "ports": ports,
+                                  "workloadSelector": {"labels": {"app": service}}}})
+            for backend in members:
+                labels = dict({"app": service}, **backend.get("labels", {}))
+                docs.append({"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
+                             "metadata": {"name": backend["name"], "namespace": "default"},
+                             "spec": {"address": backend["address"], "labels": labels,
+                                      "ports": {p["name"]: ECHO_PORT for p in ports}}})
+        docs.append({"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
+                     "metadata": {"name": "client", "namespace": "default"},
+                     "spec": {"address": self.client_ip, "labels": {"app": "client"}}})
+        if not self.s.get("own_sidecar"):
+            ports = sorted({p["number"] for service in services
+                            for p in self.s.get("ports", {}).get(service, [{"number": 9080}])})
+            docs.append({"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+                         "metadata": {"name": "client", "namespace": "default"},
+                         "spec": {"workloadSelector": {"labels": {"app": "client"}},
+                                  "egress": [{"port": {"number": p, "protocol": "HTTP", "name": f"http-{p}"},
+                                              "bind": self.egress_ip, "captureMode": "NONE", "hosts": ["./*"]}
+                                             for p in ports]}})
+        return docs
+
+    def substitute(self, text):
+        return (text.replace("{{egress}}", self.egress_ip).replace("{{client}}", self.client_ip)
+                .replace("{{gateway}}", self.gateway_ip))
+
+    def write_config(self, name, text):
+        path = os.path.join(self.config_dir, name)
+        with open(path + ".tmp", "w") as f:
+            f.write(self.substitute(text))
+        os.rename(path + ".tmp", path)  # meshd never reads half a file
+
+    # --- waiting ----------------------------------------------------------------------------
+    def http_get(self, url, timeout=2):
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.read().decode()
+
+    def wait_for(self, what, check, timeout=20):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                if check():
+                    return
+            except Exception as error:  # not up yet
+                last = error
+            time.sleep(0.05)
+        raise Failure(f"timed out waiting for {what} ({last})")
+
+    def synced(self):
+        rows = json.loads(self.http_get(f"http://127.0.0.1:{self.debug_port}/debug/syncz"))
+        if len(rows) < self.proxy_count:
+            return False
+        return all(row[f"{t}_state"] in ("SYNCED", "NOT SENT") and row["cluster_state"] == "SYNCED"
+                   and row["listener_state"] == "SYNCED" for row in rows for t in ("cluster", "listener", "route", "endpoint"))
+
+    def wait_synced(self):
+        self.wait_for("every proxy to acknowledge its config", self.synced)
+
+    # --- bring-up ---------------------------------------------------------------------------
+    def up(self):
+        bins = self.args.bin_dir
+        docs = self.base_config()
+        with open(os.path.join(self.config_dir, "00-mesh.yaml"), "w") as f:
+            yaml.safe_dump_all(docs, f)
+        if self.s.get("config"):
+            self.write_config("10-scenario.yaml", self.s["config"])
+        self.start("meshd", [f"{bins}/meshd", "--config-dir", self.config_dir,
+                             "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}"])
+        for backend in self.backends.values():
+            argv = [f"{bins}/echo-server", "--listen", f"{backend['address']}:{ECHO_PORT}", "--name", backend["name"]]
+            if "fail_status" in backend:
+                argv += ["--fail-status", str(backend["fail_status"])]
+            if "delay_ms" in backend:
+                argv += ["--delay-ms", str(backend["delay_ms"])]
+            self.start(backend["name"], argv)
+        self.wait_for("meshd /ready", lambda: self.http_get(f"http://127.0.0.1:{self.debug_port}/ready").startswith("ready"))
+        self.proxy_count = 0
+        self.start_proxy("client", f"sidecar~{self.client_ip}~client.default~default.svc.cluster.local", [])
+        gateway = self.s.get("gateway")
+        if gateway:
+            labels = [f"--label={k}={v}" for k, v in gateway.get("labels", {"istio": "ingressgateway"}).items()]
+            self.start_proxy("gateway", f"router~{self.gateway_ip}~gateway.default~default.svc.cluster.local", labels)
+        for backend in self.backends.values():
+            self.wait_for(f"echo server {backend['name']}", lambda b=backend: self.http_get(f"http://{b['address']}:{ECHO_PORT}/__echo/stats"))
+        self.wait_synced()
+
+    def start_proxy(self, name, node_id, extra):
+        bins = self.args.bin_dir
+        bootstrap = subprocess.run([f"{bins}/meshctl", "proxy-bootstrap", "--node-id", node_id,
+                                    "--xds-address", f"127.0.0.1:{self.xds_port}", "--xds-protocol", self.protocol] + extra,
+                                   check=True, capture_output=True, text=True).stdout
+        path = os.path.join(self.work, f"{name}-bootstrap.json")
+        with open(path, "w") as f:
+            f.write(bootstrap)
+        ip = node_id.split("~")[1]
+        self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
+                          "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"])
+        self.proxy_count += 1
+        self.wait_for(f"{name} proxy LIVE", lambda: self.http_get(f"http://{ip}:15000/ready").strip() == "LIVE")
+
+    # --- requests ---------------------------------------------------------------------------
+    def target(self, request):
+        via = request.get("via", "client")
+        if via == "gateway":
+            return self.gateway_ip, request.get("port", 8080)
+        return self.egress_ip, request.get("port", 9080)
+
+    def send(self, connection, request, extra_headers=None):
+        headers = {"host": request.get("host", "reviews")}
+        headers.update(request.get("headers", {}))
+        headers.update(extra_headers or {})
+        started = time.time()
+        connection.request(request.get("method", "GET"), request.get("path", "/"), body=request.get("body"), headers=headers)
+        response = connection.getresponse()
+        body = response.read().decode(errors="replace")
+        return {"status": response.status, "headers": {k.lower(): v for k, v in response.getheaders()},
+                "body": body, "ms": (time.time() - started) * 1000}
+
+    def run_requests(self, request):
+        host, port = self.target(request)
+        count = request.get("count", 1)
+        results = []
+        if request.get("concurrent"):
+            def one(i):
+                connection = http.client.HTTPConnection(host, port, timeout=request.get("timeout", 10))
+                try:
+                    return self.send(connection, request)
+                finally:
+                    connection.close()
+            with concurrent.futures.ThreadPoolExecutor(request["concurrent"]) as pool:
+                return list(pool.map(one, range(count)))
+        connection = http.client.HTTPConnection(host, port, timeout=request.get("timeout", 10))
+        for i in range(count):
+            extra = {}
+            if request.get("vary_header"):
+                extra[request["vary_header"]] = f"value-{i}"
+            try:
+                results.append(self.send(connection, request, extra))
+            except (http.client.HTTPException, OSError):
+                connection.close()
+                connection = http.client.HTTPConnection(host, port, timeout=request.get("timeout", 10))
+                results.append(self.send(connection, request, extra))
+        connection.close()
+        return results
+
+    def check(self, results, expect):
+        def fail(message):
+            raise Failure(f"{message}; first response: {json.dumps(results[0])[:600]}")
+        if "last" in expect:
+            results = results[-expect["last"]:]
+        servers = [r["headers"].get("x-echo-server") for r in results]
+        if "status" in expect:
+            bad = [r["status"] for r in results if r["status"] != expect["status"]]
+            if bad:
+                fail(f"{len(bad)} of {len(results)} answers were not {expect['status']} (e.g. {bad[:5]})")
+        if "some_status" in expect:
+            if not any(r["status"] == expect["some_status"] for r in results):
+                fail(f"no answer was {expect['some_status']} (got {sorted({r['status'] for r in results})})")
+        if "server" in expect:
+            wrong = [s for s in servers if s != expect["server"]]
+            if wrong:
+                fail(f"{len(wrong)} of {len(results)} answers came from {sorted(set(map(str, wrong)))}, not {expect['server']}")
+        if "split" in expect:
+            tolerance = expect.get("tolerance", 5)
+            for name, percent in expect["split"].items():
+                share = 100.0 * servers.count(name) / len(results)
+                if abs(share - percent) > tolerance:
+                    fail(f"{name} answered {share:.1f}% of {len(results)} requests, expected {percent}% ±{tolerance}")
+        if "sticky" in expect:
+            if len(set(servers)) != 1:
+                fail(f"one key was answered by {sorted(set(map(str, servers)))}")
+        for name, value in expect.get("headers", {}).items():
+            got = [r["headers"].get(name.lower()) for r in results]
+            if any(g != str(value) for g in got):
+                fail(f"response header {name} was {sorted(set(map(str, got)))}, expected {value}")
+        for name, value in expect.get("upstream_headers", {}).items():
+            for r in results:
+                got = json.loads(r["body"])["headers"].get(name.lower())
+                if (value is None and got is not None) or (value is not None and got != str(value)):
+                    fail(f"the backend saw {name}: {got}, expected {value}")
+        if "upstream_path" in expect:
+            for r in results:
+                got = json.loads(r["body"])["path"]
+                if got != expect["upstream_path"]:
+                    fail(f"the backend saw path {got}, expected {expect['upstream_path']}")
+        if "body_contains" in expect:
+            for r in results:
+                if expect["body_contains"] not in r["body"]:
+                    fail(f"body does not contain {expect['body_contains']!r}")
+        if "min_ms" in expect and min(r["ms"] for r in results) < expect["min_ms"]:
+            fail(f"an answer took {min(r['ms'] for r in results):.0f} ms, expected at least {expect['min_ms']}")
+        if "max_ms" in expect and max(r["ms"] for r in results) > expect["max_ms"]:
+            fail(f"an answer took {max(r['ms'] for r in results):.0f} ms, expected at most {expect['max_ms']}")
+
+    def backend_requests(self, name):
+        backend = self.backends[name]
+        return json.loads(self.http_get(f"http://{backend['address']}:{ECHO_PORT}/__echo/stats"))["requests"]
+
+    # --- steps ------------------------------------------------------------------------------
+    def step(self, step):
+        if "request" in step:
+            results = self.run_requests(step["request"])
+            self.check(results, step.get("expect", {}))
+        if "backend_requests" in step:
+            deadline = time.time() + 3
+            for name, expected in step["backend_requests"].items():
+                while True:
+                    got = self.backend_requests(name)
+                    if got == expected or time.time() > deadline:
+                        break
+                    time.sleep(0.05)
+                if got != expected:
+                    raise Failure(f"backend {name} received {got} requests, expected {expected}")
+        if "clusters" in step:
+            text = self.http_get(f"http://{self.client_ip}:15000/clusters")
+            names = {line.split("::")[0] for line in text.splitlines() if "::" in line}
+            for name in step["clusters"].get("present", []):
+                if name not in names:
+                    raise Failure(f"the client's Envoy has no cluster {name}")
+            for name in step["clusters"].get("absent", []):
+                if name in names:
+                    raise Failure(f"the client's Envoy has cluster {name}, which scoping should have left out")
+            if "at_most" in step["clusters"] and len(names) > step["clusters"]["at_most"]:
+                raise Failure(f"the client's Envoy has {len(names)} clusters, expected at most {step['clusters']['at_most']}")
+        if "apply" in step:
+            self.apply(step)
+        if "proxy_status" in step:
+            out = subprocess.run([f"{self.args.bin_dir}/meshctl", "proxy-status", "--meshd", f"127.0.0.1:{self.debug_port}"],
+                                 capture_output=True, text=True, timeout=10).stdout
+            deadline = time.time() + 5
+            while step["proxy_status"]["contains"] not in out and time.time() < deadline:
+                time.sleep(0.1)
+                out = subprocess.run([f"{self.args.bin_dir}/meshctl", "proxy-status", "--meshd", f"127.0.0.1:{self.debug_port}"],
+                                     capture_output=True, text=True, timeout=10).stdout
+            if step["proxy_status"]["contains"] not in out:
+                raise Failure(f"meshctl proxy-status does not show {step['proxy_status']['contains']!r}:\n{out}")
+        if "meshd_alive" in step:
+            self.wait_for("meshd /ready after the change", lambda: self.http_get(f"http://127.0.0.1:{self.debug_port}/ready").startswith("ready"), 5)
+
+    def apply(self, step):
+        """Writes new config; with `converge`, keeps requests flowing on open connections and
+        measures how long until every answer meets the expectation, with no failed request."""
+        converge = step.get("converge")
+        if not converge:
+            self.write_config(step.get("file", "10-scenario.yaml"), step["apply"])
+            time.sleep(step.get("settle_ms", 1500) / 1000)
+            return
+        request = converge["request"]
+        host, port = self.target(request)
+        connections = [http.client.HTTPConnection(host, port, timeout=5) for _ in range(4)]
+        for c in connections:
+            self.send(c, request)  # open them before the change
+        written = time.time()
+        self.write_config(step.get("file", "10-scenario.yaml"), step["apply"])
+        streak, converged_at, failures, sent = 0, None, [], 0
+        while time.time() - written < converge.get("within_ms", 1000) / 1000 + 2:
+            for c in connections:
+                r = self.send(c, request)
+                sent += 1
+                if r["status"] != 200:
+                    failures.append(r["status"])
+                if r["headers"].get("x-echo-server") == converge["server"]:
+                    streak += 1
+                    if streak == 1:
+                        first_seen = time.time()
+                    if streak >= 20 and converged_at is None:
+                        converged_at = first_seen
+                else:
+                    streak = 0
+            if converged_at:
+                break
+        for c in connections:
+            c.close()
+        if failures:
+            raise Failure(f"{len(failures)} of {sent} requests failed during the change: {failures[:5]}")
+        if converged_at is None:
+            raise Failure(f"the change did not take effect within {converge.get('within_ms', 1000) + 2000} ms")
+        elapsed = (converged_at - written) * 1000
+        self.log.append(f"change took effect after {elapsed:.0f} ms ({sent} requests, none failed)")
+        if elapsed > converge.get("within_ms", 1000):
+            raise Failure(f"the change took {elapsed:.0f} ms, expected at most {converge.get('within_ms', 1000)} ms")
+
+    def execute(self):
+        started = time.time()
+        try:
+            self.up()
+            for step in self.s.get("steps", []):
+                self.step(step)
+            return True, f"{time.time() - started:.1f}s" + ("; " + "; ".join(self.log) if self.log else "")
+        except Exception as error:
+            detail = error if isinstance(error, Failure) else traceback.format_exc()
+            return False, f"{detail}\n{self.logs()}"
+        finally:
+            self.stop()
+            if self.args.keep:
+                print(f"kept {self.work}", file=sys.stderr)
+            else:
+                shutil.rmtree(self.work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-plane", default="envoy", choices=["envoy"])
+    parser.add_argument("--xds", default="both", choices=["GRPC", "DELTA_GRPC", "both"])
+    parser.add_argument("--bin-dir", required=True, help="where meshd, meshctl and echo-server are")
+    parser.add_argument("--envoy", default=os.path.join(ROOT, ".build-tools/venv/bin/envoy"))
+    parser.add_argument("--jobs", type=int, default=4)
+    parser.add_argument("--keep", action="store_true", help="keep each run's directory")
+    parser.add_argument("scenarios", nargs="*")
+    args = parser.parse_args()
+    files = args.scenarios or sorted(glob.glob(os.path.join(ROOT, "conformance/scenarios/*.yaml")))
+    protocols = ["GRPC", "DELTA_GRPC"] if args.xds == "both" else [args.xds]
+    runs = []
+    for path in files:
+        with open(path) as f:
+            scenario = yaml.safe_load(f)
+        scenario.setdefault("name", os.path.splitext(os.path.basename(path))[0])
+        for protocol in protocols:
+            runs.append((scenario, protocol))
+    results = {}
+    with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
+        futures = {pool.submit(Run(scenario, i, args, protocol).execute): (scenario["name"], protocol)
+                   for i, (scenario, protocol) in enumerate(runs)}
+        for future in concurrent.futures.as_completed(futures):
+            results[futures[future]] = future.result()
+    names = sorted({name for name, _ in results})
+    width = max(len(n) for n in names) + 2
+    print(f"{'scenario':<{width}}" + "".join(f"{args.data_plane + '/' + p:<22}" for p in protocols))
+    failed = 0
+    for name in names:
+        row = f"{name:<{width}}"
+        for protocol in protocols:
+            ok, detail = results[(name, protocol)]
+            row += f"{('PASS ' if ok else 'FAIL ') + detail.split(';')[0] if ok else 'FAIL':<22}"
+            failed += 0 if ok else 1
+        print(row)
+    for (name, protocol), (ok, detail) in sorted(results.items()):
+        if ok and ";" in detail:
+            print(f"  {name} [{protocol}]: {detail.split('; ', 1)[1]}")
+    for (name, protocol), (ok, detail) in sorted(results.items()):
+        if not ok:
+            print(f"\n=== {name} [{protocol}] FAILED ===\n{detail}")
+    print(f"\n{len(results) - failed} of {len(results)} passed")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
