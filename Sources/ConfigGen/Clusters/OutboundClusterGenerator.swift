@@ -24,6 +24,8 @@ public struct OutboundClusterGenerator {
         /// For EDS clusters; empty (but present) when no endpoint matches, since Envoy waits for
         /// an assignment before it uses the cluster.
         public var loadAssignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment?
+        /// The effective consistent-hash setting; routes to the cluster carry its key.
+        public var consistentHash: LoadBalancerSettings.ConsistentHashLB? = nil
     }
 
     /// Every outbound cluster, ordered by name, plus BlackHoleCluster and PassthroughCluster.
@@ -74,6 +76,7 @@ public struct OutboundClusterGenerator {
         if service.resolution != .NONE {
             let policy = EffectiveTrafficPolicy(rule: rule, subset: subset, port: port.number)
             try TrafficPolicyTranslator.apply(policy, to: &output.cluster, http2: ["HTTP2", "GRPC", "GRPC-Web"].contains(port.protocolName))
+            output.consistentHash = policy.loadBalancer?.consistentHash
             if output.cluster.type == .originalDst { output.loadAssignment = nil }  // a PASSTHROUGH policy
         }
         return output

@@ -14,6 +14,7 @@ struct GatewayListenerGenerator {
     let snapshot: MeshSnapshot
     let proxy: MeshProxy
     let virtualServices: VirtualServiceIndex
+    var hashPolicies: [String: [HashPolicyTranslator.HashPolicy]] = [:]
 
     /// A server and the Gateway it belongs to.
     struct SelectedServer {
@@ -35,7 +36,7 @@ struct GatewayListenerGenerator {
     func generate() throws -> (listeners: [Envoy_Config_Listener_V3_Listener], routes: [Envoy_Config_Route_V3_RouteConfiguration]) {
         var listeners: [Envoy_Config_Listener_V3_Listener] = []
         var routes: [Envoy_Config_Route_V3_RouteConfiguration] = []
-        let routeGenerator = GatewayRouteConfigGenerator(snapshot: snapshot, proxy: proxy, virtualServices: virtualServices)
+        let routeGenerator = GatewayRouteConfigGenerator(snapshot: snapshot, proxy: proxy, virtualServices: virtualServices, hashPolicies: hashPolicies)
         let byAddress = Dictionary(grouping: servers()) { selected -> String in
             "\(bind(selected.server))_\(selected.server.port?.number ?? 0)"
         }

@@ -28,6 +28,9 @@ public struct ProxyConfigGenerator {
         var resources = ProxyResources()
         let virtualServices = VirtualServiceIndex(snapshot: snapshot, proxyNamespace: proxy.namespace)
         let outbound = try OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: proxy.namespace).generate()
+        let hashPolicies = Dictionary(outbound.compactMap { output in
+            output.consistentHash.map { (output.cluster.name, HashPolicyTranslator.hashPolicy($0)) }
+        }, uniquingKeysWith: { first, _ in first })
         switch proxy.id.type {
         case .router:
             // A gateway is not scoped by Sidecars: it reaches every service visible to its namespace.
@@ -35,11 +38,11 @@ public struct ProxyConfigGenerator {
                 resources.clusters.append(output.cluster)
                 if let assignment = output.loadAssignment { resources.endpoints.append(assignment) }
             }
-            let gateway = try GatewayListenerGenerator(snapshot: snapshot, proxy: proxy, virtualServices: virtualServices).generate()
+            let gateway = try GatewayListenerGenerator(snapshot: snapshot, proxy: proxy, virtualServices: virtualServices, hashPolicies: hashPolicies).generate()
             resources.listeners = gateway.listeners
             resources.routes = gateway.routes
         case .sidecar:
-            try generateSidecar(proxy, outbound: outbound, virtualServices: virtualServices, into: &resources)
+            try generateSidecar(proxy, outbound: outbound, virtualServices: virtualServices, hashPolicies: hashPolicies, into: &resources)
         }
         resources.clusters.sort { $0.name < $1.name }
         resources.endpoints.sort { $0.clusterName < $1.clusterName }
@@ -49,7 +52,7 @@ public struct ProxyConfigGenerator {
     }
 
     private func generateSidecar(_ proxy: MeshProxy, outbound: [OutboundClusterGenerator.Output], virtualServices: VirtualServiceIndex,
-                                 into resources: inout ProxyResources) throws {
+                                 hashPolicies: [String: [HashPolicyTranslator.HashPolicy]], into resources: inout ProxyResources) throws {
         let scope = SidecarScope(snapshot: snapshot, proxy: proxy)
         let imported = scope.importedServices
         let importedHosts = Set(imported.map(\.hostname))
@@ -82,7 +85,7 @@ public struct ProxyConfigGenerator {
         let services = Dictionary(imported.map { ($0.hostname, $0) }, uniquingKeysWith: { first, _ in first })
         let context = { (port: UInt32) in
             RouteContext(proxyLabels: proxy.labels, proxyNamespace: proxy.namespace, port: port, gateway: "mesh",
-                         services: services, virtualServices: virtualServices)
+                         services: services, virtualServices: virtualServices, hashPolicies: hashPolicies)
         }
         let taken = proxy.interceptionMode == .none ? Set(inboundPorts.map { "\($0.bind):\($0.number)" }) : []
         let outboundListeners = try SidecarOutboundListenerGenerator(proxy: proxy, scope: scope, virtualServices: virtualServices)

@@ -13,6 +13,7 @@ struct GatewayRouteConfigGenerator {
     let snapshot: MeshSnapshot
     let proxy: MeshProxy
     let virtualServices: VirtualServiceIndex
+    var hashPolicies: [String: [HashPolicyTranslator.HashPolicy]] = [:]
 
     func routeConfiguration(name: String, port: UInt32, servers: [GatewayListenerGenerator.SelectedServer]) throws -> Envoy_Config_Route_V3_RouteConfiguration {
         var config = Envoy_Config_Route_V3_RouteConfiguration()
@@ -24,7 +25,8 @@ struct GatewayRouteConfigGenerator {
                                   uniquingKeysWith: { first, _ in first })
         for selected in servers {
             let context = RouteContext(proxyLabels: proxy.labels, proxyNamespace: proxy.namespace, port: port,
-                                       gateway: selected.qualifiedGateway, services: services, virtualServices: virtualServices)
+                                       gateway: selected.qualifiedGateway, services: services, virtualServices: virtualServices,
+                                       hashPolicies: hashPolicies)
             let translator = HTTPRouteTranslator(context: context)
             for serverHost in selected.server.hosts ?? [] {
                 let (namespace, dnsName) = Self.split(serverHost, gatewayNamespace: selected.gateway.namespace)

@@ -82,12 +82,13 @@ struct HTTPRouteTranslator {
 
     /// The route Istio gives a service no VirtualService routes: everything to its cluster, no
     /// timeout, Istio's default retries.
-    static func defaultRoute(cluster: String) -> Envoy_Config_Route_V3_Route {
+    static func defaultRoute(cluster: String, hashPolicies: [String: [HashPolicyTranslator.HashPolicy]] = [:]) -> Envoy_Config_Route_V3_Route {
         var route = Envoy_Config_Route_V3_Route()
         route.name = "default"
         route.match.prefix = "/"
         var action = Envoy_Config_Route_V3_RouteAction()
         action.cluster = cluster
+        action.hashPolicy = hashPolicies[cluster] ?? []
         RetryPolicyTranslator.applyTimeout(nil, to: &action)
         action.retryPolicy = RetryPolicyTranslator.defaultPolicy()
         route.route = action

@@ -12,10 +12,13 @@ enum RetryPolicyTranslator {
     static let defaultRetryOn = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
     /// Sets the route's timeout; gRPC's `grpc-timeout` header may not stretch it (Istio's choice).
+    /// Istio uses the deprecated `max_grpc_timeout` for that, and so do we: setting any part of
+    /// `max_stream_duration` switches Envoy to its "new timeouts", which ignore `timeout` (a
+    /// 500 ms VirtualService timeout then never fires; the conformance scenario caught it).
     static func applyTimeout(_ timeout: ProtoDuration?, to action: inout Envoy_Config_Route_V3_RouteAction) {
         let duration = timeout.map(TrafficPolicyTranslator.protoDuration) ?? Google_Protobuf_Duration(seconds: 0)
         action.timeout = duration
-        action.maxStreamDuration.grpcTimeoutHeaderMax = duration
+        action.maxGrpcTimeout = duration
     }
 
     /// The retry policy of a route; nil when retries are off.

@@ -16,6 +16,8 @@ struct RouteContext {
     /// Services by hostname, to complete destination ports.
     var services: [String: MeshService]
     var virtualServices: VirtualServiceIndex
+    /// Hash policies by cluster name, from DestinationRules' consistentHash.
+    var hashPolicies: [String: [HashPolicyTranslator.HashPolicy]] = [:]
 
     /// The Envoy cluster a destination names: `outbound|<port>|<subset>|<host>`. The port is the
     /// destination's, else the service's only port, else the listener's.

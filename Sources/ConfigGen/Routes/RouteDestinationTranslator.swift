@@ -13,6 +13,7 @@ enum RouteDestinationTranslator {
         let sending = destinations.count == 1 ? destinations : destinations.filter { ($0.weight ?? 0) > 0 }
         if sending.count == 1, let only = sending.first {
             action.cluster = context.clusterName(only.destination ?? Destination(), namespace: namespace)
+            action.hashPolicy = HashPolicyTranslator.hashPolicy(forClusters: [action.cluster], in: context.hashPolicies)
             HeaderOperationsTranslator.apply(only.headers, to: &route)
             return
         }
@@ -25,5 +26,6 @@ enum RouteDestinationTranslator {
             weighted.clusters.append(cluster)
         }
         action.weightedClusters = weighted
+        action.hashPolicy = HashPolicyTranslator.hashPolicy(forClusters: weighted.clusters.map(\.name), in: context.hashPolicies)
     }
 }

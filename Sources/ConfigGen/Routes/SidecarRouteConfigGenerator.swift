@@ -33,7 +33,7 @@ struct SidecarRouteConfigGenerator {
             }
             // A VirtualService none of whose rules hold on this port leaves Istio's default.
             if host.routes.isEmpty {
-                host.routes = [HTTPRouteTranslator.defaultRoute(cluster: ClusterNames.outbound(port: port, host: service.hostname))]
+                host.routes = [HTTPRouteTranslator.defaultRoute(cluster: ClusterNames.outbound(port: port, host: service.hostname), hashPolicies: context.hashPolicies)]
             }
             config.virtualHosts.append(host)
         }
