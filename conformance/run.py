@@ -428,7 +428,7 @@ def main():
         for future in concurrent.futures.as_completed(futures):
             results[futures[future]] = future.result()
     names = sorted({name for name, _ in results})
-    width = max(len(n) for n in names) + 2
+    width = max([len("scenario")] + [len(n) for n in names]) + 2
     print(f"{'scenario':<{width}}" + "".join(f"{args.data_plane + '/' + p:<22}" for p in protocols))
     failed = 0
     for name in names:

@@ -8,3 +8,6 @@ scripts/setup.sh
 scratch=(); [[ -n "${SWIFTMESH_SCRATCH_PATH:-}" ]] && scratch=(--scratch-path "$SWIFTMESH_SCRATCH_PATH")
 swift build --build-tests "${scratch[@]}"
 swift test --skip-build "${scratch[@]}"
+# Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC.
+bin="$(swift build "${scratch[@]}" --show-bin-path)"
+.build-tools/venv/bin/python conformance/run.py --bin-dir "$bin" --jobs 4
