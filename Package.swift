@@ -108,6 +108,16 @@ let package = Package(
             path: "Sources/EchoServer"
         ),
         .executableTarget(
+            name: "XDSBench",
+            dependencies: [
+                "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI", "EnvoyServices",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "bench/xds"
+        ),
+        .executableTarget(
             name: "ValidateBench",
             dependencies: ["MeshAPI", "CLibYAML"],
             path: "bench/validate"

@@ -29,9 +29,11 @@ public struct OutboundClusterGenerator {
     }
 
     /// Every outbound cluster, ordered by name, plus BlackHoleCluster and PassthroughCluster.
-    public func generate() throws -> [Output] {
+    /// With `hosts`, only the clusters of those services (what a Sidecar imports): a scoped
+    /// proxy then costs what it receives, not what the mesh holds.
+    public func generate(hosts: Set<String>? = nil) throws -> [Output] {
         var outputs: [Output] = []
-        for service in snapshot.registry.services where isVisible(service) {
+        for service in snapshot.registry.services where isVisible(service) && (hosts?.contains(service.hostname) ?? true) {
             let rule = destinationRule(for: service)
             for port in service.ports {
                 outputs.append(try output(service, port, rule: rule, subset: nil))

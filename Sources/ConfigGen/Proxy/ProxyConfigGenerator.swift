@@ -27,7 +27,10 @@ public struct ProxyConfigGenerator {
     public func generate(for proxy: MeshProxy) throws -> ProxyResources {
         var resources = ProxyResources()
         let virtualServices = VirtualServiceIndex(snapshot: snapshot, proxyNamespace: proxy.namespace)
-        let outbound = try OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: proxy.namespace).generate()
+        // A sidecar gets the clusters of the services its Sidecar imports; a gateway all it can see.
+        let scope = proxy.id.type == .sidecar ? SidecarScope(snapshot: snapshot, proxy: proxy) : nil
+        let outbound = try OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: proxy.namespace)
+            .generate(hosts: scope.map { Set($0.importedServices.map(\.hostname)) })
         let hashPolicies = Dictionary(outbound.compactMap { output in
             output.consistentHash.map { (output.cluster.name, HashPolicyTranslator.hashPolicy($0)) }
         }, uniquingKeysWith: { first, _ in first })
@@ -42,7 +45,8 @@ public struct ProxyConfigGenerator {
             resources.listeners = gateway.listeners
             resources.routes = gateway.routes
         case .sidecar:
-            try generateSidecar(proxy, outbound: outbound, virtualServices: virtualServices, hashPolicies: hashPolicies, into: &resources)
+            try generateSidecar(proxy, scope: scope ?? SidecarScope(snapshot: snapshot, proxy: proxy), outbound: outbound,
+                                virtualServices: virtualServices, hashPolicies: hashPolicies, into: &resources)
         }
         resources.clusters.sort { $0.name < $1.name }
         resources.endpoints.sort { $0.clusterName < $1.clusterName }
@@ -51,9 +55,8 @@ public struct ProxyConfigGenerator {
         return resources
     }
 
-    private func generateSidecar(_ proxy: MeshProxy, outbound: [OutboundClusterGenerator.Output], virtualServices: VirtualServiceIndex,
+    private func generateSidecar(_ proxy: MeshProxy, scope: SidecarScope, outbound: [OutboundClusterGenerator.Output], virtualServices: VirtualServiceIndex,
                                  hashPolicies: [String: [HashPolicyTranslator.HashPolicy]], into resources: inout ProxyResources) throws {
-        let scope = SidecarScope(snapshot: snapshot, proxy: proxy)
         let imported = scope.importedServices
         let importedHosts = Set(imported.map(\.hostname))
         for output in outbound {
