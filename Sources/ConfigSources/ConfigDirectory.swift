@@ -90,7 +90,11 @@ public struct ConfigDirectory: Sendable {
                         last = current
                         continuation.yield()
                     }
-                    try? await Task.sleep(for: interval)
+                    do {
+                        try await Task.sleep(for: interval)
+                    } catch {
+                        break  // cancelled: the consumer stopped listening
+                    }
                 }
                 continuation.finish()
             }

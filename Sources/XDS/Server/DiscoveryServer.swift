@@ -62,7 +62,12 @@ public actor DiscoveryServer {
         while let since = pendingSince, let last = lastChange {
             let deadline = min(last + debounce.quiet, since + debounce.maximum)
             if ContinuousClock.now >= deadline { break }
-            try? await Task.sleep(until: deadline, clock: .continuous)
+            do {
+                try await Task.sleep(until: deadline, clock: .continuous)
+            } catch {
+                // Cancelled (meshd is stopping): publish what is pending now rather than drop it.
+                break
+            }
         }
         if let pending {
             snapshot = pending
