@@ -137,6 +137,10 @@ let package = Package(
             dependencies: ["XDS", "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI"]
         ),
         .testTarget(
+            name: "ConfigSourcesTests",
+            dependencies: ["ConfigSources", "MeshModel", "MeshAPI"]
+        ),
+        .testTarget(
             name: "MeshModelTests",
             dependencies: ["MeshModel", "MeshAPI"]
         ),

@@ -197,8 +197,14 @@ class Run:
         with open(path, "w") as f:
             f.write(bootstrap)
         ip = node_id.split("~")[1]
+        overrides = []
+        if self.s.get("proxy_runtime"):
+            # A runtime layer on top of the bootstrap's: a proxy tuned differently from what meshd
+            # assumes (how NACKs happen in practice).
+            layer = {"layered_runtime": {"layers": [{"name": "scenario", "static_layer": self.s["proxy_runtime"]}]}}
+            overrides = ["--config-yaml", json.dumps(layer)]
         self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
-                          "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"])
+                          "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"] + overrides)
         self.proxy_count += 1
         self.wait_for(f"{name} proxy LIVE", lambda: self.http_get(f"http://{ip}:15000/ready").strip() == "LIVE")
 

@@ -3,6 +3,7 @@
 import Foundation
 import MeshAPI
 import MeshModel
+import Synchronization
 
 /// What a reload found: the snapshot to serve and what was wrong with the input.
 public struct ConfigReload: Sendable {
@@ -15,10 +16,13 @@ public struct ConfigReload: Sendable {
 
 /// A directory of Istio configuration (read recursively, as `meshctl validate` reads it) and an
 /// optional MeshConfig file. Changes are found by polling file sizes and modification times,
-/// which works on every file system and costs a few `stat` calls per interval.
-public struct ConfigDirectory: Sendable {
+/// which works on every file system and costs a few `stat` calls per interval. Each file's
+/// validation is kept until its bytes change, so a reload re-validates only the files that
+/// changed (and the checks across resources).
+public final class ConfigDirectory: Sendable {
     public let directory: String
     public let meshConfigFile: String?
+    private let validated = Mutex<[String: ValidatedInput]>([:])
 
     public init(directory: String, meshConfigFile: String? = nil) {
         self.directory = directory
@@ -75,8 +79,22 @@ public struct ConfigDirectory: Sendable {
         let (inputs, readProblems) = ConfigInput.read(paths: [directory])
         // An empty directory is a valid (empty) configuration, not a problem.
         problems += readProblems.filter { !$0.hasSuffix("no .yaml, .yml or .json files found") }
-        let report = ValidationReport.validate(inputs, meshConfig: meshConfig)
+        let report = ValidationReport.validate(validate(inputs), meshConfig: meshConfig)
         return ConfigReload(snapshot: previous.next(report, meshConfig: meshConfig), diagnostics: report.diagnostics, problems: problems)
+    }
+
+    /// Each input validated on its own, reusing the previous result for bytes seen before;
+    /// files gone from the directory are forgotten.
+    private func validate(_ inputs: [ConfigInput]) -> [ValidatedInput] {
+        let previous = validated.withLock { $0 }
+        var current: [String: ValidatedInput] = [:]
+        let results = inputs.map { input in
+            let result = previous[input.file].flatMap { $0.input.data == input.data ? $0 : nil } ?? ValidatedInput(input)
+            current[input.file] = result
+            return result
+        }
+        validated.withLock { $0 = current }
+        return results
     }
 
     /// Yields once at the start and then whenever a config file is added, removed or changed.

@@ -102,4 +102,12 @@ enum BootstrapCases {
         #expect(byName.staticResources.clusters.first?.type == .strictDns)
         #expect(byName.dynamicResources.adsConfig.apiType == .deltaGrpc)
     }
+
+    @Test func embeddedProxiesConnectUpstreamFromTheirInstanceAddress() throws {
+        let embedded = try BootstrapGenerator.bootstrap(try BootstrapCases.options("sidecar-embedded"))
+        #expect(embedded.clusterManager.upstreamBindConfig.sourceAddress.address == "127.0.1.4")
+        #expect(embedded.clusterManager.upstreamBindConfig.sourceAddress.portValue == 0, "any source port")
+        let captured = try BootstrapGenerator.bootstrap(try BootstrapCases.options("gateway-delta-redirect"))
+        #expect(!captured.clusterManager.hasUpstreamBindConfig, "with capture, connections leave as the pod's own")
+    }
 }

@@ -149,3 +149,28 @@ enum ProxyConfigCases {
         }
     }
 }
+
+/// meshd generates every proxy of a push from one PushContext; what it caches for one proxy must
+/// not leak into another's configuration.
+@Suite struct PushContextTests {
+    static func bytes(_ resources: ProxyResources) throws -> [[UInt8]] {
+        let messages: [any SwiftProtobuf.Message] = resources.clusters + resources.endpoints + resources.listeners + resources.routes
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        return try messages.map { try $0.serializedBytes(options: options) }
+    }
+
+    @Test(arguments: ProxyConfigCases.names)
+    func sharedContextGeneratesWhatAFreshOneDoes(name: String) throws {
+        let snapshot = try ProxyConfigCases.snapshot(name)
+        // The case's proxy, and the others whose node IDs the cases use, against this snapshot:
+        // a mix of namespaces, scopes and proxy types.
+        let proxies = try ProxyConfigCases.names.map { try ProxyConfigCases.proxy($0, registry: snapshot.registry) }
+        let shared = PushContext(snapshot: snapshot)
+        for proxy in proxies + proxies.reversed() {
+            let fresh = try ProxyConfigGenerator(snapshot: snapshot).generate(for: proxy)
+            let cached = try ProxyConfigGenerator(context: shared).generate(for: proxy)
+            #expect(try Self.bytes(cached) == Self.bytes(fresh), "\(name): \(proxy.id)")
+        }
+    }
+}

@@ -54,3 +54,19 @@ enum TestFiles {
         #expect(!report.resources.isEmpty)
     }
 }
+
+/// meshd validates each file on its own and keeps the result until the file changes; what it
+/// reports must be what validating everything at once reports.
+@Suite struct IncrementalValidationTests {
+    @Test func validatingFileByFileFindsWhatValidatingAllAtOnceFinds() {
+        for folder in ["invalid", "valid"] {
+            let inputs = TestFiles.files(in: folder).map { ConfigInput(file: "\(folder)/\($0)", data: TestFiles.data(folder, $0)) }
+            let whole = ValidationReport.validate(inputs)
+            let byFile = ValidationReport.validate(inputs.map(ValidatedInput.init))
+            // Notes on ignored kinds are grouped per file rather than per run: not compared.
+            let significant = { (report: ValidationReport) in report.diagnostics.filter { $0.severity != .info }.map(\.description) }
+            #expect(significant(byFile) == significant(whole), "\(folder)")
+            #expect(byFile.resources.map(\.reference) == whole.resources.map(\.reference))
+        }
+    }
+}

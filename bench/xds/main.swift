@@ -3,7 +3,7 @@
 //
 //   swift build -c release --product XDSBench --product meshd
 //   .build/release/XDSBench --meshd .build/release/meshd [--services 1000] [--endpoints 10]
-//                           [--proxies 100,1000] [--json bench/results/xds.json]
+//                           [--proxies 100,1000] [--unscoped-proxies N] [--json bench/results/xds.json]
 
 import ConfigGen
 import EnvoyAPI
@@ -22,6 +22,8 @@ struct Options {
     var endpoints = 10
     var proxies = [100, 1000]
     var scopedServices = 10
+    /// Proxies for the unscoped push (every proxy gets the whole mesh); 0 skips it.
+    var unscopedProxies: Int?
     var json: String?
 
     init() {
@@ -32,6 +34,7 @@ struct Options {
             case "--services": services = Int(arguments.popFirst()!)!
             case "--endpoints": endpoints = Int(arguments.popFirst()!)!
             case "--proxies": proxies = arguments.popFirst()!.split(separator: ",").map { Int($0)! }
+            case "--unscoped-proxies": unscopedProxies = Int(arguments.popFirst()!)!
             case "--json": json = arguments.popFirst()!
             default: fatalError("unknown argument \(argument)")
             }
@@ -42,9 +45,9 @@ struct Options {
 /// The generated mesh: services with inline endpoints, a DestinationRule with two subsets and a
 /// VirtualService splitting between them for each; client proxies registered by WorkloadEntry.
 enum GeneratedMesh {
-    static func services(_ count: Int, endpoints: Int, endpointGeneration: Int = 0) -> String {
+    static func services(_ indices: Range<Int>, endpoints: Int, endpointGeneration: Int = 0) -> String {
         var text = ""
-        for i in 0..<count {
+        for i in indices {
             let eps = (0..<endpoints).map { e in
                 "{address: 10.\(i / 250).\(i % 250).\(e + 1 + (i == 0 ? endpointGeneration : 0)), labels: {version: v\(e % 2 + 1)}}"
             }.joined(separator: ", ")
@@ -72,8 +75,8 @@ enum GeneratedMesh {
         return text
     }
 
-    static func routes(_ count: Int, weightOfV1 first: Int) -> String {
-        (0..<count).map { i in
+    static func routes(_ indices: Range<Int>, weightOfV1 first: Int) -> String {
+        indices.map { i in
             let weight = i == 0 ? first : 90
             return """
                 apiVersion: networking.istio.io/v1
@@ -139,8 +142,8 @@ struct GenerationResult: Codable {
 }
 
 func measureConfigGen(_ options: Options) throws -> [GenerationResult] {
-    let text = GeneratedMesh.services(options.services, endpoints: options.endpoints)
-        + GeneratedMesh.routes(options.services, weightOfV1: 90)
+    let text = GeneratedMesh.services(0..<options.services, endpoints: options.endpoints)
+        + GeneratedMesh.routes(0..<options.services, weightOfV1: 90)
         + GeneratedMesh.proxies(2, scoped: nil, services: options.services)
         + GeneratedMesh.proxies(1, scoped: options.scopedServices, services: options.services)
             .replacingOccurrences(of: "proxy-0", with: "proxy-scoped").replacingOccurrences(of: "127.2.0.1", with: "127.3.0.1")
@@ -264,8 +267,12 @@ func measurePush(_ options: Options, proxies: Int, scoped: Bool, port: Int) asyn
         // rename(2): meshd never sees half a file.
         guard rename(temporary.path, directory.appendingPathComponent(name).path) == 0 else { fatalError("rename failed") }
     }
-    try write("services.yaml", GeneratedMesh.services(options.services, endpoints: options.endpoints))
-    try write("routes.yaml", GeneratedMesh.routes(options.services, weightOfV1: 90))
+    // Service 0 and its VirtualService, which the changes edit, have files of their own, as a
+    // `kubectl apply` of one object would change one object: meshd re-validates changed files.
+    try write("services.yaml", GeneratedMesh.services(1..<options.services, endpoints: options.endpoints))
+    try write("service-0.yaml", GeneratedMesh.services(0..<1, endpoints: options.endpoints))
+    try write("routes.yaml", GeneratedMesh.routes(1..<options.services, weightOfV1: 90))
+    try write("route-0.yaml", GeneratedMesh.routes(0..<1, weightOfV1: 90))
     try write("proxies.yaml", GeneratedMesh.proxies(proxies, scoped: scoped ? options.scopedServices : nil, services: options.services))
 
     let meshd = Process()
@@ -300,9 +307,11 @@ func measurePush(_ options: Options, proxies: Int, scoped: Bool, port: Int) asyn
             try await Task.sleep(for: .milliseconds(50))
         }
         try await Task.sleep(for: .seconds(1))
+        let settled = memory(of: meshd.processIdentifier)
+        say("  \(proxies) proxies \(scoped ? "scoped" : "unscoped") connected and synced: meshd RSS \(String(format: "%.0f", settled.rss)) MiB (peak \(String(format: "%.0f", settled.peak)) MiB)")
         for (change, file, text, type) in [
-            ("endpoint change (delta EDS)", "services.yaml", GeneratedMesh.services(options.services, endpoints: options.endpoints, endpointGeneration: 100), ResourceTypeURL.endpoint),
-            ("route change (RDS)", "routes.yaml", GeneratedMesh.routes(options.services, weightOfV1: 50), ResourceTypeURL.route),
+            ("endpoint change (delta EDS)", "service-0.yaml", GeneratedMesh.services(0..<1, endpoints: options.endpoints, endpointGeneration: 100), ResourceTypeURL.endpoint),
+            ("route change (RDS)", "route-0.yaml", GeneratedMesh.routes(0..<1, weightOfV1: 50), ResourceTypeURL.route),
         ] {
             let trigger = ContinuousClock.now
             try write(file, text)
@@ -311,9 +320,11 @@ func measurePush(_ options: Options, proxies: Int, scoped: Bool, port: Int) asyn
                 let latest = arrivals.snapshot().values.compactMap { $0[type] }
                 if latest.count == proxies && latest.allSatisfy({ $0 > trigger }) {
                     let memory = memory(of: meshd.processIdentifier)
-                    results.append(PushResult(proxies: proxies, scoped: scoped, change: change,
-                                              milliseconds: (latest.max()! - trigger).milliseconds,
-                                              meshdRSSMiB: memory.rss, meshdPeakMiB: memory.peak))
+                    let result = PushResult(proxies: proxies, scoped: scoped, change: change,
+                                            milliseconds: (latest.max()! - trigger).milliseconds,
+                                            meshdRSSMiB: memory.rss, meshdPeakMiB: memory.peak)
+                    say(result.line(scopedServices: options.scopedServices))
+                    results.append(result)
                     break
                 }
                 guard ContinuousClock.now < deadline else { fatalError("\(change) did not reach every proxy") }
@@ -326,6 +337,17 @@ func measurePush(_ options: Options, proxies: Int, scoped: Bool, port: Int) asyn
     return results
 }
 
+extension PushResult {
+    func line(scopedServices: Int) -> String {
+        "  \(proxies) proxies, \(scoped ? "scoped to \(scopedServices) services" : "unscoped"), \(change): \(String(format: "%.0f", milliseconds)) ms; meshd RSS \(String(format: "%.0f", meshdRSSMiB)) MiB (peak \(String(format: "%.0f", meshdPeakMiB)) MiB)"
+    }
+}
+
+/// Writes a line at once (unbuffered), so each phase shows as it finishes, also into a file.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 struct Report: Codable {
     var date: String
     var services: Int
@@ -336,22 +358,19 @@ struct Report: Codable {
 
 let options = Options()
 let generation = try measureConfigGen(options)
-print("ConfigGen, one proxy, \(options.services) services x \(options.endpoints) endpoints (best of 5):")
+say("ConfigGen, one proxy, \(options.services) services x \(options.endpoints) endpoints (best of 5):")
 for result in generation {
-    print("  \(result.label): \(String(format: "%.1f", result.milliseconds)) ms, \(result.bytes / 1024) KiB of xDS, \(result.clusters) clusters, \(result.routes) route configs")
+    say("  \(result.label): \(String(format: "%.1f", result.milliseconds)) ms, \(result.bytes / 1024) KiB of xDS, \(result.clusters) clusters, \(result.routes) route configs")
 }
+say("Change written -> last proxy updated (includes the 100 ms file poll and 100 ms debounce):")
 var pushes: [PushResult] = []
 var port = 17000
 for count in options.proxies {
     pushes += try await measurePush(options, proxies: count, scoped: true, port: port)
     port += 2
 }
-if let smallest = options.proxies.min() {
-    pushes += try await measurePush(options, proxies: smallest, scoped: false, port: port)
-}
-print("Change written -> last proxy updated (includes the 100 ms file poll and 100 ms debounce):")
-for push in pushes {
-    print("  \(push.proxies) proxies, \(push.scoped ? "scoped to \(options.scopedServices) services" : "unscoped"), \(push.change): \(String(format: "%.0f", push.milliseconds)) ms; meshd RSS \(String(format: "%.0f", push.meshdRSSMiB)) MiB (peak \(String(format: "%.0f", push.meshdPeakMiB)) MiB)")
+if let unscoped = options.unscopedProxies ?? options.proxies.min(), unscoped > 0 {
+    pushes += try await measurePush(options, proxies: unscoped, scoped: false, port: port)
 }
 if let path = options.json {
     let encoder = JSONEncoder()

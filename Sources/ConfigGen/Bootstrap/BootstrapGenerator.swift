@@ -51,6 +51,13 @@ public enum BootstrapGenerator {
         bootstrap.staticResources.clusters = [try xdsCluster(options)]
         bootstrap.admin.address = socketAddress(options.adminHost ?? options.node.ip, options.adminPort)
         bootstrap.layeredRuntime = runtime()
+        if options.interception == .none {
+            // Every upstream connection leaves from the workload's instance address, so peers and
+            // policies see who is calling although every workload shares the host (the embedded
+            // contract). Set once here rather than on each cluster: clusters then do not depend
+            // on the proxy, and meshd serializes each once for every proxy that gets it.
+            bootstrap.clusterManager.upstreamBindConfig.sourceAddress = socketAddress(options.node.ip, 0).socketAddress
+        }
         return bootstrap
     }
 

@@ -19,7 +19,7 @@ public struct OutboundClusterGenerator {
     }
 
     /// One cluster a service port (and subset) becomes, with the endpoints EDS sends for it.
-    public struct Output {
+    public struct Output: Sendable {
         public var cluster: Envoy_Config_Cluster_V3_Cluster
         /// For EDS clusters; empty (but present) when no endpoint matches, since Envoy waits for
         /// an assignment before it uses the cluster.
@@ -34,17 +34,28 @@ public struct OutboundClusterGenerator {
     public func generate(hosts: Set<String>? = nil) throws -> [Output] {
         var outputs: [Output] = []
         for service in snapshot.registry.services where isVisible(service) && (hosts?.contains(service.hostname) ?? true) {
-            let rule = destinationRule(for: service)
-            for port in service.ports {
-                outputs.append(try output(service, port, rule: rule, subset: nil))
-                for subset in rule?.subsets ?? [] where subset.name != nil {
-                    outputs.append(try output(service, port, rule: rule, subset: subset))
-                }
+            outputs += try generate(service)
+        }
+        return Self.withFallbacks(outputs)
+    }
+
+    /// The clusters of one visible service: one per port, and per DestinationRule subset.
+    public func generate(_ service: MeshService) throws -> [Output] {
+        var outputs: [Output] = []
+        let rule = destinationRule(for: service)
+        for port in service.ports {
+            outputs.append(try output(service, port, rule: rule, subset: nil))
+            for subset in rule?.subsets ?? [] where subset.name != nil {
+                outputs.append(try output(service, port, rule: rule, subset: subset))
             }
         }
-        outputs.append(Output(cluster: Self.blackHole(), loadAssignment: nil))
-        outputs.append(Output(cluster: Self.passthrough(), loadAssignment: nil))
-        return outputs.sorted { $0.cluster.name < $1.cluster.name }
+        return outputs
+    }
+
+    /// Services' clusters plus BlackHoleCluster and PassthroughCluster, ordered by name.
+    static func withFallbacks(_ outputs: [Output]) -> [Output] {
+        (outputs + [Output(cluster: blackHole(), loadAssignment: nil), Output(cluster: passthrough(), loadAssignment: nil)])
+            .sorted { $0.cluster.name < $1.cluster.name }
     }
 
     /// `exportTo`: `*`, or the proxy's namespace.
@@ -55,15 +66,11 @@ public struct OutboundClusterGenerator {
     /// The DestinationRule for a service, as Istio chooses among several: the proxy's namespace,
     /// then the service's, then the root namespace.
     func destinationRule(for service: MeshService) -> DestinationRule? {
-        let candidates = snapshot.resources(of: .destinationRule).compactMap { resource -> (MeshResource, DestinationRule)? in
-            guard case .destinationRule(let rule) = resource.spec, let host = rule.host else { return nil }
-            let qualified = host.contains(".") ? host : "\(host).\(resource.namespace).svc.cluster.local"
-            return qualified == service.hostname ? (resource, rule) : nil
-        }
+        let candidates = snapshot.destinationRules(forHost: service.hostname)
         for namespace in [proxyNamespace, service.namespace, snapshot.meshConfig.effectiveRootNamespace] {
-            if let match = candidates.first(where: { $0.0.namespace == namespace }) { return match.1 }
+            if let match = candidates.first(where: { $0.resource.namespace == namespace }) { return match.rule }
         }
-        return candidates.first?.1
+        return candidates.first?.rule
     }
 
     private func output(_ service: MeshService, _ port: MeshService.Port, rule: DestinationRule?, subset: Subset?) throws -> Output {

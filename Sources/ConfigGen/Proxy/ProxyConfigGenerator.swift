@@ -16,21 +16,26 @@ public struct ProxyResources: Sendable {
 
 /// ConfigGen's entry point, the pure function `(MeshSnapshot, MeshProxy) → xDS resources`.
 public struct ProxyConfigGenerator {
-    public let snapshot: MeshSnapshot
+    public let context: PushContext
+    public var snapshot: MeshSnapshot { context.snapshot }
+
+    /// Generation sharing `context`'s per-snapshot work with every other proxy's.
+    public init(context: PushContext) {
+        self.context = context
+    }
 
     public init(snapshot: MeshSnapshot) {
-        self.snapshot = snapshot
+        self.init(context: PushContext(snapshot: snapshot))
     }
 
     /// The resources for one proxy. Throws only on a translation that cannot be expressed in
     /// Envoy's API, naming the resource and field.
     public func generate(for proxy: MeshProxy) throws -> ProxyResources {
         var resources = ProxyResources()
-        let virtualServices = VirtualServiceIndex(snapshot: snapshot, proxyNamespace: proxy.namespace)
+        let virtualServices = context.virtualServices(for: proxy.namespace)
         // A sidecar gets the clusters of the services its Sidecar imports; a gateway all it can see.
-        let scope = proxy.id.type == .sidecar ? SidecarScope(snapshot: snapshot, proxy: proxy) : nil
-        let outbound = try OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: proxy.namespace)
-            .generate(hosts: scope.map { Set($0.importedServices.map(\.hostname)) })
+        let scope = proxy.id.type == .sidecar ? context.sidecarScope(for: proxy) : nil
+        let outbound = try context.outboundClusters(for: proxy.namespace, hosts: scope.map { Set($0.importedServices.map(\.hostname)) })
         let hashPolicies = Dictionary(outbound.compactMap { output in
             output.consistentHash.map { (output.cluster.name, HashPolicyTranslator.hashPolicy($0)) }
         }, uniquingKeysWith: { first, _ in first })
@@ -45,7 +50,7 @@ public struct ProxyConfigGenerator {
             resources.listeners = gateway.listeners
             resources.routes = gateway.routes
         case .sidecar:
-            try generateSidecar(proxy, scope: scope ?? SidecarScope(snapshot: snapshot, proxy: proxy), outbound: outbound,
+            try generateSidecar(proxy, scope: scope ?? context.sidecarScope(for: proxy), outbound: outbound,
                                 virtualServices: virtualServices, hashPolicies: hashPolicies, into: &resources)
         }
         resources.clusters.sort { $0.name < $1.name }
@@ -59,17 +64,13 @@ public struct ProxyConfigGenerator {
                                  hashPolicies: [String: [HashPolicyTranslator.HashPolicy]], into resources: inout ProxyResources) throws {
         let imported = scope.importedServices
         let importedHosts = Set(imported.map(\.hostname))
+        // Connections leave from the workload's instance address through the bootstrap's
+        // `cluster_manager.upstream_bind_config` (embedded contract), so clusters are the same
+        // for every proxy that imports them.
         for output in outbound {
             // Only what the Sidecar's egress hosts import; BlackHole and Passthrough always.
             if let host = ClusterNames.outboundHost(output.cluster.name), !importedHosts.contains(host) { continue }
-            var cluster = output.cluster
-            if proxy.interceptionMode == .none && cluster.name != ClusterNames.blackHole {
-                // Connections leave from the workload's instance address, so peers and policies see
-                // who is calling although every workload shares the host (the embedded contract).
-                // BlackHoleCluster never connects, so it needs no source.
-                cluster.upstreamBindConfig.sourceAddress = BootstrapGenerator.socketAddress(proxy.address, 0).socketAddress
-            }
-            resources.clusters.append(cluster)
+            resources.clusters.append(output.cluster)
             if let assignment = output.loadAssignment { resources.endpoints.append(assignment) }
         }
 

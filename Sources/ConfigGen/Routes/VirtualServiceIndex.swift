@@ -21,6 +21,9 @@ struct VirtualServiceIndex {
     let entries: [Entry]
     /// Every VirtualService by namespace and name, visible or not: delegates are looked up here.
     private let byName: [String: Entry]
+    /// Sidecar routing (`mesh`): by exact host, first in order wins; wildcard hosts in order.
+    private let meshByHost: [String: Entry]
+    private let meshWildcards: [Entry]
 
     init(snapshot: MeshSnapshot, proxyNamespace: String) {
         var entries: [Entry] = []
@@ -37,14 +40,20 @@ struct VirtualServiceIndex {
         }
         self.entries = entries
         self.byName = byName
+        var meshByHost: [String: Entry] = [:]
+        var meshWildcards: [Entry] = []
+        for entry in entries where entry.gateways.contains("mesh") {
+            for host in entry.hosts where meshByHost[host] == nil { meshByHost[host] = entry }
+            if entry.hosts.contains(where: { $0.hasPrefix("*") }) { meshWildcards.append(entry) }
+        }
+        self.meshByHost = meshByHost
+        self.meshWildcards = meshWildcards
     }
 
     /// The VirtualService that routes `hostname` for sidecars (`gateways` empty or holding
     /// `mesh`): an exact host first, then the first wildcard that covers it.
     func forMesh(hostname: String) -> Entry? {
-        let candidates = entries.filter { $0.gateways.contains("mesh") && !$0.hosts.isEmpty }
-        return candidates.first { $0.hosts.contains(hostname) }
-            ?? candidates.first { $0.hosts.contains { HostMatch.matches(pattern: $0, host: hostname) } }
+        meshByHost[hostname] ?? meshWildcards.first { $0.hosts.contains { HostMatch.matches(pattern: $0, host: hostname) } }
     }
 
     /// The VirtualServices bound to a Gateway, named `<namespace>/<name>`.

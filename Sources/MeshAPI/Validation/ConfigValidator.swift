@@ -34,6 +34,12 @@ public struct ConfigValidator: Sendable {
     /// Validates a loaded set: each resource, then the set as a whole (duplicates, references).
     /// Consequences of a problem already reported while decoding are not reported again.
     public func validate(_ loaded: [LoadedResource]) -> [Diagnostic] {
+        validateEach(loaded) + validateAcross(loaded)
+    }
+
+    /// Every resource on its own; each resource's diagnostics depend on nothing else, so a
+    /// watcher may keep them while the resource's file is unchanged.
+    func validateEach(_ loaded: [LoadedResource]) -> [Diagnostic] {
         var diagnostics: [Diagnostic] = []
         for entry in loaded {
             let found = validate(entry.resource)
@@ -44,9 +50,13 @@ public struct ConfigValidator: Sendable {
             let consequences = DecodingConsequences(entry.decodingProblems, node: entry.resource.source?.node)
             diagnostics += found.filter { !consequences.contain($0) }
         }
-        let incomplete = Set(loaded.filter { !$0.decodingProblems.isEmpty }.map(\.resource.reference))
-        diagnostics += CrossResourceChecks(resources: loaded.map(\.resource), meshConfig: meshConfig, incomplete: incomplete).run()
         return diagnostics
+    }
+
+    /// The set as a whole: duplicates and references between resources.
+    func validateAcross(_ loaded: [LoadedResource]) -> [Diagnostic] {
+        let incomplete = Set(loaded.filter { !$0.decodingProblems.isEmpty }.map(\.resource.reference))
+        return CrossResourceChecks(resources: loaded.map(\.resource), meshConfig: meshConfig, incomplete: incomplete).run()
     }
 }
 

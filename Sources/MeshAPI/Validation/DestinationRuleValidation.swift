@@ -104,6 +104,14 @@ extension ValidationContext {
         if let tls { clientTLS(path / "tls", tls) }
     }
 
+    /// Envoy refuses rings above 8M entries (`RingHashLbConfig.minimum_ring_size` lte 8388608):
+    /// Istio passes the value through and the proxy rejects the whole cluster update.
+    private mutating func ringSize(_ path: FieldPath, _ size: UInt64) {
+        if size > 8_388_608 {
+            error(path, "ring size \(size) is above Envoy's limit of 8388608 entries")
+        }
+    }
+
     private mutating func loadBalancer(_ path: FieldPath, _ settings: LoadBalancerSettings, hasOutlierDetection: Bool) {
         exclusive(path, [("simple", settings.simple != nil), ("consistentHash", settings.consistentHash != nil)])
         exclusive(path, [("warmupDurationSecs", settings.warmupDurationSecs != nil), ("warmup", settings.warmup != nil)])
@@ -121,7 +129,9 @@ extension ValidationContext {
                 if hash.ringHash != nil || hash.maglev != nil {
                     error(base / "minimumRingSize", "minimumRingSize cannot be combined with ringHash or maglev")
                 }
+                ringSize(base / "minimumRingSize", size)
             }
+            if let size = hash.ringHash?.minimumRingSize { ringSize(base / "ringHash" / "minimumRingSize", size) }
             if let maglev = hash.maglev {
                 let size = maglev.tableSize ?? 0
                 if size == 0 {

@@ -18,4 +18,27 @@ public struct ValidationReport: Sendable {
         let diagnostics = loaded.diagnostics + ConfigValidator(meshConfig: meshConfig).validate(loaded.resources)
         return ValidationReport(resources: loaded.resources.map(\.resource), diagnostics: diagnostics.sortedForDisplay(), fileCount: inputs.count)
     }
+
+    /// Validates inputs already checked one by one: only the checks across resources run again.
+    /// meshd reloads this way, so a change costs the files it touched, not the whole directory.
+    public static func validate(_ inputs: [ValidatedInput], meshConfig: MeshConfig? = nil) -> ValidationReport {
+        let loaded = inputs.flatMap(\.loaded)
+        let diagnostics = inputs.flatMap(\.diagnostics) + ConfigValidator(meshConfig: meshConfig).validateAcross(loaded)
+        return ValidationReport(resources: loaded.map(\.resource), diagnostics: diagnostics.sortedForDisplay(), fileCount: inputs.count)
+    }
+}
+
+/// One input read, decoded and validated on its own (every rule except those across resources).
+/// It depends only on the input's bytes, so it can be kept until the file changes.
+public struct ValidatedInput: Sendable {
+    public let input: ConfigInput
+    let loaded: [LoadedResource]
+    let diagnostics: [Diagnostic]
+
+    public init(_ input: ConfigInput) {
+        let result = ConfigLoader().load([input])
+        self.input = input
+        self.loaded = result.resources
+        self.diagnostics = result.diagnostics + ConfigValidator().validateEach(result.resources)
+    }
 }

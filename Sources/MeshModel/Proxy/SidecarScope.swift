@@ -14,31 +14,42 @@ public struct SidecarScope: Sendable {
     public let visibleServices: [MeshService]
     /// Sidecar's `outboundTrafficPolicy.mode`, else MeshConfig's, else ALLOW_ANY.
     public let outboundTrafficPolicy: OutboundTrafficPolicy.Mode
+    /// Every service some egress listener imports: what clusters and routes may name, ordered
+    /// by hostname.
+    public let importedServices: [MeshService]
+    private let registry: ServiceRegistry
 
-    /// The Sidecar Istio applies: one in the proxy's namespace whose selector the proxy's labels
-    /// hold, else the namespace's Sidecar without a selector, else the root namespace's.
+    /// The scope of a proxy: the Sidecar Istio applies to it (one in the proxy's namespace whose
+    /// selector the proxy's labels hold, else the namespace's Sidecar without a selector, else
+    /// the root namespace's) and what that Sidecar imports.
     public init(snapshot: MeshSnapshot, proxy: MeshProxy) {
-        let sidecars = snapshot.resources(of: .sidecar).compactMap { resource -> (MeshResource, Sidecar)? in
-            guard case .sidecar(let sidecar) = resource.spec else { return nil }
-            return (resource, sidecar)
-        }
-        let selected = sidecars.first { resource, sidecar in
-            guard resource.namespace == proxy.namespace, let labels = sidecar.workloadSelector?.labels, !labels.isEmpty else { return false }
-            return labels.allSatisfy { proxy.labels[$0.key] == $0.value }
-        } ?? sidecars.first { resource, sidecar in
-            resource.namespace == proxy.namespace && (sidecar.workloadSelector?.labels ?? [:]).isEmpty
-        } ?? sidecars.first { resource, sidecar in
-            resource.namespace == snapshot.meshConfig.effectiveRootNamespace && (sidecar.workloadSelector?.labels ?? [:]).isEmpty
-        }
+        self.init(snapshot: snapshot, namespace: proxy.namespace, sidecar: snapshot.sidecar(namespace: proxy.namespace, labels: proxy.labels))
+    }
+
+    /// The scope a Sidecar resource (or none) gives proxies in `namespace`. It depends on nothing
+    /// else of the proxy, so proxies sharing a Sidecar share one scope. `visibleServices` may be
+    /// passed when already known for the namespace.
+    public init(snapshot: MeshSnapshot, namespace: String, sidecar resource: MeshResource?, visibleServices: [MeshService]? = nil) {
+        let selected: (MeshResource, Sidecar)?
+        if let resource, case .sidecar(let sidecar) = resource.spec { selected = (resource, sidecar) } else { selected = nil }
         self.sidecar = selected?.1
         self.sidecarResource = selected?.0.reference
-        self.proxyNamespace = proxy.namespace
-        self.visibleServices = snapshot.registry.services.filter { Self.isVisible($0, from: proxy.namespace) }
+        self.proxyNamespace = namespace
+        self.registry = snapshot.registry
+        self.visibleServices = visibleServices ?? Self.visibleServices(in: snapshot.registry, from: namespace)
         if let mode = selected?.1.outboundTrafficPolicy?.mode {
             self.outboundTrafficPolicy = mode
         } else {
             self.outboundTrafficPolicy = snapshot.meshConfig.outboundTrafficPolicy?.mode == .REGISTRY_ONLY ? .REGISTRY_ONLY : .ALLOW_ANY
         }
+        let egress = selected?.1.egress.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultEgress
+        self.importedServices = Self.services(importedBy: egress.flatMap { $0.hosts ?? [] }, visible: self.visibleServices,
+                                              registry: snapshot.registry, proxyNamespace: namespace)
+    }
+
+    /// The services proxies in `namespace` may see at all, ordered by hostname.
+    public static func visibleServices(in registry: ServiceRegistry, from namespace: String) -> [MeshService] {
+        registry.services.filter { isVisible($0, from: namespace) }
     }
 
     /// `exportTo`: `*`, or the proxy's namespace.
@@ -50,23 +61,29 @@ public struct SidecarScope: Sendable {
     /// port or bind importing `*/*`.
     public var egressListeners: [IstioEgressListener] {
         if let egress = sidecar?.egress, !egress.isEmpty { return egress }
-        return [IstioEgressListener(hosts: ["*/*"])]
+        return Self.defaultEgress
     }
+
+    private static let defaultEgress = [IstioEgressListener(hosts: ["*/*"])]
 
     /// The visible services an egress listener imports through its `hosts`.
     public func services(importedBy listener: IstioEgressListener) -> [MeshService] {
-        let hosts = listener.hosts ?? []
-        return visibleServices.filter { service in hosts.contains { Self.egressHost($0, imports: service, proxyNamespace: proxyNamespace) } }
+        Self.services(importedBy: listener.hosts ?? [], visible: visibleServices, registry: registry, proxyNamespace: proxyNamespace)
     }
 
-    /// Every service some egress listener imports: what clusters and routes may name.
-    public var importedServices: [MeshService] {
-        let listeners = egressListeners
-        return visibleServices.filter { service in
-            listeners.contains { listener in
-                (listener.hosts ?? []).contains { Self.egressHost($0, imports: service, proxyNamespace: proxyNamespace) }
+    /// The visible services egress hosts import, ordered by hostname then namespace. An exact
+    /// DNS name is looked up rather than matched against every service: a proxy scoped to ten
+    /// services costs ten lookups however large the mesh is.
+    private static func services(importedBy hosts: [String], visible: [MeshService], registry: ServiceRegistry, proxyNamespace: String) -> [MeshService] {
+        var found: [String: MeshService] = [:]
+        for host in hosts {
+            let dnsName = host.firstIndex(of: "/").map { String(host[host.index(after: $0)...]) } ?? host
+            let candidates = dnsName.contains("*") ? visible : registry.services(named: dnsName).filter { isVisible($0, from: proxyNamespace) }
+            for service in candidates where egressHost(host, imports: service, proxyNamespace: proxyNamespace) {
+                found["\(service.hostname)\u{0}\(service.namespace)"] = service
             }
         }
+        return found.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// Whether an egress host `namespace/dnsName` imports a service: the namespace is `*` (any),

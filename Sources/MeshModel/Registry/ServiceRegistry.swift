@@ -64,6 +64,9 @@ public struct ServiceRegistry: Hashable, Sendable {
     public private(set) var endpoints: [String: [MeshEndpoint]] = [:]
     /// Ordered by namespace, then name.
     public private(set) var workloads: [Workload] = []
+    /// "namespace\u{0}address" → index of the first workload there: every proxy's identification
+    /// looks its workload up.
+    private var workloadByAddress: [String: Int] = [:]
 
     public init() {}
 
@@ -76,6 +79,9 @@ public struct ServiceRegistry: Hashable, Sendable {
                 locality: entry.locality, weight: Self.weight(entry.weight), network: entry.network, ports: entry.ports ?? [:]))
         }
         workloads.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+        for (index, workload) in workloads.enumerated() where workloadByAddress["\(workload.namespace)\u{0}\(workload.address)"] == nil {
+            workloadByAddress["\(workload.namespace)\u{0}\(workload.address)"] = index
+        }
         for resource in resources {
             guard case .serviceEntry(let entry) = resource.spec else { continue }
             add(entry, from: resource)
@@ -89,11 +95,21 @@ public struct ServiceRegistry: Hashable, Sendable {
     /// The workload a proxy runs beside: the WorkloadEntry in its namespace with its address,
     /// as Istio identifies proxies outside Kubernetes.
     public func workload(address: String, namespace: String) -> Workload? {
-        workloads.first { $0.address == address && $0.namespace == namespace }
+        workloadByAddress["\(namespace)\u{0}\(address)"].map { workloads[$0] }
     }
 
+    /// The services with this hostname (one per namespace defining it); a binary search, since
+    /// `services` is ordered by hostname.
     public func services(named hostname: String) -> [MeshService] {
-        services.filter { $0.hostname == hostname }
+        var low = 0
+        var high = services.count
+        while low < high {
+            let middle = (low + high) / 2
+            if services[middle].hostname < hostname { low = middle + 1 } else { high = middle }
+        }
+        var end = low
+        while end < services.count && services[end].hostname == hostname { end += 1 }
+        return Array(services[low..<end])
     }
 
     private mutating func add(_ entry: ServiceEntry, from resource: MeshResource) {

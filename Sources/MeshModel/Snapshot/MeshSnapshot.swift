@@ -18,6 +18,35 @@ public struct MeshSnapshot: Sendable {
     /// last valid version.
     public let rejected: [ResourceKey: [Diagnostic]]
     public let registry: ServiceRegistry
+    /// Built once per snapshot: generating every proxy's configuration looks these up.
+    private let byKind: [ResourceKind: [MeshResource]]
+    private let destinationRulesByHost: [String: [MeshResource]]
+    private let sidecars: SidecarIndex
+
+    init(version: UInt64, meshConfig: MeshConfig, resources: [ResourceKey: MeshResource], rejected: [ResourceKey: [Diagnostic]], registry: ServiceRegistry) {
+        self.version = version
+        self.meshConfig = meshConfig
+        self.resources = resources
+        self.rejected = rejected
+        self.registry = registry
+        var byKind: [ResourceKind: [MeshResource]] = [:]
+        for resource in resources.values { byKind[resource.kind, default: []].append(resource) }
+        for kind in byKind.keys { byKind[kind]!.sort { ($0.namespace, $0.name) < ($1.namespace, $1.name) } }
+        self.byKind = byKind
+        var destinationRulesByHost: [String: [MeshResource]] = [:]
+        for resource in byKind[.destinationRule] ?? [] {
+            guard case .destinationRule(let rule) = resource.spec, let host = rule.host else { continue }
+            destinationRulesByHost[Self.qualify(host, namespace: resource.namespace), default: []].append(resource)
+        }
+        self.destinationRulesByHost = destinationRulesByHost
+        self.sidecars = SidecarIndex(sidecars: byKind[.sidecar] ?? [])
+    }
+
+    /// The Sidecar resource that applies to a proxy in `namespace` with `labels`, by Istio's
+    /// rule: a selector the labels hold, else the namespace's default, else the root namespace's.
+    public func sidecar(namespace: String, labels: [String: String]) -> MeshResource? {
+        sidecars.sidecar(namespace: namespace, labels: labels, rootNamespace: meshConfig.effectiveRootNamespace)
+    }
 
     /// The snapshot before any configuration: defaults, no resources.
     public static func empty(meshConfig: MeshConfig = MeshConfig()) -> MeshSnapshot {
@@ -26,7 +55,21 @@ public struct MeshSnapshot: Sendable {
 
     /// The resources of one kind, ordered by namespace then name.
     public func resources(of kind: ResourceKind) -> [MeshResource] {
-        resources.values.filter { $0.kind == kind }.sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
+        byKind[kind] ?? []
+    }
+
+    /// The DestinationRules whose `host` names exactly this hostname (short names qualified in
+    /// the rule's namespace), ordered by namespace then name.
+    public func destinationRules(forHost hostname: String) -> [(resource: MeshResource, rule: DestinationRule)] {
+        (destinationRulesByHost[hostname] ?? []).compactMap { resource in
+            guard case .destinationRule(let rule) = resource.spec else { return nil }
+            return (resource, rule)
+        }
+    }
+
+    /// Istio's short names: a host without a dot is a service in the resource's namespace.
+    static func qualify(_ host: String, namespace: String) -> String {
+        host.contains(".") ? host : "\(host).\(namespace).svc.cluster.local"
     }
 
     /// The snapshot after a change: `report` is the validation of the whole configuration as it

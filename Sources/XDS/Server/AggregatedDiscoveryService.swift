@@ -96,14 +96,14 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
                 server.log("xds: refused a \(protocolName) stream: \(error.reason)")
                 throw RPCError(code: .invalidArgument, message: error.reason)
             }
-            let (connection, snapshot) = await server.connect(identity, protocolName: protocolName)
+            let (connection, context) = await server.connect(identity, protocolName: protocolName)
             group.addTask {
-                for await snapshot in connection.snapshots {
-                    continuation.yield(.resources(generate(snapshot, for: connection)))
+                for await context in connection.snapshots {
+                    continuation.yield(.resources(generate(context, for: connection)))
                 }
             }
             do {
-                try await handle(.resources(generate(snapshot, for: connection)), connection)
+                try await handle(.resources(generate(context, for: connection)), connection)
                 try await handle(.request(first), connection)
                 while let event = await pending.next() { try await handle(event, connection) }
             } catch {
@@ -117,13 +117,13 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
     }
 
     /// Generates the proxy's resources; on failure the proxy keeps what it was last sent.
-    private func generate(_ snapshot: MeshSnapshot, for connection: ProxyConnection) -> ResourceSet {
+    private func generate(_ context: PushContext, for connection: ProxyConnection) -> ResourceSet {
+        let snapshot = context.snapshot
         let proxy = connection.identity.proxy(in: snapshot)
         do {
-            let resources = try ProxyConfigGenerator(snapshot: snapshot).generate(for: proxy)
-            let set = try ResourceSet(resources)
+            let set = try ResourceSet(try ProxyConfigGenerator(context: context).generate(for: proxy))
             connection.update {
-                $0.resources = resources
+                $0.resources = set
                 $0.snapshotVersion = snapshot.version
                 $0.generationError = nil
             }
@@ -132,7 +132,7 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
             let message = "snapshot \(snapshot.version): \(error)"
             server.log("xds: \(proxy.id): configuration not generated, the last one keeps serving: \(message)")
             connection.update { $0.generationError = message }
-            return (try? ResourceSet(connection.current.resources)) ?? ResourceSet()
+            return connection.current.resources
         }
     }
 

@@ -1,5 +1,6 @@
 // The hub of meshd's xDS: the snapshot in force, the connected proxies, debounced pushes.
 
+import ConfigGen
 import Foundation
 import MeshModel
 
@@ -26,7 +27,9 @@ public actor DiscoveryServer {
         public var rejectedStreams = 0
     }
 
-    public private(set) var snapshot: MeshSnapshot
+    /// The snapshot in force, with the generation state every proxy shares.
+    public private(set) var context: PushContext
+    public var snapshot: MeshSnapshot { context.snapshot }
     public private(set) var counters = Counters()
     private let debounce: Debounce
     private var pending: MeshSnapshot?
@@ -38,7 +41,7 @@ public actor DiscoveryServer {
     let log: @Sendable (String) -> Void
 
     public init(snapshot: MeshSnapshot, debounce: Debounce = Debounce(), log: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.snapshot = snapshot
+        self.context = PushContext(snapshot: snapshot)
         self.debounce = debounce
         self.log = log
     }
@@ -70,9 +73,9 @@ public actor DiscoveryServer {
             }
         }
         if let pending {
-            snapshot = pending
+            context = PushContext(snapshot: pending)
             counters.snapshotsPublished += 1
-            for connection in connections.values { connection.snapshotContinuation.yield(pending) }
+            for connection in connections.values { connection.snapshotContinuation.yield(context) }
         }
         pending = nil
         pendingSince = nil
@@ -80,12 +83,12 @@ public actor DiscoveryServer {
         debounceTask = nil
     }
 
-    func connect(_ identity: ProxyIdentity, protocolName: String) -> (ProxyConnection, MeshSnapshot) {
+    func connect(_ identity: ProxyIdentity, protocolName: String) -> (ProxyConnection, PushContext) {
         nextConnectionID += 1
         let connection = ProxyConnection(id: nextConnectionID, identity: identity, protocolName: protocolName)
         connections[connection.id] = connection
         log("xds: \(identity.nodeID) connected over \(protocolName)")
-        return (connection, snapshot)
+        return (connection, context)
     }
 
     func disconnect(_ connection: ProxyConnection) {

@@ -10,34 +10,36 @@ import SwiftProtobuf
 public enum ProxyConfigDump {
     public static func make(_ state: ProxyConnection.State) throws -> Envoy_Admin_V3_ConfigDump {
         let sent = { (type: ResourceType) in state.types[type]?.sentVersion ?? "" }
+        // The bodies are the packed resources exactly as sent, in name order.
+        let bodies = { (type: ResourceType) in state.resources[type].sorted { $0.key < $1.key }.map(\.value.body) }
         var clusters = Envoy_Admin_V3_ClustersConfigDump()
         clusters.versionInfo = sent(.cluster)
-        clusters.dynamicActiveClusters = try state.resources.clusters.map { cluster in
+        clusters.dynamicActiveClusters = bodies(.cluster).map { body in
             var entry = Envoy_Admin_V3_ClustersConfigDump.DynamicCluster()
-            entry.cluster = try Google_Protobuf_Any(message: cluster)
+            entry.cluster = body
             entry.versionInfo = sent(.cluster)
             return entry
         }
         var listeners = Envoy_Admin_V3_ListenersConfigDump()
         listeners.versionInfo = sent(.listener)
-        listeners.dynamicListeners = try state.resources.listeners.map { listener in
+        listeners.dynamicListeners = state.resources[.listener].sorted { $0.key < $1.key }.map { name, resource in
             var entry = Envoy_Admin_V3_ListenersConfigDump.DynamicListener()
-            entry.name = listener.name
-            entry.activeState.listener = try Google_Protobuf_Any(message: listener)
+            entry.name = name
+            entry.activeState.listener = resource.body
             entry.activeState.versionInfo = sent(.listener)
             return entry
         }
         var routes = Envoy_Admin_V3_RoutesConfigDump()
-        routes.dynamicRouteConfigs = try state.resources.routes.map { route in
+        routes.dynamicRouteConfigs = bodies(.route).map { body in
             var entry = Envoy_Admin_V3_RoutesConfigDump.DynamicRouteConfig()
-            entry.routeConfig = try Google_Protobuf_Any(message: route)
+            entry.routeConfig = body
             entry.versionInfo = sent(.route)
             return entry
         }
         var endpoints = Envoy_Admin_V3_EndpointsConfigDump()
-        endpoints.dynamicEndpointConfigs = try state.resources.endpoints.map { assignment in
+        endpoints.dynamicEndpointConfigs = bodies(.endpoint).map { body in
             var entry = Envoy_Admin_V3_EndpointsConfigDump.DynamicEndpointConfig()
-            entry.endpointConfig = try Google_Protobuf_Any(message: assignment)
+            entry.endpointConfig = body
             entry.versionInfo = sent(.endpoint)
             return entry
         }

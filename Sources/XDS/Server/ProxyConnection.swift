@@ -13,8 +13,9 @@ public final class ProxyConnection: Sendable {
         public var protocolName: String
         public var connectedAt: Date
         public var types: [ResourceType: TypeStatus] = [:]
-        /// What was last generated for the proxy (what its responses hold).
-        public var resources: ProxyResources = ProxyResources()
+        /// What was last generated for the proxy (what its responses hold), serialized: the
+        /// same storage the stream sends from, so keeping it costs nothing more.
+        public var resources = ResourceSet()
         /// The snapshot version the last generation used.
         public var snapshotVersion: UInt64 = 0
         /// The last generation failure, if the proxy is being served older config.
@@ -25,16 +26,16 @@ public final class ProxyConnection: Sendable {
     public let id: UInt64
     public let identity: ProxyIdentity
     private let state: Mutex<State>
-    /// New snapshots for the stream's task.
-    let snapshots: AsyncStream<MeshSnapshot>
-    let snapshotContinuation: AsyncStream<MeshSnapshot>.Continuation
+    /// New snapshots (with their shared generation state) for the stream's task.
+    let snapshots: AsyncStream<PushContext>
+    let snapshotContinuation: AsyncStream<PushContext>.Continuation
 
     init(id: UInt64, identity: ProxyIdentity, protocolName: String) {
         self.id = id
         self.identity = identity
         self.state = Mutex(State(protocolName: protocolName, connectedAt: Date()))
         // Only the newest snapshot matters; older ones waiting are skipped.
-        (snapshots, snapshotContinuation) = AsyncStream.makeStream(of: MeshSnapshot.self, bufferingPolicy: .bufferingNewest(1))
+        (snapshots, snapshotContinuation) = AsyncStream.makeStream(of: PushContext.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var current: State { state.withLock { $0 } }
