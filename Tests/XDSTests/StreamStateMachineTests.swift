@@ -130,3 +130,33 @@ import Testing
         }
     }
 }
+
+/// Proxies of one push share packed clusters and endpoints; a different resource under the same
+/// name must still get its own bytes and version.
+@Suite struct ResourcePackCacheTests {
+    static func cluster(_ name: String, connectTimeout seconds: Int64) -> Envoy_Config_Cluster_V3_Cluster {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = name
+        cluster.connectTimeout.seconds = seconds
+        return cluster
+    }
+
+    @Test func equalResourcesShareTheirPackingAndDifferentOnesDoNot() throws {
+        let cache = ResourcePackCache()
+        var first = ProxyResources()
+        first.clusters = [Self.cluster("outbound|9080||reviews.default.svc.cluster.local", connectTimeout: 10)]
+        var second = ProxyResources()
+        second.clusters = [Self.cluster("outbound|9080||reviews.default.svc.cluster.local", connectTimeout: 10)]
+        var third = ProxyResources()
+        third.clusters = [Self.cluster("outbound|9080||reviews.default.svc.cluster.local", connectTimeout: 3)]
+
+        let name = "outbound|9080||reviews.default.svc.cluster.local"
+        let a = try ResourceSet(first, cache: cache)[.cluster][name]
+        let b = try ResourceSet(second, cache: cache)[.cluster][name]
+        let c = try ResourceSet(third, cache: cache)[.cluster][name]
+        let uncached = try ResourceSet(third)[.cluster][name]
+        #expect(a?.version == b?.version && a?.body == b?.body)
+        #expect(c?.version != a?.version, "an equal name with different content is not a hit")
+        #expect(c?.version == uncached?.version && c?.body == uncached?.body)
+    }
+}

@@ -41,7 +41,7 @@ struct SidecarInboundListenerGenerator {
         guard let workload = proxy.workload else { return [] }
         let reference = ResourceReference(kind: ResourceKind.workloadEntry.rawValue, namespace: workload.namespace, name: workload.name)
         var ports: [InboundPort] = []
-        for service in snapshot.registry.services {
+        for service in snapshot.registry.services(backedBy: reference) {
             for endpoint in snapshot.registry.endpoints[service.hostname] ?? [] where endpoint.workload == reference {
                 // The first service to claim a port decides its protocol.
                 guard !ports.contains(where: { $0.number == endpoint.port }),

@@ -67,6 +67,9 @@ public struct ServiceRegistry: Hashable, Sendable {
     /// "namespace\u{0}address" → index of the first workload there: every proxy's identification
     /// looks its workload up.
     private var workloadByAddress: [String: Int] = [:]
+    /// WorkloadEntry → the hostnames whose endpoints it backs, ordered: a sidecar's inbound
+    /// ports are those, and looking them up must not cost the whole registry.
+    private var hostnamesByWorkload: [ResourceReference: [String]] = [:]
 
     public init() {}
 
@@ -90,12 +93,21 @@ public struct ServiceRegistry: Hashable, Sendable {
         for hostname in endpoints.keys {
             endpoints[hostname]?.sort { ($0.servicePort, $0.address, $0.port) < ($1.servicePort, $1.address, $1.port) }
         }
+        for (hostname, list) in endpoints {
+            for workload in Set(list.compactMap(\.workload)) { hostnamesByWorkload[workload, default: []].append(hostname) }
+        }
+        for workload in hostnamesByWorkload.keys { hostnamesByWorkload[workload]!.sort() }
     }
 
     /// The workload a proxy runs beside: the WorkloadEntry in its namespace with its address,
     /// as Istio identifies proxies outside Kubernetes.
     public func workload(address: String, namespace: String) -> Workload? {
         workloadByAddress["\(namespace)\u{0}\(address)"].map { workloads[$0] }
+    }
+
+    /// The services with endpoints on a WorkloadEntry, ordered by hostname then namespace.
+    public func services(backedBy workload: ResourceReference) -> [MeshService] {
+        (hostnamesByWorkload[workload] ?? []).flatMap { services(named: $0) }
     }
 
     /// The services with this hostname (one per namespace defining it); a binary search, since

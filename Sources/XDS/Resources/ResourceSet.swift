@@ -14,6 +14,18 @@ public struct VersionedResource: Sendable, Equatable {
     public static func == (lhs: VersionedResource, rhs: VersionedResource) -> Bool {
         lhs.name == rhs.name && lhs.version == rhs.version
     }
+
+    /// Packs a resource: deterministic bytes, so the same resource always hashes the same.
+    init(_ type: ResourceType, name: String, _ message: any SwiftProtobuf.Message) throws {
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        let bytes: [UInt8] = try message.serializedBytes(options: options)
+        self.name = name
+        self.version = ContentHash.hex(bytes)
+        self.body = Google_Protobuf_Any()
+        self.body.typeURL = type.typeURL
+        self.body.value = Data(bytes)
+    }
 }
 
 /// A proxy's resources by type and name. Comparing two sets tells which types changed, which
@@ -23,25 +35,24 @@ public struct ResourceSet: Sendable, Equatable {
 
     public init() {}
 
-    /// Packs and versions every resource of `resources`.
-    public init(_ resources: ProxyResources) throws {
-        try add(.cluster, resources.clusters.map { ($0.name, $0) })
-        try add(.endpoint, resources.endpoints.map { ($0.clusterName, $0) })
-        try add(.listener, resources.listeners.map { ($0.name, $0) })
-        try add(.route, resources.routes.map { ($0.name, $0) })
+    /// Packs and versions every resource of `resources`. Clusters and endpoints come from
+    /// `cache` when another proxy of the same push already packed the same resource.
+    init(_ resources: ProxyResources, cache: ResourcePackCache?) throws {
+        try add(.cluster, resources.clusters.map { ($0.name, $0) }, cache: cache)
+        try add(.endpoint, resources.endpoints.map { ($0.clusterName, $0) }, cache: cache)
+        try add(.listener, resources.listeners.map { ($0.name, $0) }, cache: nil)
+        try add(.route, resources.routes.map { ($0.name, $0) }, cache: nil)
     }
 
-    private mutating func add(_ type: ResourceType, _ messages: [(String, any SwiftProtobuf.Message)]) throws {
+    /// Packs and versions every resource of `resources`.
+    public init(_ resources: ProxyResources) throws {
+        try self.init(resources, cache: nil)
+    }
+
+    private mutating func add(_ type: ResourceType, _ messages: [(String, any SwiftProtobuf.Message)], cache: ResourcePackCache?) throws {
         var resources: [String: VersionedResource] = [:]
         for (name, message) in messages {
-            // Deterministic bytes, so the same resource always hashes the same.
-            var options = BinaryEncodingOptions()
-            options.useDeterministicOrdering = true
-            let bytes: [UInt8] = try message.serializedBytes(options: options)
-            var body = Google_Protobuf_Any()
-            body.typeURL = type.typeURL
-            body.value = Data(bytes)
-            resources[name] = VersionedResource(name: name, version: ContentHash.hex(bytes), body: body)
+            resources[name] = try cache?.packed(type, name: name, message) ?? VersionedResource(type, name: name, message)
         }
         byType[type] = resources
     }

@@ -96,14 +96,14 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
                 server.log("xds: refused a \(protocolName) stream: \(error.reason)")
                 throw RPCError(code: .invalidArgument, message: error.reason)
             }
-            let (connection, context) = await server.connect(identity, protocolName: protocolName)
+            let (connection, published) = await server.connect(identity, protocolName: protocolName)
             group.addTask {
-                for await context in connection.snapshots {
-                    continuation.yield(.resources(generate(context, for: connection)))
+                for await published in connection.snapshots {
+                    continuation.yield(.resources(generate(published, for: connection)))
                 }
             }
             do {
-                try await handle(.resources(generate(context, for: connection)), connection)
+                try await handle(.resources(generate(published, for: connection)), connection)
                 try await handle(.request(first), connection)
                 while let event = await pending.next() { try await handle(event, connection) }
             } catch {
@@ -117,11 +117,12 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
     }
 
     /// Generates the proxy's resources; on failure the proxy keeps what it was last sent.
-    private func generate(_ context: PushContext, for connection: ProxyConnection) -> ResourceSet {
-        let snapshot = context.snapshot
+    private func generate(_ published: PublishedSnapshot, for connection: ProxyConnection) -> ResourceSet {
+        let snapshot = published.snapshot
         let proxy = connection.identity.proxy(in: snapshot)
         do {
-            let set = try ResourceSet(try ProxyConfigGenerator(context: context).generate(for: proxy))
+            let resources = try ProxyConfigGenerator(context: published.context).generate(for: proxy)
+            let set = try ResourceSet(resources, cache: published.packing)
             connection.update {
                 $0.resources = set
                 $0.snapshotVersion = snapshot.version

@@ -1,6 +1,5 @@
 // The hub of meshd's xDS: the snapshot in force, the connected proxies, debounced pushes.
 
-import ConfigGen
 import Foundation
 import MeshModel
 
@@ -28,8 +27,8 @@ public actor DiscoveryServer {
     }
 
     /// The snapshot in force, with the generation state every proxy shares.
-    public private(set) var context: PushContext
-    public var snapshot: MeshSnapshot { context.snapshot }
+    public private(set) var published: PublishedSnapshot
+    public var snapshot: MeshSnapshot { published.snapshot }
     public private(set) var counters = Counters()
     private let debounce: Debounce
     private var pending: MeshSnapshot?
@@ -41,7 +40,7 @@ public actor DiscoveryServer {
     let log: @Sendable (String) -> Void
 
     public init(snapshot: MeshSnapshot, debounce: Debounce = Debounce(), log: @escaping @Sendable (String) -> Void = { _ in }) {
-        self.context = PushContext(snapshot: snapshot)
+        self.published = PublishedSnapshot(snapshot)
         self.debounce = debounce
         self.log = log
     }
@@ -73,9 +72,9 @@ public actor DiscoveryServer {
             }
         }
         if let pending {
-            context = PushContext(snapshot: pending)
+            published = PublishedSnapshot(pending)
             counters.snapshotsPublished += 1
-            for connection in connections.values { connection.snapshotContinuation.yield(context) }
+            for connection in connections.values { connection.snapshotContinuation.yield(published) }
         }
         pending = nil
         pendingSince = nil
@@ -83,12 +82,12 @@ public actor DiscoveryServer {
         debounceTask = nil
     }
 
-    func connect(_ identity: ProxyIdentity, protocolName: String) -> (ProxyConnection, PushContext) {
+    func connect(_ identity: ProxyIdentity, protocolName: String) -> (ProxyConnection, PublishedSnapshot) {
         nextConnectionID += 1
         let connection = ProxyConnection(id: nextConnectionID, identity: identity, protocolName: protocolName)
         connections[connection.id] = connection
         log("xds: \(identity.nodeID) connected over \(protocolName)")
-        return (connection, context)
+        return (connection, published)
     }
 
     func disconnect(_ connection: ProxyConnection) {

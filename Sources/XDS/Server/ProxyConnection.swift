@@ -27,15 +27,15 @@ public final class ProxyConnection: Sendable {
     public let identity: ProxyIdentity
     private let state: Mutex<State>
     /// New snapshots (with their shared generation state) for the stream's task.
-    let snapshots: AsyncStream<PushContext>
-    let snapshotContinuation: AsyncStream<PushContext>.Continuation
+    let snapshots: AsyncStream<PublishedSnapshot>
+    let snapshotContinuation: AsyncStream<PublishedSnapshot>.Continuation
 
     init(id: UInt64, identity: ProxyIdentity, protocolName: String) {
         self.id = id
         self.identity = identity
         self.state = Mutex(State(protocolName: protocolName, connectedAt: Date()))
         // Only the newest snapshot matters; older ones waiting are skipped.
-        (snapshots, snapshotContinuation) = AsyncStream.makeStream(of: PushContext.self, bufferingPolicy: .bufferingNewest(1))
+        (snapshots, snapshotContinuation) = AsyncStream.makeStream(of: PublishedSnapshot.self, bufferingPolicy: .bufferingNewest(1))
     }
 
     public var current: State { state.withLock { $0 } }
