@@ -41,7 +41,7 @@ public enum BootstrapGenerator {
     /// The static cluster through which the proxy reaches meshd.
     public static let xdsClusterName = "xds-grpc"
     /// Envoy rejects regexes whose RE2 program is larger than this runtime value; Istio sets
-    /// 32768 (Envoy's default, 100, rejects `\pL+`), and MeshAPI's validation assumes it.
+    /// 32768 (Envoy's default, 100, rejects `[a-z]{4,200}`), and MeshAPI's validation assumes it.
     public static let regexProgramSizeLimit = 32768.0
 
     public static func bootstrap(_ options: BootstrapOptions) throws -> Envoy_Config_Bootstrap_V3_Bootstrap {

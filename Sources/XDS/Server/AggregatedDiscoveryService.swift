@@ -96,14 +96,18 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
                 server.log("xds: refused a \(protocolName) stream: \(error.reason)")
                 throw RPCError(code: .invalidArgument, message: error.reason)
             }
-            let (connection, published) = await server.connect(identity, protocolName: protocolName)
+            let connection = await server.connect(identity, protocolName: protocolName)
             group.addTask {
                 for await published in connection.snapshots {
                     continuation.yield(.resources(generate(published, for: connection)))
                 }
             }
+            // The snapshot in force now; later ones arrive on `connection.snapshots`. Not kept in
+            // a variable: a stream lives for hours, and holding its first snapshot would keep
+            // that whole version (and its shared caches) alive as long.
+            let initial = generate(await server.published, for: connection)
             do {
-                try await handle(.resources(generate(published, for: connection)), connection)
+                try await handle(.resources(initial), connection)
                 try await handle(.request(first), connection)
                 while let event = await pending.next() { try await handle(event, connection) }
             } catch {

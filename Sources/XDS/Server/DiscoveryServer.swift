@@ -82,12 +82,13 @@ public actor DiscoveryServer {
         debounceTask = nil
     }
 
-    func connect(_ identity: ProxyIdentity, protocolName: String) -> (ProxyConnection, PublishedSnapshot) {
+    /// Registers a stream; it gets every snapshot published from now on.
+    func connect(_ identity: ProxyIdentity, protocolName: String) -> ProxyConnection {
         nextConnectionID += 1
         let connection = ProxyConnection(id: nextConnectionID, identity: identity, protocolName: protocolName)
         connections[connection.id] = connection
         log("xds: \(identity.nodeID) connected over \(protocolName)")
-        return (connection, published)
+        return connection
     }
 
     func disconnect(_ connection: ProxyConnection) {
