@@ -105,13 +105,16 @@ class Run:
                                   "workloadSelector": {"labels": {"app": service}}}})
             for backend in members:
                 labels = dict({"app": service}, **backend.get("labels", {}))
+                entry = {"address": backend["address"], "labels": labels, "ports": {p["name"]: ECHO_PORT for p in ports}}
+                if "locality" in backend:
+                    entry["locality"] = backend["locality"]
                 docs.append({"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
-                             "metadata": {"name": backend["name"], "namespace": "default"},
-                             "spec": {"address": backend["address"], "labels": labels,
-                                      "ports": {p["name"]: ECHO_PORT for p in ports}}})
+                             "metadata": {"name": backend["name"], "namespace": "default"}, "spec": entry})
+        client = {"address": self.client_ip, "labels": {"app": "client"}}
+        if "client_locality" in self.s:
+            client["locality"] = self.s["client_locality"]
         docs.append({"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
-                     "metadata": {"name": "client", "namespace": "default"},
-                     "spec": {"address": self.client_ip, "labels": {"app": "client"}}})
+                     "metadata": {"name": "client", "namespace": "default"}, "spec": client})
         if not self.s.get("own_sidecar"):
             ports = sorted({p["number"] for service in services
                             for p in self.s.get("ports", {}).get(service, [{"number": 9080}])})
@@ -344,6 +347,12 @@ class Run:
                                      capture_output=True, text=True, timeout=10).stdout
             if step["proxy_status"]["contains"] not in out:
                 raise Failure(f"meshctl proxy-status does not show {step['proxy_status']['contains']!r}:\n{out}")
+        if "stop_backend" in step:
+            # The backend goes away (its process is stopped): connections to it now fail.
+            for name, process in self.processes:
+                if name == step["stop_backend"] and process.poll() is None:
+                    os.killpg(process.pid, signal.SIGTERM)
+                    process.wait(timeout=5)
         if "meshd_alive" in step:
             self.wait_for("meshd /ready after the change", lambda: self.http_get(f"http://127.0.0.1:{self.debug_port}/ready").startswith("ready"), 5)
 

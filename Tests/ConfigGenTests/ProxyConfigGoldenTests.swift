@@ -16,10 +16,13 @@ enum ProxyConfigCases {
     /// copies in golden/gateway instead, so the golden JSON does not depend on the checkout.
     static let certificatePlaceholder = "/etc/swiftmesh/gateway-certs/"
 
-    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls"]
+    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls", "locality"]
 
     static func proxy(_ name: String, registry: ServiceRegistry) throws -> MeshProxy {
         switch name {
+        case "locality":
+            return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~frontend.default~default.svc.cluster.local"),
+                             metadata: ProxyMetadata(), registry: registry)
         case "sidecar-embedded", "tcp-tls":
             return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~productpage-v1.default~default.svc.cluster.local"),
                              metadata: ProxyMetadata(), registry: registry)

@@ -30,6 +30,7 @@ ROOTS = [
     "envoy.extensions.filters.network.tcp_proxy.v3.tcp_proxy_pb2",
     "envoy.extensions.upstreams.http.v3.http_protocol_options_pb2",
     "envoy.extensions.retry.host.previous_hosts.v3.previous_hosts_pb2",
+    "envoy.extensions.retry.priority.previous_priorities.v3.previous_priorities_config_pb2",
     "envoy.extensions.transport_sockets.tls.v3.tls_pb2",
     "envoy.extensions.transport_sockets.tls.v3.cert_pb2",
     "envoy.extensions.filters.listener.original_dst.v3.original_dst_pb2",

@@ -26,6 +26,28 @@ public struct OutboundClusterGenerator {
         public var loadAssignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment?
         /// The effective consistent-hash setting; routes to the cluster carry its key.
         public var consistentHash: LoadBalancerSettings.ConsistentHashLB? = nil
+        /// The endpoints behind the cluster, and the locality load balancing in force for it:
+        /// each proxy's view of them depends on the proxy's locality (`localized(for:)`).
+        var endpoints: [MeshEndpoint] = []
+        var locality: LocalityLoadBalancerSetting? = nil
+        var outlierDetection = false
+
+        /// The cluster as a proxy at `proxy`'s locality gets it: endpoint priorities or locality
+        /// weights rewritten by Istio's locality load balancing; unchanged when that does not apply.
+        func localized(for proxy: MeshProxy) -> Output {
+            guard let setting = locality, let proxyLocality = proxy.locality, !proxyLocality.isEmpty,
+                  let assignment = LocalityLoadBalancer.assignment(
+                      cluster.name, endpoints: endpoints, setting: setting, outlierDetection: outlierDetection,
+                      proxyLocality: proxyLocality, proxyLabels: proxy.labels, proxyNetwork: proxy.workload?.network)
+            else { return self }
+            var output = self
+            if output.loadAssignment != nil {
+                output.loadAssignment = assignment
+            } else if output.cluster.hasLoadAssignment {
+                output.cluster.loadAssignment = assignment  // DNS clusters carry their endpoints inline
+            }
+            return output
+        }
     }
 
     /// Every outbound cluster, ordered by name, plus BlackHoleCluster and PassthroughCluster.
@@ -86,6 +108,13 @@ public struct OutboundClusterGenerator {
             let policy = EffectiveTrafficPolicy(rule: rule, subset: subset, port: port.number)
             try TrafficPolicyTranslator.apply(policy, to: &output.cluster, http2: ["HTTP2", "GRPC", "GRPC-Web"].contains(port.protocolName))
             output.consistentHash = policy.loadBalancer?.consistentHash
+            output.endpoints = endpoints
+            output.locality = LocalityLoadBalancer.setting(rule: policy.loadBalancer?.localityLbSetting, mesh: snapshot.meshConfig.localityLbSetting)
+            output.outlierDetection = policy.outlierDetection != nil
+            if let distribute = output.locality?.distribute, !distribute.isEmpty {
+                // Envoy honours locality weights only when told to.
+                output.cluster.commonLbConfig.localityWeightedLbConfig = Envoy_Config_Cluster_V3_Cluster.CommonLbConfig.LocalityWeightedLbConfig()
+            }
             if output.cluster.type == .originalDst { output.loadAssignment = nil }  // a PASSTHROUGH policy
         }
         return output

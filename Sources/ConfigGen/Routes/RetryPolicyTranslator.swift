@@ -42,7 +42,20 @@ enum RetryPolicyTranslator {
         if let perTry = retries.perTryTimeout { policy.perTryTimeout = TrafficPolicyTranslator.protoDuration(perTry) }
         if retries.retryIgnorePreviousHosts == false { policy.retryHostPredicate = [] }
         if let backoff = retries.backoff { policy.retryBackOff.baseInterval = TrafficPolicyTranslator.protoDuration(backoff) }
+        if retries.retryRemoteLocalities == true { policy.retryPriority = previousPriorities() }
         return policy
+    }
+
+    /// `retryRemoteLocalities`: retries move on to the next priority (the next locality out)
+    /// instead of staying with the one that failed; Envoy recomputes the priority load after every
+    /// second attempt, the value its documentation shows.
+    static func previousPriorities() -> Envoy_Config_Route_V3_RetryPolicy.RetryPriority {
+        var config = Envoy_Extensions_Retry_Priority_PreviousPriorities_V3_PreviousPrioritiesConfig()
+        config.updateFrequency = 2
+        var priority = Envoy_Config_Route_V3_RetryPolicy.RetryPriority()
+        priority.name = "envoy.retry_priorities.previous_priorities"
+        priority.typedConfig = try! Google_Protobuf_Any(message: config)
+        return priority
     }
 
     /// Istio's `DefaultRetryPolicy`: 2 retries, retry on another host (up to 5 picks).

@@ -157,18 +157,35 @@ public struct LocalityLoadBalancerSetting: Codable, Hashable, Sendable {
     public struct Distribute: Codable, Hashable, Sendable {
         public var from: String?
         public var to: [String: UInt32]?
+
+        public init(from: String? = nil, to: [String: UInt32]? = nil) {
+            self.from = from
+            self.to = to
+        }
     }
 
     /// The region to fail over to when a region has no healthy endpoints.
     public struct Failover: Codable, Hashable, Sendable {
         public var from: String?
         public var to: String?
+
+        public init(from: String? = nil, to: String? = nil) {
+            self.from = from
+            self.to = to
+        }
     }
 
     public var distribute: [Distribute]?
     public var failover: [Failover]?
     public var failoverPriority: [String]?
     public var enabled: Bool?
+
+    public init(distribute: [Distribute]? = nil, failover: [Failover]? = nil, failoverPriority: [String]? = nil, enabled: Bool? = nil) {
+        self.distribute = distribute
+        self.failover = failover
+        self.failoverPriority = failoverPriority
+        self.enabled = enabled
+    }
 }
 
 /// Eject endpoints that fail repeatedly, for a growing time.

@@ -33,7 +33,8 @@ public struct MeshProxy: Hashable, Sendable {
 
     /// The proxy as Istio identifies it outside Kubernetes: the workload is the WorkloadEntry in
     /// the node's namespace whose address is the node's IP; metadata `NAMESPACE`, `LABELS` and
-    /// `SERVICE_ACCOUNT` override what the workload says; `INTERCEPTION_MODE` defaults to NONE.
+    /// `SERVICE_ACCOUNT` (and the node's locality) override what the workload says;
+    /// `INTERCEPTION_MODE` defaults to NONE.
     public init(id: ProxyNodeID, metadata: ProxyMetadata, registry: ServiceRegistry) {
         let namespace = metadata.namespace ?? id.namespace
         let workload = registry.workload(address: id.ip, namespace: namespace)
@@ -41,7 +42,7 @@ public struct MeshProxy: Hashable, Sendable {
             id: id, namespace: namespace,
             labels: metadata.labels ?? workload?.labels ?? [:],
             serviceAccount: metadata.serviceAccount ?? workload?.serviceAccount ?? "default",
-            locality: workload?.locality,
+            locality: metadata.locality ?? workload?.locality,
             interceptionMode: metadata.interceptionMode ?? .none,
             workload: workload)
     }
@@ -57,12 +58,15 @@ public struct ProxyMetadata: Hashable, Sendable {
     public var labels: [String: String]?
     public var serviceAccount: String?
     public var interceptionMode: MeshProxy.InterceptionMode?
+    /// `region/zone/subzone` from the node's `locality`, as Envoy reports where it runs.
+    public var locality: String?
 
     public init(namespace: String? = nil, labels: [String: String]? = nil, serviceAccount: String? = nil,
-                interceptionMode: MeshProxy.InterceptionMode? = nil) {
+                interceptionMode: MeshProxy.InterceptionMode? = nil, locality: String? = nil) {
         self.namespace = namespace
         self.labels = labels
         self.serviceAccount = serviceAccount
         self.interceptionMode = interceptionMode
+        self.locality = locality
     }
 }

@@ -16,7 +16,7 @@ public struct ProxyIdentity: Sendable, Hashable {
     }
 
     /// Reads Istio's node ID and metadata (`NAMESPACE`, `LABELS`, `SERVICE_ACCOUNT`,
-    /// `INTERCEPTION_MODE`); the error names the field that is wrong.
+    /// `INTERCEPTION_MODE`) and the node's locality; the error names the field that is wrong.
     public init(node: Envoy_Config_Core_V3_Node) throws(ProxyIdentityError) {
         do {
             nodeID = try ProxyNodeID(parsing: node.id)
@@ -45,6 +45,9 @@ public struct ProxyIdentity: Sendable, Hashable {
                 throw ProxyIdentityError(reason: "node.metadata.INTERCEPTION_MODE: \"\(mode)\" must be NONE or REDIRECT")
             }
             metadata.interceptionMode = parsed
+        }
+        if node.hasLocality, !(node.locality.region.isEmpty && node.locality.zone.isEmpty && node.locality.subZone.isEmpty) {
+            metadata.locality = "\(node.locality.region)/\(node.locality.zone)/\(node.locality.subZone)"
         }
         self.metadata = metadata
     }
