@@ -5,18 +5,25 @@ import Foundation
 import MeshAPI
 
 @main
-struct Meshctl: ParsableCommand {
+struct Meshctl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshctl",
         abstract: "Operate a SwiftMesh service mesh.",
-        subcommands: [ValidateCommand.self, ProxyBootstrapCommand.self, ProxyStatusCommand.self, VersionCommand.self])
+        subcommands: [
+            DemoCommand.self, ApplyCommand.self, DeleteCommand.self, GetCommand.self,
+            ValidateCommand.self, ProxyStatusCommand.self, ProxyBootstrapCommand.self, VersionCommand.self,
+        ])
 
     /// Exit codes follow `meshctl validate`'s contract: 0 success, 1 invalid configuration,
     /// 2 usage or input/output errors (ArgumentParser's own default for usage errors is 64).
-    static func main() {
+    static func main() async {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            if var asynchronous = command as? AsyncParsableCommand {
+                try await asynchronous.run()
+            } else {
+                try command.run()
+            }
         } catch let exit as ExitCode {
             Foundation.exit(exit.rawValue)
         } catch {

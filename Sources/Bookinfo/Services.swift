@@ -1,0 +1,78 @@
+// details, ratings and reviews: the JSON services behind the product page.
+
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// Each answer names the service and version that produced it, so tests (and people) can tell
+/// which version answered.
+func versioned(_ response: Response, service: String, version: String) -> Response {
+    var response = response
+    response.headers += [("x-bookinfo-service", service), ("x-bookinfo-version", version)]
+    return response
+}
+
+enum DetailsService {
+    static func handle(_ request: Request) -> Response {
+        if request.path == "/health" { return .json(#"{"status":"Details is healthy"}"#) }
+        guard request.path.hasPrefix("/details/") else { return .json(#"{"error":"please use /details/<id>"}"#, status: .notFound) }
+        return .json(Catalog.details)
+    }
+}
+
+enum RatingsService {
+    static func handle(_ request: Request) -> Response {
+        if request.path == "/health" { return .json(#"{"status":"Ratings is healthy"}"#) }
+        guard request.path.hasPrefix("/ratings/") else { return .json(#"{"error":"please use /ratings/<id>"}"#, status: .notFound) }
+        return .json(Catalog.ratings)
+    }
+}
+
+/// reviews v1 shows no stars; v2 asks ratings and shows black stars, v3 red ones. Like Istio's
+/// Java reviews, v2 waits up to 10 s for ratings and v3 2.5 s (the fault-injection task relies on
+/// v2's long timeout being longer than productpage's).
+struct ReviewsService: Sendable {
+    var version: String
+    let ratings = Upstream.named("ratings")
+
+    var starColor: String? {
+        switch version {
+        case "v2": "black"
+        case "v3": "red"
+        default: nil
+        }
+    }
+
+    var ratingsTimeout: TimeAmount { version == "v3" ? .milliseconds(2500) : .seconds(10) }
+
+    func handle(_ request: Request) async -> Response {
+        if request.path == "/health" { return .json(#"{"status":"Reviews is healthy"}"#) }
+        guard request.path.hasPrefix("/reviews/") else { return .json(#"{"error":"please use /reviews/<id>"}"#, status: .notFound) }
+        var stars: [String: Int]?
+        var ratingsError = false
+        if starColor != nil {
+            let answer = await ratings.get("/ratings/0", propagating: PropagatedHeaders.from(request.headers), timeout: ratingsTimeout)
+            if let answer, answer.status == 200,
+               let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
+               let values = object["ratings"] as? [String: Int] {
+                stars = values
+            } else {
+                ratingsError = true
+            }
+        }
+        let reviews: [[String: Any]] = Catalog.reviews.map { review in
+            var entry: [String: Any] = ["reviewer": review.reviewer, "text": review.text]
+            if let color = starColor {
+                if let count = stars?[review.reviewer] {
+                    entry["rating"] = ["stars": count, "color": color]
+                } else if ratingsError {
+                    entry["rating"] = ["error": "Ratings service is currently unavailable"]
+                }
+            }
+            return entry
+        }
+        let body: [String: Any] = ["id": "0", "podname": "reviews-\(version)", "clustername": "embedded", "reviews": reviews]
+        let text = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return .json(text)
+    }
+}

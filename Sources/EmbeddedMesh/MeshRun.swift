@@ -1,0 +1,189 @@
+// One running embedded mesh: meshd, the apps, their sidecars and an ingress gateway, on loopback.
+
+import ConfigGen
+import Foundation
+import MeshModel
+
+/// Everything a mesh run needs to start.
+public struct MeshRunOptions: Sendable {
+    /// Where config, logs, bootstraps and the state file go.
+    public var runDirectory: String
+    /// The meshd and bookinfo-style executables' directory (meshctl's own).
+    public var binDirectory: String
+    public var envoy: String
+    public var workloads: [WorkloadSpec]
+    /// `127.N`: workload addresses are `127.N.1.i` (instance) and `127.N.2.i` (egress).
+    public var subnet = "127.10"
+    /// Where the ingress gateway's node lives; its Gateway listeners bind this address.
+    public var gatewayAddress = "127.0.0.1"
+    public var gatewayAdminPort = 15000
+    public var gatewayLabels = ["istio": "ingressgateway"]
+    public var xdsPort = 15010
+    public var debugPort = 15014
+    public var baseID = 5000
+    /// Istio YAML applied at start (each resource becomes a file of its own in the config
+    /// directory, as `meshctl apply` writes them).
+    public var initialConfig: [String] = []
+
+    public init(runDirectory: String, binDirectory: String, envoy: String, workloads: [WorkloadSpec]) {
+        self.runDirectory = runDirectory
+        self.binDirectory = binDirectory
+        self.envoy = envoy
+        self.workloads = workloads
+    }
+}
+
+/// What other commands (`meshctl apply`, `get`, `proxy-status`, `demo stop`) read to find the
+/// running mesh: `<run directory>/mesh.json`.
+public struct MeshState: Codable, Sendable {
+    public var pid: Int32
+    public var configDirectory: String
+    public var debugAddress: String
+    public var xdsAddress: String
+    public var gateway: String
+    public var processes: [Supervisor.Child]
+
+    public static func path(in runDirectory: String) -> String {
+        (runDirectory as NSString).appendingPathComponent("mesh.json")
+    }
+
+    public static func load(runDirectory: String) throws -> MeshState {
+        let path = path(in: runDirectory)
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw MeshRunError("no running mesh at \(runDirectory) (no \(path)); start one with `meshctl demo` or `meshctl up`")
+        }
+        do {
+            return try JSONDecoder().decode(MeshState.self, from: data)
+        } catch {
+            throw MeshRunError("\(path) is not a mesh state file: \(error)")
+        }
+    }
+}
+
+/// Starts a mesh and keeps it running until `stop()`. Each step reports through `progress`.
+public final class MeshRun: Sendable {
+    public let options: MeshRunOptions
+    public let supervisor: Supervisor
+    public let plan: MeshPlan
+    public let configDirectory: String
+    let progress: @Sendable (String) -> Void
+
+    public init(options: MeshRunOptions, progress: @escaping @Sendable (String) -> Void) throws {
+        self.options = options
+        self.progress = progress
+        let fileManager = FileManager.default
+        // A previous run's files (logs, config) are replaced: one run directory per mesh.
+        try? fileManager.removeItem(atPath: options.runDirectory)
+        configDirectory = (options.runDirectory as NSString).appendingPathComponent("config")
+        let logs = (options.runDirectory as NSString).appendingPathComponent("logs")
+        for directory in [configDirectory, logs, (options.runDirectory as NSString).appendingPathComponent("proxies")] {
+            try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        supervisor = Supervisor(logDirectory: logs)
+        plan = MeshPlan(options.workloads, subnet: options.subnet, appPorts: try freePorts(options.workloads.count), baseID: options.baseID + 1)
+    }
+
+    public var gatewayURL: String { "http://\(options.gatewayAddress):8080" }
+
+    /// Starts meshd, every app and sidecar, and the gateway; returns when all are ready.
+    public func start() async throws {
+        let started = ContinuousClock.now
+        try (plan.resources() as NSString).write(toFile: (configDirectory as NSString).appendingPathComponent("00-workloads.yaml"),
+                                                 atomically: true, encoding: String.Encoding.utf8.rawValue)
+        for text in options.initialConfig { _ = try ConfigStore(directory: configDirectory).apply(text, file: "initial config") }
+
+        let debug = "127.0.0.1:\(options.debugPort)"
+        try step("meshd (control plane, xDS on 127.0.0.1:\(options.xdsPort))") {
+            try self.supervisor.start("meshd", [self.binary("meshd"), "--config-dir", self.configDirectory,
+                                                "--xds-address", "127.0.0.1:\(self.options.xdsPort)", "--debug-address", debug])
+        }
+        try await waitUntil("meshd ready", timeout: .seconds(20)) { await httpGet("http://\(debug)/ready")?.hasPrefix("ready") == true }
+
+        for workload in plan.workloads {
+            let spec = workload.spec
+            let argv = spec.command.map { $0.replacingOccurrences(of: "{port}", with: String(workload.appPort)) }
+            let environment = spec.environment.mapValues { $0.replacingOccurrences(of: "{egress}", with: workload.egressAddress) }
+            try step("\(spec.name): app on 127.0.0.1:\(workload.appPort)") {
+                try self.supervisor.start(spec.name, [argv[0].hasPrefix("/") ? argv[0] : self.binary(argv[0])] + argv.dropFirst(), environment: environment)
+            }
+            try startProxy(name: "\(spec.name)-sidecar", node: ProxyNodeID(type: .sidecar, ip: workload.instanceAddress, name: spec.name, namespace: spec.namespace),
+                           adminPort: workload.adminPort, labels: spec.labels, serviceAccount: spec.serviceAccount, baseID: workload.baseID)
+        }
+        try startProxy(name: "istio-ingressgateway", node: ProxyNodeID(type: .router, ip: options.gatewayAddress, name: "istio-ingressgateway", namespace: "istio-system"),
+                       adminPort: options.gatewayAdminPort, labels: options.gatewayLabels, serviceAccount: "istio-ingressgateway", baseID: options.baseID)
+
+        for workload in plan.workloads {
+            try await waitUntil("\(workload.spec.name) ready", timeout: .seconds(20)) {
+                await httpGet("http://\(workload.instanceAddress):\(workload.adminPort)/ready")?.hasPrefix("LIVE") == true
+                    && canConnect(host: "127.0.0.1", port: workload.appPort)
+            }
+        }
+        try await waitUntil("istio-ingressgateway ready", timeout: .seconds(20)) {
+            await httpGet("http://\(self.options.gatewayAddress):\(self.options.gatewayAdminPort)/ready")?.hasPrefix("LIVE") == true
+        }
+        try writeState()
+        progress(String(format: "mesh ready in %.1f s: %d workloads, their sidecars and the ingress gateway", started.elapsedSeconds, plan.workloads.count))
+    }
+
+    /// Fails when a process the mesh needs has exited, naming it and its log.
+    public func checkAlive() throws {
+        if let (name, status) = supervisor.exited() {
+            throw MeshRunError("\(name) exited (status \(status)); see \(supervisor.logDirectory)/\(name).log")
+        }
+    }
+
+    /// Stops every process and removes the state file; logs and config stay in the run directory.
+    public func stop() {
+        supervisor.stopAll()
+        try? FileManager.default.removeItem(atPath: MeshState.path(in: options.runDirectory))
+    }
+
+    private func startProxy(name: String, node: ProxyNodeID, adminPort: Int, labels: [String: String], serviceAccount: String, baseID: Int) throws {
+        var bootstrap = BootstrapOptions(node: node, xdsHost: "127.0.0.1", xdsPort: UInt32(options.xdsPort))
+        bootstrap.adminPort = UInt32(adminPort)
+        bootstrap.labels = labels
+        bootstrap.serviceAccount = serviceAccount
+        let path = ((options.runDirectory as NSString).appendingPathComponent("proxies") as NSString).appendingPathComponent("\(name).json")
+        try ProtoJSON.pretty(try BootstrapGenerator.bootstrap(bootstrap)).write(toFile: path, atomically: true, encoding: .utf8)
+        try step("\(name): Envoy at \(node.ip) (admin :\(adminPort))") {
+            try self.supervisor.start(name, [self.options.envoy, "-c", path, "--base-id", String(baseID), "--concurrency", "1",
+                                             "-l", "warning", "--drain-time-s", "1"])
+        }
+    }
+
+    private func writeState() throws {
+        let state = MeshState(pid: getpid(), configDirectory: configDirectory, debugAddress: "127.0.0.1:\(options.debugPort)",
+                              xdsAddress: "127.0.0.1:\(options.xdsPort)", gateway: gatewayURL, processes: supervisor.running)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(state).write(to: URL(fileURLWithPath: MeshState.path(in: options.runDirectory)))
+    }
+
+    private func binary(_ name: String) -> String {
+        (options.binDirectory as NSString).appendingPathComponent(name)
+    }
+
+    private func step(_ what: String, _ body: () throws -> Void) throws {
+        progress("starting \(what)")
+        try body()
+    }
+
+    private func waitUntil(_ what: String, timeout: Duration, _ condition: @Sendable () async -> Bool) async throws {
+        let started = ContinuousClock.now
+        while !(await condition()) {
+            try checkAlive()
+            guard ContinuousClock.now - started < timeout else {
+                throw MeshRunError("\(what): not after \(timeout); logs in \(supervisor.logDirectory)")
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        progress(String(format: "  ✓ %@ (%.1f s)", what, started.elapsedSeconds))
+    }
+}
+
+extension ContinuousClock.Instant {
+    var elapsedSeconds: Double {
+        let elapsed = ContinuousClock.now - self
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
