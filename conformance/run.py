@@ -207,7 +207,7 @@ class Run:
             layer = {"layered_runtime": {"layers": [{"name": "scenario", "static_layer": self.s["proxy_runtime"]}]}}
             overrides = ["--config-yaml", json.dumps(layer)]
         self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
-                          "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"] + overrides)
+                          "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"] + overrides)
         self.proxy_count += 1
         self.wait_for(f"{name} proxy LIVE", lambda: self.http_get(f"http://{ip}:15000/ready").strip() == "LIVE")
 

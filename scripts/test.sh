@@ -8,6 +8,18 @@ scripts/setup.sh
 scratch=(); [[ -n "${SWIFTMESH_SCRATCH_PATH:-}" ]] && scratch=(--scratch-path "$SWIFTMESH_SCRATCH_PATH")
 swift build --build-tests "${scratch[@]}"
 swift test --skip-build "${scratch[@]}"
-# Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC.
 bin="$(swift build "${scratch[@]}" --show-bin-path)"
-.build-tools/venv/bin/python conformance/run.py --bin-dir "$bin" --jobs 4
+# End to end: `meshctl demo` through Istio's Bookinfo tasks (its own subnet 127.11 and ports), in
+# parallel with the conformance scenarios (127.30+ and ports 16000+).
+.build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" > .build-tools/e2e-demo.log 2>&1 &
+e2e=$!
+# Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC.
+conformance=0
+.build-tools/venv/bin/python conformance/run.py --bin-dir "$bin" --jobs 4 || conformance=$?
+demo=0
+wait "$e2e" || demo=$?
+cat .build-tools/e2e-demo.log
+if [[ $conformance -ne 0 || $demo -ne 0 ]]; then
+  echo "FAILED: conformance exit $conformance, e2e demo exit $demo" >&2
+  exit 1
+fi

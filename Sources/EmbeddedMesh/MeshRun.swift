@@ -146,7 +146,8 @@ public final class MeshRun: Sendable {
         let path = ((options.runDirectory as NSString).appendingPathComponent("proxies") as NSString).appendingPathComponent("\(name).json")
         try ProtoJSON.pretty(try BootstrapGenerator.bootstrap(bootstrap)).write(toFile: path, atomically: true, encoding: .utf8)
         try step("\(name): Envoy at \(node.ip) (admin :\(adminPort))") {
-            try self.supervisor.start(name, [self.options.envoy, "-c", path, "--base-id", String(baseID), "--concurrency", "1",
+            // No hot restart: it would leave shared memory in /dev/shm behind every run.
+            try self.supervisor.start(name, [self.options.envoy, "-c", path, "--base-id", String(baseID), "--disable-hot-restart", "--concurrency", "1",
                                              "-l", "warning", "--drain-time-s", "1"])
         }
     }

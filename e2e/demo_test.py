@@ -1,0 +1,242 @@
+#!/usr/bin/env python3
+"""End-to-end test of `meshctl demo`: Bookinfo in the embedded mesh, driven through Istio's tasks.
+
+Starts `meshctl demo` from a clean run directory (its own subnet, ports and gateway address, so it
+runs beside the conformance scenarios), then checks what Istio's docs say each task does:
+productpage through the gateway; request routing (all to v1, user jason to v2); traffic shifting
+(50/50 v1/v3 measured, then all v3); fault injection (a 7 s ratings delay for jason shows the
+reviews error panel after productpage's 2 x 3 s; an abort shows the ratings error). Then
+`meshctl demo stop`, and checks that no process or listener is left and nothing outside the run
+directory (Envoy's shared memory included).
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+SUBNET = "127.11"
+GATEWAY = "127.11.0.1"
+XDS_PORT = 15110
+TASKS = "samples/bookinfo/networking"
+
+
+class Failure(Exception):
+    pass
+
+
+def page(user=None, timeout=20):
+    request = urllib.request.Request(f"http://{GATEWAY}:8080/productpage")
+    if user:
+        request.add_header("Cookie", f"session={user}")
+    started = time.time()
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        body = response.read().decode()
+        return response.status, body, time.time() - started
+
+
+def served_by(body):
+    match = re.search(r"Reviews served by: reviews-(v\d)", body)
+    return match.group(1) if match else ("error" if "reviews are currently unavailable" in body else "none")
+
+
+def versions(count, user=None):
+    seen = {}
+    for _ in range(count):
+        status, body, _ = page(user)
+        if status != 200:
+            raise Failure(f"productpage answered {status}")
+        version = served_by(body)
+        seen[version] = seen.get(version, 0) + 1
+    return seen
+
+
+def eventually(what, check, within=5.0):
+    """Config changes reach every proxy within a second; allow a little more, then insist."""
+    deadline = time.time() + within
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception:  # a request during the change
+            if time.time() > deadline:
+                raise
+        if time.time() > deadline:
+            raise Failure(f"{what}: not within {within} s")
+        time.sleep(0.2)
+
+
+class Demo:
+    def __init__(self, args):
+        self.args = args
+        self.run_dir = tempfile.mkdtemp(prefix="swiftmesh-e2e-")
+        self.meshctl = os.path.join(args.bin_dir, "meshctl")
+        self.process = None
+
+    def ctl(self, *argv, check=True):
+        result = subprocess.run([self.meshctl, *argv, "--run-dir", self.run_dir], capture_output=True, text=True, timeout=30)
+        if check and result.returncode != 0:
+            raise Failure(f"meshctl {' '.join(argv)} failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def apply(self, name):
+        print(f"  apply {name}: {self.ctl('apply', '-f', os.path.join(TASKS, name)).strip()}")
+
+    def start(self):
+        shm_before = set(os.listdir("/dev/shm"))
+        self.shm_before = shm_before
+        self.process = subprocess.Popen(
+            [self.meshctl, "demo", "--run-dir", self.run_dir, "--subnet", SUBNET, "--xds-port", str(XDS_PORT),
+             "--gateway-address", GATEWAY, "--envoy", self.args.envoy, "--samples", "samples/bookinfo"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        started = time.time()
+        lines = []
+        for line in self.process.stdout:
+            lines.append(line)
+            if "Bookinfo is up" in line:
+                print(f"  demo up in {time.time() - started:.1f} s")
+                return
+            if time.time() - started > 90:
+                break
+        raise Failure("meshctl demo did not come up:\n" + "".join(lines))
+
+    def stop(self):
+        out = self.ctl("demo", "stop")
+        print(f"  {out.strip()}")
+        self.process.wait(timeout=20)
+        rest = self.process.stdout.read()
+        if "stopped: every process the demo started has exited" not in rest:
+            raise Failure(f"the demo did not report a clean stop:\n{rest}")
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def leftovers(demo):
+    problems = []
+    ps = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    for line in ps.splitlines():
+        if demo.run_dir in line:
+            problems.append(f"process still running: {line.strip()}")
+    listeners = subprocess.run(["ss", "-ltnH"], capture_output=True, text=True).stdout
+    for line in listeners.splitlines():
+        local = line.split()[3] if len(line.split()) > 3 else ""
+        if local.startswith(SUBNET + ".") or local in (f"127.0.0.1:{XDS_PORT}", f"127.0.0.1:{XDS_PORT + 4}"):
+            problems.append(f"listener left: {local}")
+    new_shm = set(os.listdir("/dev/shm")) - demo.shm_before
+    if new_shm:
+        problems.append(f"left in /dev/shm: {sorted(new_shm)}")
+    if os.path.exists(os.path.join(demo.run_dir, "mesh.json")):
+        problems.append("the state file mesh.json is still there")
+    return problems
+
+
+def run(args):
+    demo = Demo(args)
+    try:
+        print("start: meshctl demo from a clean run directory")
+        demo.start()
+
+        status, body, _ = page()
+        if status != 200 or "Book Reviews" not in body or "Book Details" not in body:
+            raise Failure(f"productpage through the gateway: {status}, reviews/details missing")
+        print("  productpage through the gateway: 200 with details and reviews")
+        spread = versions(30)
+        print(f"  before any routing rule, reviews versions: {spread}")
+
+        print("task: request routing")
+        demo.apply("virtual-service-all-v1.yaml")
+        eventually("all traffic to v1", lambda: versions(10) == {"v1": 10})
+        if versions(30) != {"v1": 30}:
+            raise Failure("after virtual-service-all-v1, a page was not served by reviews v1")
+        print("  all traffic to v1: 30/30 pages from reviews-v1")
+        demo.apply("virtual-service-reviews-test-v2.yaml")
+        eventually("jason to v2", lambda: versions(5, "jason") == {"v2": 5})
+        jason, others = versions(20, "jason"), versions(20)
+        if jason != {"v2": 20} or others != {"v1": 20}:
+            raise Failure(f"user routing: jason {jason}, others {others}")
+        print(f"  jason → v2 (20/20, black stars), everyone else → v1 (20/20)")
+
+        print("task: traffic shifting")
+        demo.apply("virtual-service-reviews-50-v3.yaml")
+        # Before the change everyone but jason already gets v1: wait until v3 shows up.
+        eventually("50/50 v1/v3", lambda: "v3" in versions(20))
+        split = versions(400)
+        share = split.get("v3", 0) / 400 * 100
+        print(f"  50% v1 / 50% v3 over 400 pages: {split} ({share:.1f}% v3)")
+        if set(split) != {"v1", "v3"} or not 43 <= share <= 57:
+            raise Failure(f"50/50 shift measured {split}")
+        demo.apply("virtual-service-reviews-v3.yaml")
+        eventually("all to v3", lambda: versions(10) == {"v3": 10})
+        _, body, _ = page()
+        if "color: red" not in body:
+            raise Failure("reviews v3 should show red stars")
+        print("  100% v3: 10/10 pages from reviews-v3, red stars")
+
+        print("task: fault injection")
+        demo.apply("virtual-service-all-v1.yaml")
+        demo.apply("virtual-service-reviews-test-v2.yaml")
+        demo.apply("virtual-service-ratings-test-delay.yaml")
+        def delayed():
+            _, body, seconds = page("jason")
+            return (body, seconds) if "reviews are currently unavailable" in body else None
+        body, seconds = eventually("the ratings delay for jason", delayed, within=30)
+        _, body, seconds = page("jason")
+        if "Sorry, product reviews are currently unavailable for this book." not in body or not 5.5 <= seconds <= 9:
+            raise Failure(f"delay fault: expected the reviews error panel after ~6 s, got {served_by(body)} after {seconds:.1f} s")
+        print(f"  jason: reviews error panel after {seconds:.1f} s (productpage's 2 × 3 s; the 7 s delay is longer), as Istio's docs show")
+        _, body, seconds = page()
+        if served_by(body) != "v1" or seconds > 2:
+            raise Failure(f"delay fault must not touch other users: {served_by(body)} in {seconds:.1f} s")
+        print(f"  others: reviews-v1 in {seconds:.2f} s")
+        demo.apply("virtual-service-ratings-test-abort.yaml")
+        def aborted():
+            _, body, _ = page("jason")
+            return body if "Ratings service is currently unavailable" in body else None
+        body = eventually("the ratings abort for jason", aborted, within=20)
+        if served_by(body) != "v2":
+            raise Failure("abort fault: reviews v2 should answer, with the ratings error")
+        print("  jason: reviews-v2 with 'Ratings service is currently unavailable' (HTTP 500 from the fault)")
+
+        print("stop: meshctl demo stop")
+        demo.stop()
+        time.sleep(0.5)
+        problems = leftovers(demo)
+        if problems:
+            raise Failure("after stop:\n  " + "\n  ".join(problems))
+        print("  no process, listener, state file or shared memory left")
+        shutil.rmtree(demo.run_dir, ignore_errors=True)
+        return True
+    except Failure as failure:
+        print(f"FAILED: {failure}")
+        logs = os.path.join(demo.run_dir, "logs")
+        print(f"(logs kept in {logs})")
+        return False
+    finally:
+        if demo.process and demo.process.poll() is None:
+            try:
+                demo.ctl("demo", "stop", check=False)
+            finally:
+                demo.kill()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin-dir", required=True, help="where meshctl, meshd and bookinfo are")
+    parser.add_argument("--envoy", default=".build-tools/venv/bin/envoy")
+    args = parser.parse_args()
+    os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    ok = run(args)
+    print("e2e demo: PASS" if ok else "e2e demo: FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
