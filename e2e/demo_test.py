@@ -10,6 +10,7 @@ reviews error panel after productpage's 2 x 3 s; an abort shows the ratings erro
 directory (Envoy's shared memory included).
 """
 import argparse
+import json
 import os
 import re
 import shutil
@@ -138,6 +139,25 @@ def leftovers(demo):
     return problems
 
 
+def check_propagation():
+    """Trace context, the request ID and end-user reach reviews and, through it, ratings."""
+    sent = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "x-b3-traceid": "80f198ee56343ba864fe8b2a57d3eff7", "x-b3-spanid": "e457b5a2e4d86bd1",
+            "x-b3-sampled": "1"}
+    request = urllib.request.Request(f"http://{GATEWAY}:8080/api/v1/products/0/reviews", headers=dict(sent, Cookie="session=jason"))
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer = json.loads(response.read())
+    # The gateway, at the edge, replaces an outside x-request-id with its own (Envoy's default);
+    # from there on every hop must carry that one.
+    request_id = answer.get("received", {}).get("x-request-id")
+    for hop, name in (("received", "reviews"), ("ratings_received", "ratings")):
+        got = answer.get(hop, {})
+        if got.get("end-user") != "jason" or not request_id or got.get("x-request-id") != request_id \
+                or got.get("x-b3-traceid") != sent["x-b3-traceid"] or "traceparent" not in got:
+            raise Failure(f"propagation to {name}: got {got}")
+    print("  the request ID, B3 and W3C trace context and end-user arrive at reviews and at ratings")
+
+
 def run(args):
     demo = Demo(args)
     try:
@@ -163,6 +183,7 @@ def run(args):
         if jason != {"v2": 20} or others != {"v1": 20}:
             raise Failure(f"user routing: jason {jason}, others {others}")
         print(f"  jason → v2 (20/20, black stars), everyone else → v1 (20/20)")
+        check_propagation()
 
         print("task: traffic shifting")
         demo.apply("virtual-service-reviews-50-v3.yaml")

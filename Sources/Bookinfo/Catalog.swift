@@ -6,8 +6,6 @@ enum Catalog {
         "publisher":"PublisherA","language":"English","ISBN-10":"1234567890","ISBN-13":"123-1234567890"}
         """
 
-    static let ratings = #"{"id":0,"ratings":{"Reviewer1":5,"Reviewer2":4}}"#
-
     static let reviews: [(reviewer: String, text: String)] = [
         ("Reviewer1", "An extremely entertaining play by Shakespeare. The slapstick humour is refreshing!"),
         ("Reviewer2", "Absolutely fun and entertaining. The play lacks thematic depth when compared to other plays by Shakespeare."),

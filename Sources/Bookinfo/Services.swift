@@ -20,11 +20,21 @@ enum DetailsService {
     }
 }
 
+/// The propagated headers a service received, as a JSON object: each answer carries it, so a
+/// test can see the trace context and `end-user` arrive at every hop.
+func receivedHeaders(_ request: Request) -> [String: String] {
+    Dictionary(PropagatedHeaders.from(request.headers).filter { $0.0 != "user-agent" }, uniquingKeysWith: { first, _ in first })
+}
+
+func jsonText(_ object: Any) -> String {
+    (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+}
+
 enum RatingsService {
     static func handle(_ request: Request) -> Response {
         if request.path == "/health" { return .json(#"{"status":"Ratings is healthy"}"#) }
         guard request.path.hasPrefix("/ratings/") else { return .json(#"{"error":"please use /ratings/<id>"}"#, status: .notFound) }
-        return .json(Catalog.ratings)
+        return .json(jsonText(["id": 0, "ratings": ["Reviewer1": 5, "Reviewer2": 4], "received": receivedHeaders(request)]))
     }
 }
 
@@ -49,6 +59,7 @@ struct ReviewsService: Sendable {
         if request.path == "/health" { return .json(#"{"status":"Reviews is healthy"}"#) }
         guard request.path.hasPrefix("/reviews/") else { return .json(#"{"error":"please use /reviews/<id>"}"#, status: .notFound) }
         var stars: [String: Int]?
+        var ratingsReceived: [String: String]?
         var ratingsError = false
         if starColor != nil {
             let answer = await ratings.get("/ratings/0", propagating: PropagatedHeaders.from(request.headers), timeout: ratingsTimeout)
@@ -56,6 +67,7 @@ struct ReviewsService: Sendable {
                let object = try? JSONSerialization.jsonObject(with: Data(answer.body.utf8)) as? [String: Any],
                let values = object["ratings"] as? [String: Int] {
                 stars = values
+                ratingsReceived = object["received"] as? [String: String]
             } else {
                 ratingsError = true
             }
@@ -71,8 +83,9 @@ struct ReviewsService: Sendable {
             }
             return entry
         }
-        let body: [String: Any] = ["id": "0", "podname": "reviews-\(version)", "clustername": "embedded", "reviews": reviews]
-        let text = (try? JSONSerialization.data(withJSONObject: body, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return .json(text)
+        var body: [String: Any] = ["id": "0", "podname": "reviews-\(version)", "clustername": "embedded", "reviews": reviews,
+                                   "received": receivedHeaders(request)]
+        if let ratingsReceived { body["ratings_received"] = ratingsReceived }
+        return .json(jsonText(body))
     }
 }
