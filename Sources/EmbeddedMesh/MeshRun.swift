@@ -104,7 +104,7 @@ public final class MeshRun: Sendable {
             let argv = spec.command.map { $0.replacingOccurrences(of: "{port}", with: String(workload.appPort)) }
             let environment = spec.environment.mapValues { $0.replacingOccurrences(of: "{egress}", with: workload.egressAddress) }
             try step("\(spec.name): app on 127.0.0.1:\(workload.appPort)") {
-                try self.supervisor.start(spec.name, [argv[0].hasPrefix("/") ? argv[0] : self.binary(argv[0])] + argv.dropFirst(), environment: environment)
+                try self.supervisor.start(spec.name, [try self.executable(argv[0])] + argv.dropFirst(), environment: environment)
             }
             try startProxy(name: "\(spec.name)-sidecar", node: ProxyNodeID(type: .sidecar, ip: workload.instanceAddress, name: spec.name, namespace: spec.namespace),
                            adminPort: workload.adminPort, labels: spec.labels, serviceAccount: spec.serviceAccount, baseID: workload.baseID)
@@ -162,6 +162,17 @@ public final class MeshRun: Sendable {
 
     private func binary(_ name: String) -> String {
         (options.binDirectory as NSString).appendingPathComponent(name)
+    }
+
+    /// A workload's program: a path as given; a bare name from SwiftMesh's own binaries
+    /// (`bookinfo`, `echo-server`), else from PATH.
+    private func executable(_ name: String) throws -> String {
+        if name.contains("/") { return name }
+        let candidates = [binary(name)] + (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/\(name)" }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw MeshRunError("\(name): no such program beside meshctl or on PATH")
+        }
+        return found
     }
 
     private func step(_ what: String, _ body: () throws -> Void) throws {

@@ -14,7 +14,7 @@ func readInputs(_ paths: [String]) throws -> [(name: String, text: String)] {
             continue
         }
         let (read, problems) = ConfigInput.read(paths: [path])
-        if let problem = problems.first { throw ValidationError(problem) }
+        if let problem = problems.first { throw CommandFailure(problem) }
         inputs += read.map { ($0.file, String(decoding: $0.data, as: UTF8.self)) }
     }
     return inputs
@@ -73,7 +73,7 @@ struct DeleteCommand: ParsableCommand {
                     print("\(reference.kind) \(reference.namespace)/\(reference.name) \(change.rawValue)")
                 }
             } catch let error as MeshRunError {
-                throw ValidationError(error.description)
+                throw CommandFailure(error.description)
             }
         }
     }
@@ -128,7 +128,7 @@ struct GetCommand: ParsableCommand {
                 && (namespace == nil || entry["namespace"] as? String == namespace)
         }
         if rows.isEmpty {
-            throw ValidationError("no \(wanted ?? "resources")\(name.map { " named \($0)" } ?? "") in the mesh")
+            throw CommandFailure("no \(wanted ?? "resources")\(name.map { " named \($0)" } ?? "") in the mesh")
         }
         if output == "yaml" {
             print(try rows.map(Self.yaml).joined(separator: "---\n"), terminator: "")

@@ -29,13 +29,13 @@ struct MeshLocation: ParsableArguments {
         do {
             return try MeshState.load(runDirectory: runDirectory)
         } catch let error as MeshRunError {
-            throw ValidationError(error.description)
+            throw CommandFailure(error.description)
         }
     }
 }
 
 enum DemoDefaults {
-    static let runDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("swiftmesh-demo")
+    static let runDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("swiftmesh")
 
     /// meshctl's own directory: meshd and bookinfo are built beside it.
     static var binDirectory: String {
@@ -130,19 +130,8 @@ struct StartDemo: AsyncParsableCommand {
         options.initialConfig = try ["bookinfo-gateway.yaml", "destination-rule-all.yaml"].map { name in
             try String(contentsOfFile: "\(samples)/networking/\(name)", encoding: .utf8)
         }
-        let say: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
-        say("SwiftMesh demo: Bookinfo with \(options.workloads.count) workloads, run directory \(location.runDirectory)")
-        let run = try MeshRun(options: options, progress: say)
-        let stopping = StopSignal()
-        do {
-            try await run.start()
-        } catch {
-            say("failed: \(error)")
-            say("stopping what was started...")
-            run.stop()
-            throw ExitCode(1)
-        }
-        say("""
+        try await runUntilStopped(options, title: "SwiftMesh demo: Bookinfo with \(options.workloads.count) workloads") { run in
+            """
 
             Bookinfo is up:  \(run.gatewayURL)/productpage
             Try:
@@ -152,21 +141,40 @@ struct StartDemo: AsyncParsableCommand {
               meshctl proxy-status
               meshctl demo stop        # or Ctrl-C here
 
-            """)
-        while !stopping.requested {
-            do {
-                try run.checkAlive()
-            } catch {
-                say("\(error)")
-                run.stop()
-                throw ExitCode(1)
-            }
-            try? await Task.sleep(for: .milliseconds(200))
+            """
         }
-        say("stopping the mesh...")
-        run.stop()
-        say("stopped: every process the demo started has exited")
     }
+}
+
+/// Starts the mesh, prints `ready(run)`, and keeps it running until Ctrl-C or SIGTERM (or a
+/// process it needs dies); then stops every process it started.
+func runUntilStopped(_ options: MeshRunOptions, title: String, ready: (MeshRun) -> String) async throws {
+    let say: @Sendable (String) -> Void = { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
+    say("\(title), run directory \(options.runDirectory)")
+    let run = try MeshRun(options: options, progress: say)
+    let stopping = StopSignal()
+    do {
+        try await run.start()
+    } catch {
+        say("failed: \(error)")
+        say("stopping what was started...")
+        run.stop()
+        throw ExitCode(1)
+    }
+    say(ready(run))
+    while !stopping.requested {
+        do {
+            try run.checkAlive()
+        } catch {
+            say("\(error)")
+            run.stop()
+            throw ExitCode(1)
+        }
+        try? await Task.sleep(for: .milliseconds(200))
+    }
+    say("stopping the mesh...")
+    run.stop()
+    say("stopped: every process the mesh started has exited")
 }
 
 /// SIGINT (Ctrl-C) and SIGTERM (`meshctl demo stop`) ask the demo to stop cleanly.

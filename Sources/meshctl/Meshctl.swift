@@ -10,8 +10,8 @@ struct Meshctl: AsyncParsableCommand {
         commandName: "meshctl",
         abstract: "Operate a SwiftMesh service mesh.",
         subcommands: [
-            DemoCommand.self, ApplyCommand.self, DeleteCommand.self, GetCommand.self,
-            ValidateCommand.self, ProxyStatusCommand.self, ProxyBootstrapCommand.self, VersionCommand.self,
+            DemoCommand.self, UpCommand.self, DownCommand.self, ApplyCommand.self, DeleteCommand.self, GetCommand.self,
+            ValidateCommand.self, ProxyStatusCommand.self, ProxyConfigCommand.self, ProxyBootstrapCommand.self, VersionCommand.self,
         ])
 
     /// Exit codes follow `meshctl validate`'s contract: 0 success, 1 invalid configuration,
@@ -44,4 +44,10 @@ struct VersionCommand: ParsableCommand {
     func run() {
         print("meshctl \(SwiftMeshVersion.current)")
     }
+}
+
+/// A command that could not do its job (not a usage mistake): printed without the usage text.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
 }
