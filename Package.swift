@@ -96,13 +96,18 @@ let package = Package(
             name: "EmbeddedMesh",
             dependencies: ["ConfigGen", "MeshModel", "MeshAPI"]
         ),
+        // meshctl analyze's checks across a mesh (references, conflicts, dead rules, idle selectors).
+        .target(
+            name: "Analysis",
+            dependencies: ["MeshModel", "MeshAPI"]
+        ),
         .executableTarget(
             name: "meshd",
             dependencies: ["ControlPlane", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "meshctl",
-            dependencies: ["MeshAPI", "MeshModel", "ConfigGen", "EmbeddedMesh", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["MeshAPI", "MeshModel", "ConfigGen", "EmbeddedMesh", "Analysis", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // The conformance scenarios' backend: reports who it is and what it got, fails or delays on request.
         .executableTarget(
@@ -159,6 +164,11 @@ let package = Package(
         .testTarget(
             name: "ConfigSourcesTests",
             dependencies: ["ConfigSources", "MeshModel", "MeshAPI"]
+        ),
+        .testTarget(
+            name: "AnalysisTests",
+            dependencies: ["Analysis", "MeshModel", "MeshAPI"],
+            exclude: ["corpus"]
         ),
         .testTarget(
             name: "MeshModelTests",

@@ -11,7 +11,7 @@ struct Meshctl: AsyncParsableCommand {
         abstract: "Operate a SwiftMesh service mesh.",
         subcommands: [
             DemoCommand.self, UpCommand.self, DownCommand.self, ApplyCommand.self, DeleteCommand.self, GetCommand.self,
-            ValidateCommand.self, ProxyStatusCommand.self, ProxyConfigCommand.self, ProxyBootstrapCommand.self, VersionCommand.self,
+            AnalyzeCommand.self, ValidateCommand.self, ProxyStatusCommand.self, ProxyConfigCommand.self, ProxyBootstrapCommand.self, VersionCommand.self,
         ])
 
     /// Exit codes follow `meshctl validate`'s contract: 0 success, 1 invalid configuration,

@@ -8,9 +8,10 @@ enum Samples {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples")
 
-    /// The sample files users are meant to apply (not the deliberately broken ones).
+    /// The sample files users are meant to apply (not the deliberately broken ones, nor the
+    /// workload lists of `meshctl up`, which are not Istio config).
     static var files: [String] {
-        ConfigInput.read(paths: [root.path]).inputs.map(\.file).filter { !$0.contains("/broken/") }
+        ConfigInput.read(paths: [root.path]).inputs.map(\.file).filter { !$0.contains("/broken/") && !$0.hasSuffix("/mesh.yaml") }
     }
 }
 
