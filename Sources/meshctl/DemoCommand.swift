@@ -34,6 +34,44 @@ struct MeshLocation: ParsableArguments {
     }
 }
 
+/// How `meshctl demo` and `meshctl up` place and run a mesh.
+struct MeshRunArguments: ParsableArguments {
+    @Option(help: "The Envoy binary (default: the one scripts/setup.sh installs, or envoy on PATH).")
+    var envoy: String?
+
+    @OptionGroup var location: MeshLocation
+
+    @Option(help: "Workload addresses: 127.N.1.x (instance) and 127.N.2.x (egress).")
+    var subnet: String = "127.10"
+
+    @Option(name: .customLong("xds-port"), help: "meshd's xDS port on 127.0.0.1 (its debug API is this + 4).")
+    var xdsPort: Int = 15010
+
+    @Option(name: .customLong("gateway-address"), help: "The ingress gateway's address; it serves its Gateways' ports there.")
+    var gatewayAddress: String = "127.0.0.1"
+
+    func validate() throws {
+        let parts = subnet.split(separator: ".")
+        guard parts.count == 2, parts[0] == "127", let second = Int(parts[1]), (1...254).contains(second) else {
+            throw ValidationError("--subnet must be 127.N with N in 1...254, not \"\(subnet)\"")
+        }
+    }
+
+    /// The run's options; refuses to start over a mesh that is still running.
+    func options(workloads: [WorkloadSpec]) throws -> MeshRunOptions {
+        if let running = try? MeshState.load(runDirectory: location.runDirectory), kill(running.pid, 0) == 0 {
+            throw CommandFailure("a mesh is already running from \(location.runDirectory) (pid \(running.pid)); stop it with `meshctl down`")
+        }
+        var options = MeshRunOptions(runDirectory: location.runDirectory, binDirectory: DemoDefaults.binDirectory,
+                                     envoy: try DemoDefaults.envoy(envoy), workloads: workloads)
+        options.subnet = subnet
+        options.xdsPort = xdsPort
+        options.debugPort = xdsPort + 4
+        options.gatewayAddress = gatewayAddress
+        return options
+    }
+}
+
 enum DemoDefaults {
     static let runDirectory = (NSTemporaryDirectory() as NSString).appendingPathComponent("swiftmesh")
 
@@ -88,45 +126,21 @@ struct StartDemo: AsyncParsableCommand {
     @Option(help: "The data plane: envoy (stock Envoy) or meshproxy.")
     var proxy: String = "envoy"
 
-    @Option(help: "The Envoy binary (default: the one scripts/setup.sh installs, or envoy on PATH).")
-    var envoy: String?
-
     @Option(help: "Bookinfo's config directory (samples/bookinfo).")
     var samples: String?
 
-    @OptionGroup var location: MeshLocation
-
-    @Option(help: "Workload addresses: 127.N.1.x (instance) and 127.N.2.x (egress).")
-    var subnet: String = "127.10"
-
-    @Option(name: .customLong("xds-port"), help: "meshd's xDS port on 127.0.0.1 (its debug API is this + 4).")
-    var xdsPort: Int = 15010
-
-    @Option(name: .customLong("gateway-address"), help: "The ingress gateway's address; it serves port 8080 there.")
-    var gatewayAddress: String = "127.0.0.1"
+    @OptionGroup var mesh: MeshRunArguments
 
     func validate() throws {
         guard proxy == "envoy" || proxy == "meshproxy" else { throw ValidationError("--proxy must be envoy or meshproxy") }
         if proxy == "meshproxy" {
             throw ValidationError("--proxy meshproxy: meshproxy is not built yet (it arrives with its own issue); use --proxy envoy")
         }
-        let parts = subnet.split(separator: ".")
-        guard parts.count == 2, parts[0] == "127", let second = Int(parts[1]), (1...254).contains(second) else {
-            throw ValidationError("--subnet must be 127.N with N in 1...254, not \"\(subnet)\"")
-        }
     }
 
     func run() async throws {
-        if let running = try? MeshState.load(runDirectory: location.runDirectory), kill(running.pid, 0) == 0 {
-            throw ValidationError("a mesh is already running from \(location.runDirectory) (pid \(running.pid)); stop it with `meshctl demo stop`")
-        }
         let samples = try DemoDefaults.samples(samples)
-        var options = MeshRunOptions(runDirectory: location.runDirectory, binDirectory: DemoDefaults.binDirectory,
-                                     envoy: try DemoDefaults.envoy(envoy), workloads: BookinfoWorkloads.specs())
-        options.subnet = subnet
-        options.xdsPort = xdsPort
-        options.debugPort = xdsPort + 4
-        options.gatewayAddress = gatewayAddress
+        var options = try mesh.options(workloads: BookinfoWorkloads.specs())
         options.initialConfig = try ["bookinfo-gateway.yaml", "destination-rule-all.yaml"].map { name in
             try String(contentsOfFile: "\(samples)/networking/\(name)", encoding: .utf8)
         }

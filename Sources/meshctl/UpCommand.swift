@@ -21,24 +21,9 @@ struct UpCommand: AsyncParsableCommand {
     @Argument(help: "The directory with mesh.yaml and your Istio config.")
     var directory: String
 
-    @Option(help: "The Envoy binary (default: the one scripts/setup.sh installs, or envoy on PATH).")
-    var envoy: String?
-
-    @OptionGroup var location: MeshLocation
-
-    @Option(help: "Workload addresses: 127.N.1.x (instance) and 127.N.2.x (egress).")
-    var subnet: String = "127.10"
-
-    @Option(name: .customLong("xds-port"), help: "meshd's xDS port on 127.0.0.1 (its debug API is this + 4).")
-    var xdsPort: Int = 15010
-
-    @Option(name: .customLong("gateway-address"), help: "The ingress gateway's address.")
-    var gatewayAddress: String = "127.0.0.1"
+    @OptionGroup var mesh: MeshRunArguments
 
     func run() async throws {
-        if let running = try? MeshState.load(runDirectory: location.runDirectory), kill(running.pid, 0) == 0 {
-            throw CommandFailure("a mesh is already running from \(location.runDirectory) (pid \(running.pid)); stop it with `meshctl down`")
-        }
         let meshFile = (directory as NSString).appendingPathComponent("mesh.yaml")
         let workloads: [WorkloadSpec]
         do {
@@ -58,12 +43,7 @@ struct UpCommand: AsyncParsableCommand {
                 throw CommandFailure(error.description)
             }
         }
-        var options = MeshRunOptions(runDirectory: location.runDirectory, binDirectory: DemoDefaults.binDirectory,
-                                     envoy: try DemoDefaults.envoy(envoy), workloads: workloads)
-        options.subnet = subnet
-        options.xdsPort = xdsPort
-        options.debugPort = xdsPort + 4
-        options.gatewayAddress = gatewayAddress
+        var options = try mesh.options(workloads: workloads)
         options.initialConfig = config.map { String(decoding: $0.data, as: UTF8.self) }
         try await runUntilStopped(options, title: "SwiftMesh: \(workloads.count) workloads from \(meshFile)") { run in
             let lines = run.plan.workloads.map { workload in
