@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // RE2, the regex engine Envoy uses, behind a C ABI: validation asks it whether a
@@ -96,6 +99,16 @@ let package = Package(
             name: "EmbeddedMesh",
             dependencies: ["ConfigGen", "MeshModel", "MeshAPI"]
         ),
+        // The mesh CA: root or plug-in keys, CSR checks and signing, SPIFFE identities.
+        .target(
+            name: "MeshCA",
+            dependencies: [
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+            ]
+        ),
         // meshctl analyze's checks across a mesh (references, conflicts, dead rules, idle selectors).
         .target(
             name: "Analysis",
@@ -164,6 +177,15 @@ let package = Package(
         .testTarget(
             name: "ConfigSourcesTests",
             dependencies: ["ConfigSources", "MeshModel", "MeshAPI"]
+        ),
+        .testTarget(
+            name: "MeshCATests",
+            dependencies: [
+                "MeshCA",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
         ),
         .testTarget(
             name: "AnalysisTests",
