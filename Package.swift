@@ -8,6 +8,7 @@ let package = Package(
         .executable(name: "meshctl", targets: ["meshctl"]),
         .executable(name: "meshd", targets: ["meshd"]),
         .executable(name: "bookinfo", targets: ["bookinfo"]),
+        .executable(name: "meshproxy", targets: ["meshproxy"]),
         .library(name: "MeshAPI", targets: ["MeshAPI"]),
         .library(name: "EnvoyAPI", targets: ["EnvoyAPI"]),
     ],
@@ -85,6 +86,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
+                "MeshCA",
                 "ConfigSources", "XDS", "ConfigGen", "MeshModel", "MeshAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -109,6 +111,23 @@ let package = Package(
                 .product(name: "SwiftASN1", package: "swift-asn1"),
             ]
         ),
+        // The workload side of identity: key, CSR, rotation, SDS on a Unix socket (meshproxy agent,
+        // and meshproxy itself later).
+        .target(
+            name: "IdentityAgent",
+            dependencies: [
+                "EnvoyAPI", "EnvoyServices",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .executableTarget(
+            name: "meshproxy",
+            dependencies: ["IdentityAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         // meshctl analyze's checks across a mesh (references, conflicts, dead rules, idle selectors).
         .target(
             name: "Analysis",
@@ -116,7 +135,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "meshd",
-            dependencies: ["ControlPlane", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["ControlPlane", "MeshCA", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         .executableTarget(
             name: "meshctl",

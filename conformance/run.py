@@ -45,6 +45,7 @@ class Run:
         self.net = 30 + index  # 127.<net>.0.0/16 is this run's
         self.xds_port = 16000 + index * 4
         self.debug_port = self.xds_port + 1
+        self.ca_port = self.xds_port + 2
         self.processes = []
         self.work = tempfile.mkdtemp(prefix="swiftmesh-conformance-")
         self.config_dir = os.path.join(self.work, "config")
@@ -172,7 +173,8 @@ class Run:
         if self.s.get("config"):
             self.write_config("10-scenario.yaml", self.s["config"])
         self.start("meshd", [f"{bins}/meshd", "--config-dir", self.config_dir,
-                             "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}"])
+                             "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
+                             "--ca-address", f"127.0.0.1:{self.ca_port}", "--data-dir", os.path.join(self.work, "meshd-data")])
         for backend in self.backends.values():
             argv = [f"{bins}/echo-server", "--listen", f"{backend['address']}:{ECHO_PORT}", "--name", backend["name"]]
             if "fail_status" in backend:

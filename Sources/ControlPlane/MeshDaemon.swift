@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import MeshAPI
+import MeshCA
 import MeshModel
 import NIOCore
 import XDS
@@ -19,6 +20,14 @@ public struct MeshDaemon: Sendable {
         public var debugAddress: HostAndPort
         public var pollInterval: Duration = .milliseconds(100)
         public var debounce = DiscoveryServer.Debounce()
+        /// The CA's root key, workload tokens and the trust bundle (`root-cert.pem`).
+        public var dataDirectory: String?
+        /// Where Istio's CSR API listens (TLS, served with a certificate of the mesh CA).
+        public var caAddress = HostAndPort(host: "127.0.0.1", port: 15012)
+        /// Istio's plug-in CA layout (cacerts) instead of meshd's own root.
+        public var pluginCADirectory: String?
+        public var caKeyType: CAKeyType = .ecdsaP256
+        public var workloadCertificateTTL: Duration = .seconds(24 * 3600)
 
         public init(configDirectory: String, meshConfigFile: String?, xdsAddress: HostAndPort, debugAddress: HostAndPort) {
             self.configDirectory = configDirectory
@@ -49,6 +58,32 @@ public struct MeshDaemon: Sendable {
             transportSecurity: .plaintext,
             config: .defaults { $0.http2.targetWindowSize = 8 << 20 })
         let grpc = GRPCServer(transport: transport, services: [AggregatedDiscoveryService(server: discovery)])
+        let dataDirectory = options.dataDirectory ?? (options.configDirectory as NSString).appendingPathComponent(".meshd")
+        let trustDomain = first.snapshot.meshConfig.trustDomain ?? "cluster.local"
+        let authority: CertificateAuthority
+        if let plugin = options.pluginCADirectory {
+            authority = try CAStore.plugIn(directory: plugin)
+            log("ca: signing with the plug-in CA of \(plugin)")
+        } else {
+            authority = try await CAStore.selfSigned(directory: (dataDirectory as NSString).appendingPathComponent("ca"), keyType: options.caKeyType, trustDomain: trustDomain)
+        }
+        // The trust bundle agents and tools read; public.
+        let bundle = (dataDirectory as NSString).appendingPathComponent("root-cert.pem")
+        try? FileManager.default.removeItem(atPath: bundle)
+        FileManager.default.createFile(atPath: bundle, contents: Data(authority.rootPEM.utf8), attributes: [.posixPermissions: 0o644])
+        let tokens = WorkloadTokens(dataDirectory: dataDirectory)
+        tokens.update(first.snapshot.registry)
+        let serving = try authority.issueServing(
+            identity: SpiffeIdentity(trustDomain: trustDomain, namespace: first.snapshot.meshConfig.effectiveRootNamespace, serviceAccount: "meshd"),
+            dnsNames: ["meshd.istio-system.svc", "istiod.istio-system.svc", "localhost"], ipAddresses: [options.caAddress.host], ttl: .seconds(365 * 24 * 3600))
+        let counters = CertificateCounters()
+        let certificates = CertificateService(authority: authority, tokens: tokens, defaultTTL: options.workloadCertificateTTL, counters: counters,
+                                              snapshot: { await discovery.snapshot }, log: log)
+        let caTransport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: options.caAddress.host, port: options.caAddress.port),
+            transportSecurity: .tls(certificateChain: serving.chain.map { .bytes(Array($0.utf8), format: .pem) },
+                                    privateKey: .bytes(Array(serving.key.utf8), format: .pem)))
+        let caServer = GRPCServer(transport: caTransport, services: [certificates])
         let endpoints = DebugEndpoints(server: discovery, status: status)
         let debug = try await DebugHTTPServer(host: options.debugAddress.host, port: options.debugAddress.port) { path, query in
             await endpoints.respond(path: path, query: query)
@@ -56,9 +91,10 @@ public struct MeshDaemon: Sendable {
 
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await grpc.serve() }
+            group.addTask { try await caServer.serve() }
             group.addTask {
                 if let address = try await grpc.listeningAddress {
-                    log("meshd: xDS on \(address), debug API on \(options.debugAddress), config from \(options.configDirectory)")
+                    log("meshd: xDS on \(address), CA on \(options.caAddress) (TLS), debug API on \(options.debugAddress), config from \(options.configDirectory), data in \(dataDirectory)")
                 }
             }
             group.addTask {
@@ -70,12 +106,14 @@ public struct MeshDaemon: Sendable {
                     let reload = source.reload(after: snapshot)
                     report(reload)
                     snapshot = reload.snapshot
+                    tokens.update(snapshot.registry)
                     status.loaded(problems: reload.problems)
                     await discovery.publish(snapshot)
                 }
             }
             defer {
                 grpc.beginGracefulShutdown()
+                caServer.beginGracefulShutdown()
                 debug.close(promise: nil)
             }
             // Runs until cancelled; if a service fails, the others are cancelled with it.

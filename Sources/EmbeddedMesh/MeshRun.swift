@@ -20,6 +20,7 @@ public struct MeshRunOptions: Sendable {
     public var gatewayLabels = ["istio": "ingressgateway"]
     public var xdsPort = 15010
     public var debugPort = 15014
+    public var caPort = 15012
     public var baseID = 5000
     /// Istio YAML applied at start (each resource becomes a file of its own in the config
     /// directory, as `meshctl apply` writes them).
@@ -66,6 +67,8 @@ public final class MeshRun: Sendable {
     public let supervisor: Supervisor
     public let plan: MeshPlan
     public let configDirectory: String
+    /// meshd's data: its CA, workload tokens and the trust bundle.
+    public let dataDirectory: String
     let progress: @Sendable (String) -> Void
 
     public init(options: MeshRunOptions, progress: @escaping @Sendable (String) -> Void) throws {
@@ -75,6 +78,7 @@ public final class MeshRun: Sendable {
         // A previous run's files (logs, config) are replaced: one run directory per mesh.
         try? fileManager.removeItem(atPath: options.runDirectory)
         configDirectory = (options.runDirectory as NSString).appendingPathComponent("config")
+        dataDirectory = (options.runDirectory as NSString).appendingPathComponent("meshd")
         let logs = (options.runDirectory as NSString).appendingPathComponent("logs")
         for directory in [configDirectory, logs, (options.runDirectory as NSString).appendingPathComponent("proxies")] {
             try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -95,7 +99,8 @@ public final class MeshRun: Sendable {
         let debug = "127.0.0.1:\(options.debugPort)"
         try step("meshd (control plane, xDS on 127.0.0.1:\(options.xdsPort))") {
             try self.supervisor.start("meshd", [self.binary("meshd"), "--config-dir", self.configDirectory,
-                                                "--xds-address", "127.0.0.1:\(self.options.xdsPort)", "--debug-address", debug])
+                                                "--xds-address", "127.0.0.1:\(self.options.xdsPort)", "--debug-address", debug,
+                                                "--ca-address", "127.0.0.1:\(self.options.caPort)", "--data-dir", self.dataDirectory])
         }
         try await waitUntil("meshd ready", timeout: .seconds(20)) { await httpGet("http://\(debug)/ready")?.hasPrefix("ready") == true }
 

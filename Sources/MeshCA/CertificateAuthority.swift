@@ -88,6 +88,31 @@ public final class CertificateAuthority: Sendable {
         }
     }
 
+    /// A serving certificate for meshd's own TLS ports (the CA port): a fresh P-256 key, the
+    /// given DNS names and IP addresses and SPIFFE identity, server and client EKU. Returns the
+    /// PEM chain (leaf first) and the PEM key.
+    public func issueServing(identity: SpiffeIdentity, dnsNames: [String], ipAddresses: [String], ttl: Duration,
+                             now: Date = Date()) throws -> (chain: [String], key: String) {
+        let key = P256.Signing.PrivateKey()
+        var names: [GeneralName] = [.uniformResourceIdentifier(identity.uri)] + dnsNames.map { .dnsName($0) }
+        for address in ipAddresses {
+            var bytes = [UInt8](repeating: 0, count: 4)
+            if inet_pton(AF_INET, address, &bytes) == 1 { names.append(.ipAddress(ASN1OctetString(contentBytes: bytes[...]))) }
+        }
+        let extensions = try Certificate.Extensions {
+            Critical(BasicConstraints.notCertificateAuthority)
+            Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
+            try ExtendedKeyUsage([.serverAuth, .clientAuth])
+            SubjectAlternativeNames(names)
+        }
+        let leaf = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: Certificate.PublicKey(key.publicKey),
+            notValidBefore: now.addingTimeInterval(-60), notValidAfter: now.addingTimeInterval(Double(ttl.components.seconds)),
+            issuer: issuer.subject, subject: try DistinguishedName { OrganizationName(identity.trustDomain) },
+            extensions: extensions, issuerPrivateKey: issuerKey)
+        return (try ([leaf] + chain).map { try $0.serializeAsPEM().pemString }, key.pemRepresentation)
+    }
+
     static func checkKey(_ key: Certificate.PublicKey) throws(CSRRefusal) {
         if P256.Signing.PublicKey(key) != nil || P384.Signing.PublicKey(key) != nil { return }
         if let rsa = _RSA.Signing.PublicKey(key) {

@@ -44,7 +44,7 @@ struct MeshRunArguments: ParsableArguments {
     @Option(help: "Workload addresses: 127.N.1.x (instance) and 127.N.2.x (egress).")
     var subnet: String = "127.10"
 
-    @Option(name: .customLong("xds-port"), help: "meshd's xDS port on 127.0.0.1 (its debug API is this + 4).")
+    @Option(name: .customLong("xds-port"), help: "meshd's xDS port on 127.0.0.1 (its CA is this + 2, its debug API this + 4).")
     var xdsPort: Int = 15010
 
     @Option(name: .customLong("gateway-address"), help: "The ingress gateway's address; it serves its Gateways' ports there.")
@@ -67,6 +67,7 @@ struct MeshRunArguments: ParsableArguments {
         options.subnet = subnet
         options.xdsPort = xdsPort
         options.debugPort = xdsPort + 4
+        options.caPort = xdsPort + 2
         options.gatewayAddress = gatewayAddress
         return options
     }

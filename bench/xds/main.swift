@@ -277,7 +277,8 @@ func measurePush(_ options: Options, proxies: Int, scoped: Bool, port: Int) asyn
 
     let meshd = Process()
     meshd.executableURL = URL(fileURLWithPath: options.meshd)
-    meshd.arguments = ["--config-dir", directory.path, "--xds-address", "127.0.0.1:\(port)", "--debug-address", "127.0.0.1:\(port + 1)"]
+    meshd.arguments = ["--config-dir", directory.path, "--xds-address", "127.0.0.1:\(port)", "--debug-address", "127.0.0.1:\(port + 1)",
+                       "--ca-address", "127.0.0.1:\(port + 2)"]
     meshd.standardError = FileHandle(forWritingAtPath: "/dev/null")
     try meshd.run()
     defer { meshd.terminate(); meshd.waitUntilExit() }
@@ -367,7 +368,7 @@ var pushes: [PushResult] = []
 var port = 17000
 for count in options.proxies {
     pushes += try await measurePush(options, proxies: count, scoped: true, port: port)
-    port += 2
+    port += 3
 }
 if let unscoped = options.unscopedProxies ?? options.proxies.min(), unscoped > 0 {
     pushes += try await measurePush(options, proxies: unscoped, scoped: false, port: port)
