@@ -19,12 +19,16 @@ import subprocess
 import sys
 import tempfile
 import time
+import threading
+import urllib.error
 import urllib.request
 
 SUBNET = "127.11"
 GATEWAY = "127.11.0.1"
 XDS_PORT = 15110
 TASKS = "samples/bookinfo/networking"
+# Short-lived workload certificates: agents renew at 80% (every 16 s), several times during the run.
+CERT_TTL = 20
 
 
 class Failure(Exception):
@@ -94,7 +98,8 @@ class Demo:
         self.shm_before = shm_before
         self.process = subprocess.Popen(
             [self.meshctl, "demo", "--run-dir", self.run_dir, "--subnet", SUBNET, "--xds-port", str(XDS_PORT),
-             "--gateway-address", GATEWAY, "--envoy", self.args.envoy, "--samples", "samples/bookinfo"],
+             "--gateway-address", GATEWAY, "--envoy", self.args.envoy, "--samples", "samples/bookinfo",
+             "--workload-cert-ttl", str(CERT_TTL)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         started = time.time()
         lines = []
@@ -139,6 +144,49 @@ def leftovers(demo):
     return problems
 
 
+def plaintext_status(address):
+    """A plaintext request straight to a sidecar's inbound listener: its status, or None when refused."""
+    try:
+        with urllib.request.urlopen(f"http://{address}:9080/health", timeout=5) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+    except Exception:
+        return None
+
+
+def check_mutual_tls(demo):
+    """STRICT (the demo's mesh-wide policy) refuses plaintext; PERMISSIVE takes both; a workload
+    that DISABLEs mTLS gets plaintext from its callers (automatic mTLS) and keeps working."""
+    details = f"{SUBNET}.1.2"  # details-v1's instance address (the second workload)
+    if plaintext_status(details) is not None:
+        raise Failure("STRICT: a plaintext request to details' sidecar was answered")
+    print("  STRICT (mesh-wide): plaintext to details' sidecar refused; pages served over mTLS")
+    permissive = os.path.join(demo.run_dir, "permissive.yaml")
+    with open(permissive, "w") as f:
+        f.write("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\n"
+                "spec: {mtls: {mode: PERMISSIVE}}\n")
+    print(f"  apply namespace PERMISSIVE: {demo.ctl('apply', '-f', permissive).strip()}")
+    eventually("PERMISSIVE takes plaintext", lambda: plaintext_status(details) == 200)
+    if versions(10) != {"v1": 10}:
+        raise Failure("pages must keep working under PERMISSIVE")
+    print("  PERMISSIVE (namespace): plaintext to details answered 200, pages still over mTLS")
+    disable = os.path.join(demo.run_dir, "ratings-disable.yaml")
+    with open(disable, "w") as f:
+        f.write("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ratings, namespace: default}\n"
+                "spec: {selector: {matchLabels: {app: ratings}}, mtls: {mode: DISABLE}}\n")
+    print(f"  apply ratings DISABLE: {demo.ctl('apply', '-f', disable).strip()}")
+    ratings = f"{SUBNET}.1.6"
+    eventually("ratings takes plaintext", lambda: plaintext_status(ratings) == 200)
+    _, body, _ = page("jason")
+    if "color: black" not in body:
+        raise Failure("with ratings DISABLEd, reviews v2 must still get ratings (plaintext, automatic mTLS)")
+    print("  ratings DISABLE: reviews-v2 still shows black stars (its sidecar now calls ratings in plaintext)")
+    demo.ctl("delete", "-f", disable)
+    demo.ctl("delete", "-f", permissive)
+    eventually("STRICT again", lambda: plaintext_status(details) is None)
+
+
 def check_propagation():
     """Trace context, the request ID and end-user reach reviews and, through it, ratings."""
     sent = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
@@ -156,13 +204,69 @@ def check_propagation():
                 or got.get("x-b3-traceid") != sent["x-b3-traceid"] or "traceparent" not in got:
             raise Failure(f"propagation to {name}: got {got}")
     print("  the request ID, B3 and W3C trace context and end-user arrive at reviews and at ratings")
+    xfcc = answer.get("received", {}).get("x-forwarded-client-cert", "")
+    if "URI=spiffe://cluster.local/ns/default/sa/bookinfo-productpage" not in xfcc:
+        raise Failure(f"reviews should see productpage's SPIFFE identity in x-forwarded-client-cert, got {xfcc!r}")
+    print("  reviews sees its caller's verified identity: x-forwarded-client-cert URI=spiffe://cluster.local/ns/default/sa/bookinfo-productpage")
+
+
+class SteadyTraffic(threading.Thread):
+    """Anonymous page views through the gateway for the whole run: certificate rotations and
+    config changes must not fail one of them."""
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.stopped = threading.Event()
+        self.sent, self.failures = 0, []
+
+    def run(self):
+        while not self.stopped.is_set():
+            try:
+                status, _, _ = page(timeout=10)
+                if status != 200:
+                    self.failures.append(status)
+            except Exception as error:
+                self.failures.append(repr(error))
+            self.sent += 1
+            time.sleep(0.05)
+
+
+def check_rotation(demo, traffic):
+    counts = {}
+    logs = os.path.join(demo.run_dir, "logs")
+    for name in sorted(os.listdir(logs)):
+        if name.endswith("-agent.log"):
+            with open(os.path.join(logs, name)) as f:
+                counts[name[:-len("-agent.log")]] = sum(1 for line in f if line.startswith("agent: certificate"))
+    if not counts or min(counts.values()) < 2:
+        raise Failure(f"every agent should have rotated at least once with a {CERT_TTL} s TTL: {counts}")
+    if traffic.failures:
+        raise Failure(f"{len(traffic.failures)} of {traffic.sent} steady requests failed: {traffic.failures[:5]}")
+    print(f"  rotation: {CERT_TTL} s certificates, {min(counts.values())}-{max(counts.values())} certificates per agent "
+          f"({len(counts)} agents); {traffic.sent} steady page views, 0 failed")
+
+
+def dump_errors(demo):
+    """The proxies' error counters, to tell which hop failed."""
+    admins = [(f"{GATEWAY}:15000", "gateway")] + [(f"{SUBNET}.1.{i}:15000", f"workload {i}") for i in range(1, 7)]
+    for address, name in admins:
+        try:
+            with urllib.request.urlopen(f"http://{address}/stats", timeout=3) as response:
+                lines = [line for line in response.read().decode().splitlines()
+                         if any(key in line for key in ("upstream_rq_5", "cx_connect_fail", "ssl.connection_error", "ssl.fail",
+                                                        "destroy_remote_with_active_rq", "upstream_rq_retry", "downstream_rq_5"))
+                         and not line.endswith(": 0")]
+            print(f"  {name} ({address}): " + ("; ".join(lines[:12]) or "no errors"))
+        except Exception as error:
+            print(f"  {name}: {error}")
 
 
 def run(args):
     demo = Demo(args)
+    traffic = SteadyTraffic()
     try:
         print("start: meshctl demo from a clean run directory")
         demo.start()
+        traffic.start()
 
         status, body, _ = page()
         if status != 200 or "Book Reviews" not in body or "Book Details" not in body:
@@ -184,6 +288,7 @@ def run(args):
             raise Failure(f"user routing: jason {jason}, others {others}")
         print(f"  jason → v2 (20/20, black stars), everyone else → v1 (20/20)")
         check_propagation()
+        check_mutual_tls(demo)
 
         print("task: traffic shifting")
         demo.apply("virtual-service-reviews-50-v3.yaml")
@@ -226,6 +331,10 @@ def run(args):
             raise Failure("abort fault: reviews v2 should answer, with the ratings error")
         print("  jason: reviews-v2 with 'Ratings service is currently unavailable' (HTTP 500 from the fault)")
 
+        traffic.stopped.set()
+        traffic.join(timeout=15)
+        check_rotation(demo, traffic)
+
         print("stop: meshctl demo stop")
         demo.stop()
         time.sleep(0.5)
@@ -235,12 +344,14 @@ def run(args):
         print("  no process, listener, state file or shared memory left")
         shutil.rmtree(demo.run_dir, ignore_errors=True)
         return True
-    except Failure as failure:
+    except (Failure, urllib.error.URLError, OSError) as failure:
         print(f"FAILED: {failure}")
+        dump_errors(demo)
         logs = os.path.join(demo.run_dir, "logs")
         print(f"(logs kept in {logs})")
         return False
     finally:
+        traffic.stopped.set()
         if demo.process and demo.process.poll() is None:
             try:
                 demo.ctl("demo", "stop", check=False)

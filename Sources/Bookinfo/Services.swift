@@ -23,7 +23,10 @@ enum DetailsService {
 /// The propagated headers a service received, as a JSON object: each answer carries it, so a
 /// test can see the trace context and `end-user` arrive at every hop.
 func receivedHeaders(_ request: Request) -> [String: String] {
-    Dictionary(PropagatedHeaders.from(request.headers).filter { $0.0 != "user-agent" }, uniquingKeysWith: { first, _ in first })
+    var received = Dictionary(PropagatedHeaders.from(request.headers).filter { $0.0 != "user-agent" }, uniquingKeysWith: { first, _ in first })
+    // Not propagated, but shown: the caller's identity as the sidecar verified it (mTLS).
+    if let peer = request.headers.first(name: "x-forwarded-client-cert") { received["x-forwarded-client-cert"] = peer }
+    return received
 }
 
 func jsonText(_ object: Any) -> String {

@@ -23,7 +23,9 @@ public struct WorkloadSpec: Sendable, Codable, Equatable {
         self.name = name
         self.namespace = namespace
         self.service = service
-        self.labels = labels.merging(["app": service, MeshPlan.workloadLabel: name]) { mine, _ in mine }
+        // Every planned workload runs a mesh proxy with an identity agent: Istio's tlsMode label
+        // tells clients they may speak mTLS to it.
+        self.labels = labels.merging(["app": service, MeshPlan.workloadLabel: name, "security.istio.io/tlsMode": "istio"]) { mine, _ in mine }
         self.serviceAccount = serviceAccount ?? service
         self.port = port
         self.protocolName = protocolName
@@ -62,10 +64,21 @@ public struct MeshPlan: Sendable, Codable, Equatable {
         }
     }
 
-    /// ServiceEntry per service (selecting its workloads), WorkloadEntry and Sidecar per workload:
-    /// Istio's own API for workloads outside Kubernetes.
-    public func resources() -> String {
+    /// ServiceEntry per service (selecting its workloads), WorkloadEntry and Sidecar per workload,
+    /// and a WorkloadEntry for the ingress gateway (its identity comes from it): Istio's own API
+    /// for workloads outside Kubernetes.
+    public func resources(gateway: GatewaySpec? = nil) -> String {
         var documents: [String] = []
+        if let gateway {
+            let labels = gateway.labels.merging(["security.istio.io/tlsMode": "istio"]) { mine, _ in mine }
+                .sorted { $0.key < $1.key }.map { "\($0.key): \($0.value)" }.joined(separator: ", ")
+            documents.append("""
+                apiVersion: networking.istio.io/v1
+                kind: WorkloadEntry
+                metadata: {name: \(gateway.name), namespace: \(gateway.namespace)}
+                spec: {address: \(gateway.address), labels: {\(labels)}, serviceAccount: \(gateway.serviceAccount)}
+                """)
+        }
         let services = Dictionary(grouping: workloads) { "\($0.spec.namespace)/\($0.spec.service)" }
         for key in services.keys.sorted() {
             let first = services[key]![0].spec
@@ -129,4 +142,18 @@ public struct MeshPlan: Sendable, Codable, Equatable {
 
     /// A label every planned workload carries with its own name, so its Sidecar selects it alone.
     public static let workloadLabel = "swiftmesh.io/workload"
+}
+
+/// The ingress gateway's identity: where it runs and which labels Gateways select.
+public struct GatewaySpec: Sendable, Codable, Equatable {
+    public var name = "istio-ingressgateway"
+    public var namespace = "istio-system"
+    public var address: String
+    public var labels: [String: String]
+    public var serviceAccount = "istio-ingressgateway-service-account"
+
+    public init(address: String, labels: [String: String]) {
+        self.address = address
+        self.labels = labels
+    }
 }

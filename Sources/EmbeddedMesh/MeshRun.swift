@@ -22,6 +22,8 @@ public struct MeshRunOptions: Sendable {
     public var debugPort = 15014
     public var caPort = 15012
     public var baseID = 5000
+    /// Workload certificate lifetime (meshd's cap and what agents ask for).
+    public var workloadCertificateTTL = 86400
     /// Istio YAML applied at start (each resource becomes a file of its own in the config
     /// directory, as `meshctl apply` writes them).
     public var initialConfig: [String] = []
@@ -92,7 +94,8 @@ public final class MeshRun: Sendable {
     /// Starts meshd, every app and sidecar, and the gateway; returns when all are ready.
     public func start() async throws {
         let started = ContinuousClock.now
-        try (plan.resources() as NSString).write(toFile: (configDirectory as NSString).appendingPathComponent("00-workloads.yaml"),
+        let gateway = GatewaySpec(address: options.gatewayAddress, labels: options.gatewayLabels)
+        try (plan.resources(gateway: gateway) as NSString).write(toFile: (configDirectory as NSString).appendingPathComponent("00-workloads.yaml"),
                                                  atomically: true, encoding: String.Encoding.utf8.rawValue)
         for text in options.initialConfig { _ = try ConfigStore(directory: configDirectory).apply(text, file: "initial config") }
 
@@ -100,7 +103,8 @@ public final class MeshRun: Sendable {
         try step("meshd (control plane, xDS on 127.0.0.1:\(options.xdsPort))") {
             try self.supervisor.start("meshd", [self.binary("meshd"), "--config-dir", self.configDirectory,
                                                 "--xds-address", "127.0.0.1:\(self.options.xdsPort)", "--debug-address", debug,
-                                                "--ca-address", "127.0.0.1:\(self.options.caPort)", "--data-dir", self.dataDirectory])
+                                                "--ca-address", "127.0.0.1:\(self.options.caPort)", "--data-dir", self.dataDirectory,
+                                                "--workload-cert-ttl", String(self.options.workloadCertificateTTL)])
         }
         try await waitUntil("meshd ready", timeout: .seconds(20)) { await httpGet("http://\(debug)/ready")?.hasPrefix("ready") == true }
 
@@ -114,8 +118,8 @@ public final class MeshRun: Sendable {
             try startProxy(name: "\(spec.name)-sidecar", node: ProxyNodeID(type: .sidecar, ip: workload.instanceAddress, name: spec.name, namespace: spec.namespace),
                            adminPort: workload.adminPort, labels: spec.labels, serviceAccount: spec.serviceAccount, baseID: workload.baseID)
         }
-        try startProxy(name: "istio-ingressgateway", node: ProxyNodeID(type: .router, ip: options.gatewayAddress, name: "istio-ingressgateway", namespace: "istio-system"),
-                       adminPort: options.gatewayAdminPort, labels: options.gatewayLabels, serviceAccount: "istio-ingressgateway", baseID: options.baseID)
+        try startProxy(name: gateway.name, node: ProxyNodeID(type: .router, ip: gateway.address, name: gateway.name, namespace: gateway.namespace),
+                       adminPort: options.gatewayAdminPort, labels: gateway.labels, serviceAccount: gateway.serviceAccount, baseID: options.baseID)
 
         for workload in plan.workloads {
             try await waitUntil("\(workload.spec.name) ready", timeout: .seconds(20)) {
@@ -143,12 +147,23 @@ public final class MeshRun: Sendable {
         try? FileManager.default.removeItem(atPath: MeshState.path(in: options.runDirectory))
     }
 
+    /// The workload's identity agent, then its Envoy reading certificates from the agent's socket.
     private func startProxy(name: String, node: ProxyNodeID, adminPort: Int, labels: [String: String], serviceAccount: String, baseID: Int) throws {
+        let proxies = (options.runDirectory as NSString).appendingPathComponent("proxies")
+        let socket = (proxies as NSString).appendingPathComponent("\(name).sds.sock")
+        let token = ((dataDirectory as NSString).appendingPathComponent("tokens/\(node.namespace)") as NSString).appendingPathComponent(node.name)
+        try step("\(name): identity agent (SDS on \(socket))") {
+            try self.supervisor.start("\(name)-agent", [self.binary("meshproxy"), "agent", "--ca-address", "127.0.0.1:\(self.options.caPort)",
+                                                        "--ca-root", (self.dataDirectory as NSString).appendingPathComponent("root-cert.pem"),
+                                                        "--token-file", token, "--namespace", node.namespace, "--service-account", serviceAccount,
+                                                        "--sds-socket", socket, "--cert-ttl", String(self.options.workloadCertificateTTL)])
+        }
         var bootstrap = BootstrapOptions(node: node, xdsHost: "127.0.0.1", xdsPort: UInt32(options.xdsPort))
         bootstrap.adminPort = UInt32(adminPort)
         bootstrap.labels = labels
         bootstrap.serviceAccount = serviceAccount
-        let path = ((options.runDirectory as NSString).appendingPathComponent("proxies") as NSString).appendingPathComponent("\(name).json")
+        bootstrap.sdsSocket = socket
+        let path = (proxies as NSString).appendingPathComponent("\(name).json")
         try ProtoJSON.pretty(try BootstrapGenerator.bootstrap(bootstrap)).write(toFile: path, atomically: true, encoding: .utf8)
         try step("\(name): Envoy at \(node.ip) (admin :\(adminPort))") {
             // No hot restart: it would leave shared memory in /dev/shm behind every run.

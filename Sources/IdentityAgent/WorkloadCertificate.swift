@@ -13,9 +13,12 @@ public struct WorkloadCertificate: Sendable {
     public var notBefore: Date
     public var notAfter: Date
     public var serial: String
+    /// When the agent received it.
+    public var received = Date()
 
-    /// When to renew: at 80% of the lifetime, as Istio's agent does.
-    public var renewAt: Date { notBefore.addingTimeInterval(notAfter.timeIntervalSince(notBefore) * 0.8) }
+    /// When to renew: at 80% of the lifetime, as Istio's agent does, counted from receipt: the
+    /// CA backdates `notBefore` for clock skew, which would make short certificates renew early.
+    public var renewAt: Date { received.addingTimeInterval(notAfter.timeIntervalSince(received) * 0.8) }
 
     /// The chain Envoy presents: the leaf and any intermediates, not the root.
     public var presentedChainPEM: String { (chainPEM.count > 1 ? chainPEM.dropLast() : chainPEM[...]).joined() }

@@ -50,6 +50,9 @@ struct MeshRunArguments: ParsableArguments {
     @Option(name: .customLong("gateway-address"), help: "The ingress gateway's address; it serves its Gateways' ports there.")
     var gatewayAddress: String = "127.0.0.1"
 
+    @Option(name: .customLong("workload-cert-ttl"), help: "Workload certificate lifetime in seconds (agents renew at 80%).")
+    var workloadCertTTL: Int = 86400
+
     func validate() throws {
         let parts = subnet.split(separator: ".")
         guard parts.count == 2, parts[0] == "127", let second = Int(parts[1]), (1...254).contains(second) else {
@@ -69,6 +72,7 @@ struct MeshRunArguments: ParsableArguments {
         options.debugPort = xdsPort + 4
         options.caPort = xdsPort + 2
         options.gatewayAddress = gatewayAddress
+        options.workloadCertificateTTL = workloadCertTTL
         return options
     }
 }
@@ -142,8 +146,10 @@ struct StartDemo: AsyncParsableCommand {
     func run() async throws {
         let samples = try DemoDefaults.samples(samples)
         var options = try mesh.options(workloads: BookinfoWorkloads.specs())
-        options.initialConfig = try ["bookinfo-gateway.yaml", "destination-rule-all.yaml"].map { name in
-            try String(contentsOfFile: "\(samples)/networking/\(name)", encoding: .utf8)
+        // Bookinfo's gateway and subsets, and mesh-wide STRICT mTLS: every hop is mutual TLS.
+        options.initialConfig = try ["networking/bookinfo-gateway.yaml", "networking/destination-rule-all.yaml",
+                                     "security/peer-authentication-strict.yaml"].map { name in
+            try String(contentsOfFile: "\(samples)/\(name)", encoding: .utf8)
         }
         try await runUntilStopped(options, title: "SwiftMesh demo: Bookinfo with \(options.workloads.count) workloads") { run in
             """

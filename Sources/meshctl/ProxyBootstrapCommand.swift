@@ -30,6 +30,9 @@ struct ProxyBootstrapCommand: ParsableCommand {
     @Option(name: .customLong("xds-protocol"), help: "GRPC (state of the world) or DELTA_GRPC.")
     var xdsProtocol: String = "GRPC"
 
+    @Option(name: .customLong("sds-socket"), help: "The identity agent's SDS socket (meshproxy agent --sds-socket): the proxy gets certificates from it and speaks mTLS.")
+    var sdsSocket: String?
+
     @Option(name: .customLong("label"), help: "A workload label KEY=VALUE for the node metadata (repeatable).")
     var labels: [String] = []
 
@@ -58,6 +61,7 @@ struct ProxyBootstrapCommand: ParsableCommand {
             throw ValidationError("--xds-protocol must be GRPC or DELTA_GRPC, not \"\(self.xdsProtocol)\"")
         }
         options.xdsProtocol = xdsProtocol
+        options.sdsSocket = sdsSocket
         for label in labels {
             let parts = label.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, !parts[0].isEmpty else { throw ValidationError("--label must be KEY=VALUE, not \"\(label)\"") }

@@ -28,6 +28,9 @@ public struct BootstrapOptions: Sendable {
     public var xdsProtocol: XDSProtocol = .stateOfTheWorld
     public var labels: [String: String] = [:]
     public var serviceAccount: String?
+    /// The identity agent's SDS socket: the bootstrap gets the `sds-grpc` cluster to it and
+    /// tells meshd (metadata `WORKLOAD_IDENTITY: SDS`) that this proxy can speak mTLS.
+    public var sdsSocket: String?
 
     public init(node: ProxyNodeID, xdsHost: String, xdsPort: UInt32) {
         self.node = node
@@ -49,6 +52,7 @@ public enum BootstrapGenerator {
         bootstrap.node = node(options)
         bootstrap.dynamicResources = dynamicResources(options)
         bootstrap.staticResources.clusters = [try xdsCluster(options)]
+        if let socket = options.sdsSocket { bootstrap.staticResources.clusters.append(try sdsCluster(socket)) }
         bootstrap.admin.address = socketAddress(options.adminHost ?? options.node.ip, options.adminPort)
         bootstrap.layeredRuntime = runtime()
         if options.interception == .none {
@@ -76,6 +80,9 @@ public enum BootstrapGenerator {
         }
         if let serviceAccount = options.serviceAccount {
             metadata["SERVICE_ACCOUNT"] = Google_Protobuf_Value(stringValue: serviceAccount)
+        }
+        if options.sdsSocket != nil {
+            metadata["WORKLOAD_IDENTITY"] = Google_Protobuf_Value(stringValue: "SDS")
         }
         node.metadata.fields = metadata
         return node
@@ -113,6 +120,24 @@ public enum BootstrapGenerator {
         cluster.loadAssignment.clusterName = xdsClusterName
         cluster.loadAssignment.endpoints = [localities]
         // gRPC needs HTTP/2 to meshd.
+        var http2 = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
+        http2.explicitHTTPConfig.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
+        cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = try Google_Protobuf_Any(message: http2)
+        return cluster
+    }
+
+    /// The identity agent's Unix socket, over HTTP/2 (gRPC SDS).
+    static func sdsCluster(_ path: String) throws -> Envoy_Config_Cluster_V3_Cluster {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = "sds-grpc"
+        cluster.type = .static
+        cluster.connectTimeout = Google_Protobuf_Duration(seconds: 1)
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        endpoint.endpoint.address.pipe.path = path
+        var localities = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        localities.lbEndpoints = [endpoint]
+        cluster.loadAssignment.clusterName = "sds-grpc"
+        cluster.loadAssignment.endpoints = [localities]
         var http2 = Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions()
         http2.explicitHTTPConfig.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
         cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = try Google_Protobuf_Any(message: http2)

@@ -55,14 +55,14 @@ enum LocalityLoadBalancer {
     /// The proxy's view of `endpoints` (all of one cluster), or nil when nothing changes:
     /// the proxy has no locality, or the setting does not apply.
     static func assignment(
-        _ name: String, endpoints: [MeshEndpoint], setting: LocalityLoadBalancerSetting, outlierDetection: Bool,
+        _ name: String, endpoints: [MeshEndpoint], mutualTLS: Set<String> = [], setting: LocalityLoadBalancerSetting, outlierDetection: Bool,
         proxyLocality: String?, proxyLabels: [String: String], proxyNetwork: String?
     ) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment? {
         guard let proxyLocality, !proxyLocality.isEmpty else { return nil }
         let locality = Locality(proxyLocality)
         if let distribute = setting.distribute, !distribute.isEmpty {
             guard let rule = distribute.first(where: { locality.matches($0.from ?? "") }) else { return nil }
-            var assignment = OutboundClusterGenerator.loadAssignment(name, endpoints)
+            var assignment = OutboundClusterGenerator.loadAssignment(name, endpoints, mutualTLS: mutualTLS)
             applyWeights(rule.to ?? [:], to: &assignment)
             return assignment
         }
@@ -70,7 +70,7 @@ enum LocalityLoadBalancer {
         let priorities = setting.failoverPriority ?? []
         var assignment: Envoy_Config_Endpoint_V3_ClusterLoadAssignment
         if priorities.isEmpty {
-            assignment = OutboundClusterGenerator.loadAssignment(name, endpoints)
+            assignment = OutboundClusterGenerator.loadAssignment(name, endpoints, mutualTLS: mutualTLS)
         } else {
             // Endpoints matching the proxy on the first N labels of the list get priority
             // `count - N`: a locality group splits into one group per priority.
@@ -80,7 +80,7 @@ enum LocalityLoadBalancer {
             assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
             assignment.clusterName = name
             for priority in byPriority.keys.sorted() {
-                for var group in OutboundClusterGenerator.loadAssignment(name, byPriority[priority]!).endpoints {
+                for var group in OutboundClusterGenerator.loadAssignment(name, byPriority[priority]!, mutualTLS: mutualTLS).endpoints {
                     group.priority = UInt32(priority)
                     assignment.endpoints.append(group)
                 }

@@ -12,10 +12,14 @@ public struct OutboundClusterGenerator {
     public let snapshot: MeshSnapshot
     /// The namespace of the proxy the clusters are for (visibility through `exportTo`).
     public let proxyNamespace: String
+    /// The proxy has a workload identity (certificates over SDS): clusters to mesh workloads
+    /// then speak mTLS to the endpoints that accept it (Istio's automatic mTLS).
+    public let mutualTLS: Bool
 
-    public init(snapshot: MeshSnapshot, proxyNamespace: String) {
+    public init(snapshot: MeshSnapshot, proxyNamespace: String, mutualTLS: Bool = false) {
         self.snapshot = snapshot
         self.proxyNamespace = proxyNamespace
+        self.mutualTLS = mutualTLS
     }
 
     /// One cluster a service port (and subset) becomes, with the endpoints EDS sends for it.
@@ -29,6 +33,8 @@ public struct OutboundClusterGenerator {
         /// The endpoints behind the cluster, and the locality load balancing in force for it:
         /// each proxy's view of them depends on the proxy's locality (`localized(for:)`).
         var endpoints: [MeshEndpoint] = []
+        /// `address:port` of the endpoints that accept mTLS (marked for transport socket matching).
+        var mutualTLSEndpoints: Set<String> = []
         var locality: LocalityLoadBalancerSetting? = nil
         var outlierDetection = false
 
@@ -37,7 +43,7 @@ public struct OutboundClusterGenerator {
         func localized(for proxy: MeshProxy) -> Output {
             guard let setting = locality, let proxyLocality = proxy.locality, !proxyLocality.isEmpty,
                   let assignment = LocalityLoadBalancer.assignment(
-                      cluster.name, endpoints: endpoints, setting: setting, outlierDetection: outlierDetection,
+                      cluster.name, endpoints: endpoints, mutualTLS: mutualTLSEndpoints, setting: setting, outlierDetection: outlierDetection,
                       proxyLocality: proxyLocality, proxyLabels: proxy.labels, proxyNetwork: proxy.workload?.network)
             else { return self }
             var output = self
@@ -103,10 +109,18 @@ public struct OutboundClusterGenerator {
         let endpoints = (snapshot.registry.endpoints[service.hostname] ?? []).filter { endpoint in
             endpoint.servicePort == port.number && (subset?.labels ?? [:]).allSatisfy { endpoint.labels[$0.key] == $0.value }
         }
-        var output = try discovery(service, name: name, endpoints: endpoints, cluster: cluster)
+        // Endpoints whose workload runs a mesh proxy (Istio's tlsMode label) and does not
+        // DISABLE mTLS on that port get mTLS from clients that can; others get plaintext.
+        let mutualTLSEndpoints = Set(endpoints.filter { endpoint in
+            endpoint.labels[MutualTLS.tlsModeLabel] == "istio"
+                && snapshot.mutualTLSMode(namespace: endpoint.workload?.namespace ?? service.namespace, labels: endpoint.labels, port: endpoint.port) != .disable
+        }.map { "\($0.address):\($0.port)" })
+        var output = try discovery(service, name: name, endpoints: endpoints, mutualTLS: mutualTLSEndpoints, cluster: cluster)
+        output.mutualTLSEndpoints = mutualTLSEndpoints
         if service.resolution != .NONE {
             let policy = EffectiveTrafficPolicy(rule: rule, subset: subset, port: port.number)
             try TrafficPolicyTranslator.apply(policy, to: &output.cluster, http2: ["HTTP2", "GRPC", "GRPC-Web"].contains(port.protocolName))
+            try applyTLS(policy.tls, service: service, port: port, subset: subset, endpoints: endpoints, to: &output.cluster)
             output.consistentHash = policy.loadBalancer?.consistentHash
             output.endpoints = endpoints
             output.locality = LocalityLoadBalancer.setting(rule: policy.loadBalancer?.localityLbSetting, mesh: snapshot.meshConfig.localityLbSetting)
@@ -120,8 +134,44 @@ public struct OutboundClusterGenerator {
         return output
     }
 
+    /// DestinationRule `tls`, or automatic mTLS: ISTIO_MUTUAL always speaks mTLS (when this proxy
+    /// can), SIMPLE and MUTUAL originate TLS with the files given, DISABLE never uses TLS; without
+    /// a setting, a mesh-internal service gets mTLS to the endpoints marked for it and plaintext
+    /// to the rest.
+    private func applyTLS(_ tls: ClientTLSSettings?, service: MeshService, port: MeshService.Port, subset: Subset?,
+                          endpoints: [MeshEndpoint], to cluster: inout Envoy_Config_Cluster_V3_Cluster) throws {
+        let sni = MutualTLS.sni(port: port.number, subset: subset?.name, host: service.hostname)
+        let trustDomain = snapshot.meshConfig.trustDomain ?? "cluster.local"
+        // The server must be one of the service's workloads: their SPIFFE IDs, and any the
+        // ServiceEntry names.
+        let identities = Set(endpoints.compactMap { endpoint in
+            endpoint.serviceAccount.map { "spiffe://\(trustDomain)/ns/\(endpoint.workload?.namespace ?? service.namespace)/sa/\($0)" }
+        }).union(service.subjectAltNames).sorted()
+        switch tls?.mode {
+        case .DISABLE?:
+            return
+        case .SIMPLE?, .MUTUAL?:
+            cluster.transportSocket = try MutualTLS.originate(tls!, defaultSNI: service.hostname)
+        case .ISTIO_MUTUAL?:
+            guard mutualTLS else { return }
+            cluster.transportSocket = try MutualTLS.upstream(sni: tls?.sni ?? sni, peerIdentities: tls?.subjectAltNames ?? identities)
+        case nil:
+            guard mutualTLS, service.location == .MESH_INTERNAL else { return }
+            var istio = Envoy_Config_Cluster_V3_Cluster.TransportSocketMatch()
+            istio.name = "tlsMode-istio"
+            istio.match.fields["tlsMode"] = Google_Protobuf_Value(stringValue: "istio")
+            istio.transportSocket = try MutualTLS.upstream(sni: sni, peerIdentities: identities)
+            var plaintext = Envoy_Config_Cluster_V3_Cluster.TransportSocketMatch()
+            plaintext.name = "tlsMode-disabled"
+            plaintext.transportSocket.name = "envoy.transport_sockets.raw_buffer"
+            plaintext.transportSocket.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_TransportSockets_RawBuffer_V3_RawBuffer())
+            cluster.transportSocketMatches = [istio, plaintext]
+        }
+    }
+
     /// How Envoy finds the endpoints, by the service's resolution.
-    private func discovery(_ service: MeshService, name: String, endpoints: [MeshEndpoint], cluster: Envoy_Config_Cluster_V3_Cluster) throws -> Output {
+    private func discovery(_ service: MeshService, name: String, endpoints: [MeshEndpoint], mutualTLS: Set<String>,
+                           cluster: Envoy_Config_Cluster_V3_Cluster) throws -> Output {
         var cluster = cluster
         switch service.resolution {
         case .NONE:
@@ -131,23 +181,23 @@ public struct OutboundClusterGenerator {
             return Output(cluster: cluster, loadAssignment: nil)
         case .DNS, .DYNAMIC_DNS:
             cluster.type = .strictDns
-            cluster.loadAssignment = Self.loadAssignment(name, endpoints)
+            cluster.loadAssignment = Self.loadAssignment(name, endpoints, mutualTLS: mutualTLS)
             return Output(cluster: cluster, loadAssignment: nil)
         case .DNS_ROUND_ROBIN:
             cluster.type = .logicalDns
-            cluster.loadAssignment = Self.loadAssignment(name, endpoints)
+            cluster.loadAssignment = Self.loadAssignment(name, endpoints, mutualTLS: mutualTLS)
             return Output(cluster: cluster, loadAssignment: nil)
         case .STATIC:
             cluster.type = .eds
             cluster.edsClusterConfig.serviceName = name
             cluster.edsClusterConfig.edsConfig.ads = Envoy_Config_Core_V3_AggregatedConfigSource()
             cluster.edsClusterConfig.edsConfig.resourceApiVersion = .v3
-            return Output(cluster: cluster, loadAssignment: Self.loadAssignment(name, endpoints))
+            return Output(cluster: cluster, loadAssignment: Self.loadAssignment(name, endpoints, mutualTLS: mutualTLS))
         }
     }
 
     /// Endpoints grouped by locality (`region/zone/subzone`), with their weights.
-    static func loadAssignment(_ name: String, _ endpoints: [MeshEndpoint]) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
+    static func loadAssignment(_ name: String, _ endpoints: [MeshEndpoint], mutualTLS: Set<String> = []) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
         var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
         assignment.clusterName = name
         let byLocality = Dictionary(grouping: endpoints) { $0.locality ?? "" }
@@ -162,6 +212,11 @@ public struct OutboundClusterGenerator {
                 var lbEndpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
                 lbEndpoint.endpoint.address = BootstrapGenerator.socketAddress(endpoint.address, endpoint.port)
                 lbEndpoint.loadBalancingWeight = Google_Protobuf_UInt32Value(endpoint.weight)
+                if mutualTLS.contains("\(endpoint.address):\(endpoint.port)") {
+                    var match = Google_Protobuf_Struct()
+                    match.fields["tlsMode"] = Google_Protobuf_Value(stringValue: "istio")
+                    lbEndpoint.metadata.filterMetadata[MutualTLS.socketMatchKey] = match
+                }
                 total += endpoint.weight
                 group.lbEndpoints.append(lbEndpoint)
             }

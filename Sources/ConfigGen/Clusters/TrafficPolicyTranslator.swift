@@ -11,6 +11,7 @@ struct EffectiveTrafficPolicy {
     var loadBalancer: LoadBalancerSettings?
     var connectionPool: ConnectionPoolSettings?
     var outlierDetection: OutlierDetection?
+    var tls: ClientTLSSettings?
 
     init(rule: DestinationRule?, subset: Subset?, port: UInt32) {
         apply(rule?.trafficPolicy, port: port)
@@ -22,10 +23,12 @@ struct EffectiveTrafficPolicy {
         loadBalancer = policy.loadBalancer ?? loadBalancer
         connectionPool = policy.connectionPool ?? connectionPool
         outlierDetection = policy.outlierDetection ?? outlierDetection
+        tls = policy.tls ?? tls
         for portPolicy in policy.portLevelSettings ?? [] where portPolicy.port?.number == port {
             loadBalancer = portPolicy.loadBalancer ?? loadBalancer
             connectionPool = portPolicy.connectionPool ?? connectionPool
             outlierDetection = portPolicy.outlierDetection ?? outlierDetection
+            tls = portPolicy.tls ?? tls
         }
     }
 }

@@ -18,9 +18,17 @@ enum HTTPConnectionManagerFactory {
     /// Sidecars and gateways differ as in Istio: a gateway faces clients, so it trusts the
     /// remote address (`use_remote_address`) and ignores the port in Host when choosing a
     /// virtual host (its virtual hosts list bare names).
-    static func filter(statPrefix: String, routes: Routes, forGateway: Bool = false) throws -> Envoy_Config_Listener_V3_Filter {
+    static func filter(statPrefix: String, routes: Routes, forGateway: Bool = false, peerCertificate: Bool = false) throws -> Envoy_Config_Listener_V3_Filter {
         var manager = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager()
         manager.statPrefix = statPrefix
+        if peerCertificate {
+            // Behind mTLS the app learns who called: the peer's identity in x-forwarded-client-cert,
+            // replacing whatever the caller put there (Istio's inbound setting).
+            manager.forwardClientCertDetails = .sanitizeSet
+            manager.setCurrentClientCertDetails.subject = Google_Protobuf_BoolValue(true)
+            manager.setCurrentClientCertDetails.uri = true
+            manager.setCurrentClientCertDetails.dns = true
+        }
         switch routes {
         case .rds(let name):
             manager.rds.routeConfigName = name

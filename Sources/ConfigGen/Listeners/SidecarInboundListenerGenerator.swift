@@ -53,12 +53,34 @@ struct SidecarInboundListenerGenerator {
         return ports.sorted { $0.number < $1.number }
     }
 
-    /// A listener per port (NONE mode).
+    /// A listener per port (NONE mode). With a workload identity (the proxy's agent serves SDS),
+    /// the port's PeerAuthentication mode decides: STRICT takes mTLS only, PERMISSIVE tells mTLS
+    /// from plaintext by the first bytes (tls_inspector), DISABLE takes plaintext.
     func listeners(_ ports: [InboundPort]) throws -> [Envoy_Config_Listener_V3_Listener] {
         try ports.map { port in
             let name = ListenerAddresses.name(bind: port.bind, port: port.number)
             var listener = ListenerAddresses.listener(name: name, bind: port.bind, port: port.number, direction: .inbound)
-            listener.filterChains = [try Self.filterChain(port, statPrefix: "inbound_\(name)")]
+            let mode = proxy.hasIdentity ? snapshot.mutualTLSMode(namespace: proxy.namespace, labels: proxy.labels, port: port.number) : .disable
+            let statPrefix = "inbound_\(name)"
+            switch mode {
+            case .disable:
+                listener.filterChains = [try Self.filterChain(port, statPrefix: statPrefix)]
+            case .strict, .permissive:
+                // The mTLS chain is the same in both modes and PERMISSIVE only adds the plaintext
+                // one: switching modes then leaves the mTLS chain, and the connections on it, in
+                // place (Envoy drains only connections of chains that change). Plaintext under
+                // STRICT matches no chain and is closed.
+                var tls = try Self.filterChain(port, statPrefix: statPrefix, peerCertificate: true)
+                tls.filterChainMatch.transportProtocol = "tls"
+                tls.transportSocket = try MutualTLS.downstream()
+                listener.filterChains = [tls]
+                if mode == .permissive {
+                    var plaintext = try Self.filterChain(port, statPrefix: statPrefix)
+                    plaintext.filterChainMatch.transportProtocol = "raw_buffer"
+                    listener.filterChains.append(plaintext)
+                }
+                listener.listenerFilters = [try ListenerAddresses.tlsInspector()]
+            }
             return listener
         }
     }
@@ -69,7 +91,7 @@ struct SidecarInboundListenerGenerator {
 
     /// HTTP ports get an HTTP connection manager with one inline route to the app (Istio's
     /// `inbound|<port>||` route config); other ports a tcp_proxy to the same cluster.
-    static func filterChain(_ port: InboundPort, statPrefix: String) throws -> Envoy_Config_Listener_V3_FilterChain {
+    static func filterChain(_ port: InboundPort, statPrefix: String, peerCertificate: Bool = false) throws -> Envoy_Config_Listener_V3_FilterChain {
         let cluster = ClusterNames.inbound(port: port.number)
         var chain = Envoy_Config_Listener_V3_FilterChain()
         guard port.protocolKind == .http else {
@@ -91,7 +113,7 @@ struct SidecarInboundListenerGenerator {
         config.name = cluster
         config.virtualHosts = [host]
         config.validateClusters = Google_Protobuf_BoolValue(false)
-        chain.filters = [try HTTPConnectionManagerFactory.filter(statPrefix: statPrefix, routes: .inline(config))]
+        chain.filters = [try HTTPConnectionManagerFactory.filter(statPrefix: statPrefix, routes: .inline(config), peerCertificate: peerCertificate)]
         return chain
     }
 

@@ -35,7 +35,8 @@ public struct ProxyConfigGenerator {
         let virtualServices = context.virtualServices(for: proxy.namespace)
         // A sidecar gets the clusters of the services its Sidecar imports; a gateway all it can see.
         let scope = proxy.id.type == .sidecar ? context.sidecarScope(for: proxy) : nil
-        let outbound = try context.outboundClusters(for: proxy.namespace, hosts: scope.map { Set($0.importedServices.map(\.hostname)) })
+        let outbound = try context.outboundClusters(for: proxy.namespace, hosts: scope.map { Set($0.importedServices.map(\.hostname)) },
+                                                    mutualTLS: proxy.hasIdentity)
             .map { $0.localized(for: proxy) }
         let hashPolicies = Dictionary(outbound.compactMap { output in
             output.consistentHash.map { (output.cluster.name, HashPolicyTranslator.hashPolicy($0)) }

@@ -53,8 +53,8 @@ public final class PushContext: Sendable {
     /// The outbound clusters (and endpoints) proxies in `namespace` get for the visible services
     /// among `hosts` (all visible services when nil), with BlackHoleCluster and
     /// PassthroughCluster, ordered by name.
-    func outboundClusters(for namespace: String, hosts: Set<String>?) throws -> [OutboundClusterGenerator.Output] {
-        let generator = OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: namespace)
+    func outboundClusters(for namespace: String, hosts: Set<String>?, mutualTLS: Bool = false) throws -> [OutboundClusterGenerator.Output] {
+        let generator = OutboundClusterGenerator(snapshot: snapshot, proxyNamespace: namespace, mutualTLS: mutualTLS)
         let services: [MeshService]
         if let hosts {
             services = hosts.sorted().flatMap { snapshot.registry.services(named: $0) }.filter(generator.isVisible)
@@ -65,7 +65,8 @@ public final class PushContext: Sendable {
         var outputs: [OutboundClusterGenerator.Output] = []
         var built: [String: [OutboundClusterGenerator.Output]] = [:]
         for service in services {
-            let key = "\(service.hostname)\u{0}\(service.namespace)"
+            // Proxies with and without a workload identity get different clusters (mTLS or not).
+            let key = "\(service.hostname)\u{0}\(service.namespace)\u{0}\(mutualTLS)"
             if let known = cached[key] {
                 outputs += known
             } else {

@@ -256,6 +256,7 @@ let allGeneratedMessageTypes: [any SwiftProtobuf.Message.Type] = [
     Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
     Envoy_Extensions_Retry_Host_PreviousHosts_V3_PreviousHostsPredicate.self,
     Envoy_Extensions_Retry_Priority_PreviousPriorities_V3_PreviousPrioritiesConfig.self,
+    Envoy_Extensions_TransportSockets_RawBuffer_V3_RawBuffer.self,
     Envoy_Extensions_TransportSockets_Tls_V3_CertificateProviderPluginInstance.self,
     Envoy_Extensions_TransportSockets_Tls_V3_CertificateValidationContext.self,
     Envoy_Extensions_TransportSockets_Tls_V3_CommonTlsContext.self,

@@ -19,6 +19,9 @@ public struct MeshProxy: Hashable, Sendable {
     public var interceptionMode: InterceptionMode
     /// The WorkloadEntry at the proxy's address, when there is one.
     public var workload: Workload?
+    /// Whether the proxy has a workload identity: an agent serves it certificates over SDS
+    /// (node metadata `WORKLOAD_IDENTITY: SDS`). Only then does it get mTLS configuration.
+    public var hasIdentity = false
 
     public init(id: ProxyNodeID, namespace: String, labels: [String: String], serviceAccount: String,
                 locality: String? = nil, interceptionMode: InterceptionMode = .none, workload: Workload? = nil) {
@@ -45,6 +48,7 @@ public struct MeshProxy: Hashable, Sendable {
             locality: metadata.locality ?? workload?.locality,
             interceptionMode: metadata.interceptionMode ?? .none,
             workload: workload)
+        self.hasIdentity = metadata.hasIdentity
     }
 
     /// The proxy's instance address: where its inbound listeners bind and its upstream
@@ -60,6 +64,8 @@ public struct ProxyMetadata: Hashable, Sendable {
     public var interceptionMode: MeshProxy.InterceptionMode?
     /// `region/zone/subzone` from the node's `locality`, as Envoy reports where it runs.
     public var locality: String?
+    /// `WORKLOAD_IDENTITY: SDS`: the proxy's certificates come from its agent over SDS.
+    public var hasIdentity = false
 
     public init(namespace: String? = nil, labels: [String: String]? = nil, serviceAccount: String? = nil,
                 interceptionMode: MeshProxy.InterceptionMode? = nil, locality: String? = nil) {

@@ -40,6 +40,12 @@ public struct ProxyIdentity: Sendable, Hashable {
             }
             metadata.labels = result
         }
+        if let identity = try Self.string(fields["WORKLOAD_IDENTITY"], "WORKLOAD_IDENTITY") {
+            guard identity == "SDS" else {
+                throw ProxyIdentityError(reason: "node.metadata.WORKLOAD_IDENTITY: \"\(identity)\" must be SDS (certificates from the workload's agent)")
+            }
+            metadata.hasIdentity = true
+        }
         if let mode = try Self.string(fields["INTERCEPTION_MODE"], "INTERCEPTION_MODE") {
             guard let parsed = MeshProxy.InterceptionMode(rawValue: mode) else {
                 throw ProxyIdentityError(reason: "node.metadata.INTERCEPTION_MODE: \"\(mode)\" must be NONE or REDIRECT")
