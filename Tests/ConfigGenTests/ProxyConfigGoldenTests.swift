@@ -16,10 +16,15 @@ enum ProxyConfigCases {
     /// copies in golden/gateway instead, so the golden JSON does not depend on the checkout.
     static let certificatePlaceholder = "/etc/swiftmesh/gateway-certs/"
 
-    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls", "locality"]
+    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls", "locality", "mtls"]
 
     static func proxy(_ name: String, registry: ServiceRegistry) throws -> MeshProxy {
         switch name {
+        case "mtls":
+            var proxy = MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~reviews-v1.default~default.svc.cluster.local"),
+                                  metadata: ProxyMetadata(), registry: registry)
+            proxy.hasIdentity = true
+            return proxy
         case "locality":
             return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~frontend.default~default.svc.cluster.local"),
                              metadata: ProxyMetadata(), registry: registry)
@@ -60,7 +65,10 @@ enum ProxyConfigCases {
     /// cluster names checked (`validate_clusters`), EDS clusters left on ADS.
     static func validationBootstrap(_ resources: ProxyResources) throws -> Envoy_Config_Bootstrap_V3_Bootstrap {
         EnvoyTypeRegistry.registerAll()
-        var bootstrap = try BootstrapGenerator.bootstrap(try BootstrapCases.options("sidecar-embedded"))
+        var options = try BootstrapCases.options("sidecar-embedded")
+        // mTLS configuration names the agent's SDS cluster.
+        options.sdsSocket = "/tmp/swiftmesh-validate-sds.sock"
+        var bootstrap = try BootstrapGenerator.bootstrap(options)
         bootstrap.staticResources.clusters += resources.clusters
         let routes = Dictionary(uniqueKeysWithValues: resources.routes.map { ($0.name, $0) })
         for var listener in resources.listeners {

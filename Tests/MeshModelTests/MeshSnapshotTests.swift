@@ -84,3 +84,44 @@ private func weights(_ snapshot: MeshSnapshot) -> [Int32?] {
         #expect(removed.resources(of: .serviceEntry).map(\.name) == ["ratings"])
     }
 }
+
+/// PeerAuthentication precedence as Istio applies it: port > workload > namespace > mesh >
+/// PERMISSIVE, with UNSET deferring to the level above.
+@Suite struct PeerAuthenticationPrecedenceTests {
+    static func snapshot(_ yaml: String) -> MeshSnapshot {
+        let report = ValidationReport.validate([ConfigInput(file: "pa.yaml", data: Data(yaml.utf8))])
+        #expect(report.errorCount == 0, "\(report.diagnostics)")
+        return MeshSnapshot.empty().next(report)
+    }
+
+    static func policy(_ name: String, _ namespace: String, _ body: String) -> String {
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: \(name), namespace: \(namespace)}\nspec: \(body)\n---\n"
+    }
+
+    let reviews = ["app": "reviews", "version": "v1"]
+
+    @Test func withoutPoliciesItIsPermissive() {
+        #expect(Self.snapshot("").mutualTLSMode(namespace: "default", labels: reviews, port: 9080) == .permissive)
+    }
+
+    @Test func eachLevelOverridesTheOneAbove() {
+        let mesh = Self.policy("default", "istio-system", "{mtls: {mode: STRICT}}")
+        let namespace = Self.policy("default", "default", "{mtls: {mode: PERMISSIVE}}")
+        let workload = Self.policy("reviews", "default", "{selector: {matchLabels: {app: reviews}}, mtls: {mode: DISABLE}, portLevelMtls: {\"9090\": {mode: STRICT}}}")
+        #expect(Self.snapshot(mesh).mutualTLSMode(namespace: "default", labels: reviews, port: 9080) == .strict)
+        #expect(Self.snapshot(mesh + namespace).mutualTLSMode(namespace: "default", labels: reviews, port: 9080) == .permissive)
+        let all = Self.snapshot(mesh + namespace + workload)
+        #expect(all.mutualTLSMode(namespace: "default", labels: reviews, port: 9080) == .disable)
+        #expect(all.mutualTLSMode(namespace: "default", labels: reviews, port: 9090) == .strict, "port level wins")
+        #expect(all.mutualTLSMode(namespace: "default", labels: ["app": "ratings"], port: 9080) == .permissive, "the selector does not match")
+        #expect(all.mutualTLSMode(namespace: "other", labels: reviews, port: 9080) == .strict, "another namespace gets the mesh's")
+    }
+
+    @Test func unsetDefersToTheLevelAbove() {
+        let mesh = Self.policy("default", "istio-system", "{mtls: {mode: STRICT}}")
+        let unset = Self.policy("reviews", "default", "{selector: {matchLabels: {app: reviews}}, mtls: {mode: UNSET}, portLevelMtls: {\"9090\": {mode: DISABLE}}}")
+        let snapshot = Self.snapshot(mesh + unset)
+        #expect(snapshot.mutualTLSMode(namespace: "default", labels: reviews, port: 9080) == .strict)
+        #expect(snapshot.mutualTLSMode(namespace: "default", labels: reviews, port: 9090) == .disable)
+    }
+}
