@@ -198,6 +198,16 @@ let package = Package(
             dependencies: ["ConfigSources", "MeshModel", "MeshAPI"]
         ),
         .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane", "IdentityAgent", "MeshCA", "MeshModel", "MeshAPI",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+            ]
+        ),
+        .testTarget(
             name: "MeshCATests",
             dependencies: [
                 "MeshCA",

@@ -162,6 +162,16 @@ def check_mutual_tls(demo):
     if plaintext_status(details) is not None:
         raise Failure("STRICT: a plaintext request to details' sidecar was answered")
     print("  STRICT (mesh-wide): plaintext to details' sidecar refused; pages served over mTLS")
+    # A client certificate from another CA (made here with openssl) is refused by the handshake.
+    key, cert = os.path.join(demo.run_dir, "foreign-key.pem"), os.path.join(demo.run_dir, "foreign-cert.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key,
+                    "-out", cert, "-days", "1", "-subj", "/O=Someone Else", "-addext",
+                    "subjectAltName=URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage"], check=True, capture_output=True)
+    foreign = subprocess.run(["curl", "-sk", "-m", "5", "--cert", cert, "--key", key, "-o", "/dev/null", "-w", "%{http_code}",
+                              f"https://{details}:9080/health"], capture_output=True, text=True)
+    if foreign.returncode == 0 and foreign.stdout == "200":
+        raise Failure("STRICT: a client certificate from a foreign CA was accepted")
+    print(f"  a client certificate from a foreign CA (claiming productpage's identity) is refused (curl exit {foreign.returncode})")
     permissive = os.path.join(demo.run_dir, "permissive.yaml")
     with open(permissive, "w") as f:
         f.write("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\n"
