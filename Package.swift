@@ -165,6 +165,16 @@ let package = Package(
             path: "Sources/Bookinfo"
         ),
         .executableTarget(
+            name: "CABench",
+            dependencies: [
+                "MeshCA",
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ],
+            path: "bench/ca"
+        ),
+        .executableTarget(
             name: "XDSBench",
             dependencies: [
                 "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI", "EnvoyServices",
