@@ -137,7 +137,8 @@ public final class MeshRun: Sendable {
     /// Fails when a process the mesh needs has exited, naming it and its log.
     public func checkAlive() throws {
         if let (name, status) = supervisor.exited() {
-            throw MeshRunError("\(name) exited (status \(status)); see \(supervisor.logDirectory)/\(name).log")
+            let how = status & 0x7f == 0 ? "exited with status \(status >> 8)" : "was killed by signal \(status & 0x7f)"
+            throw MeshRunError("\(name) \(how); see \(supervisor.logDirectory)/\(name).log")
         }
     }
 
