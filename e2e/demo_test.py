@@ -172,6 +172,37 @@ def check_mutual_tls(demo):
     if foreign.returncode == 0 and foreign.stdout == "200":
         raise Failure("STRICT: a client certificate from a foreign CA was accepted")
     print(f"  a client certificate from a foreign CA (claiming productpage's identity) is refused (curl exit {foreign.returncode})")
+    # An expired certificate from the mesh's own CA (signed here with meshd's root key, as an
+    # operator with the key could) is refused too.
+    ca = os.path.join(demo.run_dir, "expired-ca")
+    os.makedirs(ca)
+    open(os.path.join(ca, "index.txt"), "w").close()
+    with open(os.path.join(ca, "serial"), "w") as f:
+        f.write("1000\n")
+    with open(os.path.join(ca, "openssl.cnf"), "w") as f:
+        f.write(f"[ca]\ndefault_ca = mesh\n[mesh]\ndir = {ca}\ndatabase = $dir/index.txt\nserial = $dir/serial\nnew_certs_dir = $dir\n"
+                "default_md = sha256\npolicy = any\ncopy_extensions = copy\nunique_subject = no\n[any]\norganizationName = optional\n")
+    root = os.path.join(demo.run_dir, "meshd", "ca")
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", f"{ca}/key.pem",
+                    "-out", f"{ca}/req.csr", "-subj", "/O=cluster.local", "-addext",
+                    "subjectAltName=URI:spiffe://cluster.local/ns/default/sa/bookinfo-productpage"], check=True, capture_output=True)
+    signed = subprocess.run(["openssl", "ca", "-batch", "-config", f"{ca}/openssl.cnf", "-cert", f"{root}/root-cert.pem", "-keyfile",
+                             f"{root}/root-key.pem", "-in", f"{ca}/req.csr", "-out", f"{ca}/cert.pem",
+                             "-startdate", "20200101000000Z", "-enddate", "20200102000000Z"], capture_output=True, text=True)
+    if signed.returncode != 0:
+        raise Failure(f"could not make the expired certificate: {signed.stderr}")
+    expired = subprocess.run(["curl", "-sk", "-m", "5", "--cert", f"{ca}/cert.pem", "--key", f"{ca}/key.pem", "-o", "/dev/null",
+                              "-w", "%{http_code}", f"https://{details}:9080/health"], capture_output=True, text=True)
+    if expired.returncode == 0 and expired.stdout == "200":
+        raise Failure("STRICT: an expired client certificate of the mesh CA was accepted")
+    # The same certificate with current dates is accepted: the refusal above is the expiry.
+    subprocess.run(["openssl", "ca", "-batch", "-config", f"{ca}/openssl.cnf", "-cert", f"{root}/root-cert.pem", "-keyfile",
+                    f"{root}/root-key.pem", "-in", f"{ca}/req.csr", "-out", f"{ca}/valid.pem", "-days", "1"], check=True, capture_output=True)
+    valid = subprocess.run(["curl", "-sk", "-m", "5", "--cert", f"{ca}/valid.pem", "--key", f"{ca}/key.pem", "-o", "/dev/null",
+                            "-w", "%{http_code}", f"https://{details}:9080/health"], capture_output=True, text=True)
+    if valid.stdout != "200":
+        raise Failure(f"the same certificate with current dates should be accepted (curl exit {valid.returncode}, {valid.stdout})")
+    print(f"  an expired certificate of the mesh's own CA is refused (curl exit {expired.returncode}); with current dates it is accepted")
     permissive = os.path.join(demo.run_dir, "permissive.yaml")
     with open(permissive, "w") as f:
         f.write("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: default, namespace: default}\n"
