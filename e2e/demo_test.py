@@ -301,6 +301,28 @@ def dump_errors(demo):
             print(f"  {name}: {error}")
 
 
+def check_meshd_metrics():
+    """meshd's /metrics passes promtool and says what the run did."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{XDS_PORT + 4}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+    if checked.returncode != 0:
+        raise Failure(f"promtool check metrics: {checked.stdout}{checked.stderr}")
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, value = line.rsplit(" ", 1)
+            values[name] = float(value)
+    connected = values.get('pilot_xds{protocol="GRPC"}', 0) + values.get('pilot_xds{protocol="DELTA_GRPC"}', 0)
+    issued = values.get("citadel_server_success_cert_issuances_total", 0)
+    converged = values.get("pilot_proxy_convergence_time_count", 0)
+    if connected != 7 or issued < 14 or values.get('pilot_xds_pushes_total{type="rds"}', 0) < 7 or converged < 7:
+        raise Failure(f"meshd metrics: {connected} proxies, {issued} certificates, {converged} convergences")
+    fast = values.get('pilot_proxy_convergence_time_bucket{le="0.5"}', 0) / converged
+    print(f"  meshd /metrics (promtool: ok): {connected:.0f} proxies connected, {issued:.0f} certificates issued, "
+          f"{converged:.0f} pushes of changes, {fast:.0%} within 0.5 s")
+
+
 def run(args):
     demo = Demo(args)
     traffic = SteadyTraffic()
@@ -375,6 +397,7 @@ def run(args):
         traffic.stopped.set()
         traffic.join(timeout=15)
         check_rotation(demo, traffic)
+        check_meshd_metrics()
 
         print("stop: meshctl demo stop")
         demo.stop()

@@ -13,6 +13,10 @@ missing=()
 [[ -f /usr/include/re2/re2.h ]] || missing+=(libre2-dev)
 # libyaml, whose event parser the configuration reader drives.
 [[ -f /usr/include/yaml.h ]] || missing+=(libyaml-dev)
+# Real peers the tests use: curl and openssl (mTLS and certificate checks), promtool (metrics).
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

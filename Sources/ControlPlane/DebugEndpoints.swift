@@ -10,10 +10,12 @@ import XDS
 public struct DebugEndpoints: Sendable {
     let server: DiscoveryServer
     let status: DaemonStatus
+    let certificates: CertificateCounters?
 
-    public init(server: DiscoveryServer, status: DaemonStatus) {
+    public init(server: DiscoveryServer, status: DaemonStatus, certificates: CertificateCounters? = nil) {
         self.server = server
         self.status = status
+        self.certificates = certificates
     }
 
     public func respond(path: String, query: [String: String]) async -> DebugResponse {
@@ -25,6 +27,9 @@ public struct DebugEndpoints: Sendable {
         case "/debug/configz": return json(await configz())
         case "/debug/registryz": return json(await registryz())
         case "/debug/config_dump": return await configDump(proxyID: query["proxyID"])
+        case "/metrics":
+            return DebugResponse(contentType: "text/plain; version=0.0.4",
+                                 body: await MeshdMetrics.render(server: server, status: status, certificates: certificates))
         case "/debug", "/debug/":
             return DebugResponse(contentType: "text/plain", body: """
                 /ready                           200 once the first configuration is served
@@ -32,6 +37,7 @@ public struct DebugEndpoints: Sendable {
                 /debug/config_dump?proxyID=ID    what meshd sends that proxy (Envoy's ConfigDump JSON)
                 /debug/configz                   resources in force and rejected inputs with their errors
                 /debug/registryz                 services, endpoints and workloads
+                /metrics                         meshd's own metrics (Prometheus text; istiod's names)
 
                 """)
         default:

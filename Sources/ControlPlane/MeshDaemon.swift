@@ -84,7 +84,7 @@ public struct MeshDaemon: Sendable {
             transportSecurity: .tls(certificateChain: serving.chain.map { .bytes(Array($0.utf8), format: .pem) },
                                     privateKey: .bytes(Array(serving.key.utf8), format: .pem)))
         let caServer = GRPCServer(transport: caTransport, services: [certificates])
-        let endpoints = DebugEndpoints(server: discovery, status: status)
+        let endpoints = DebugEndpoints(server: discovery, status: status, certificates: counters)
         let debug = try await DebugHTTPServer(host: options.debugAddress.host, port: options.debugAddress.port) { path, query in
             await endpoints.respond(path: path, query: query)
         }.start()

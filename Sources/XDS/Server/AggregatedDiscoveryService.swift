@@ -29,10 +29,11 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
                 await record(kind, request.typeURL, connection)
                 if let reply { try await response.write(reply) }
                 connection.update { $0.types = machine.status }
-            case .resources(let resources):
+            case .resources(let resources, let publishedAt):
                 let replies = machine.update(resources)
                 for reply in replies { try await response.write(reply) }
                 connection.update { $0.types = machine.status }
+                record(pushes: replies.map(\.typeURL), publishedAt: publishedAt)
                 if !replies.isEmpty { await server.count(pushes: 1) }
             }
         }
@@ -51,18 +52,32 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
                 await record(kind, request.typeURL, connection)
                 if let reply { try await response.write(reply) }
                 connection.update { $0.types = machine.status }
-            case .resources(let resources):
+            case .resources(let resources, let publishedAt):
                 let replies = machine.update(resources)
                 for reply in replies { try await response.write(reply) }
                 connection.update { $0.types = machine.status }
+                record(pushes: replies.map(\.typeURL), publishedAt: publishedAt)
                 if !replies.isEmpty { await server.count(pushes: 1) }
             }
         }
     }
 
+    /// Pushes per type, and for a new snapshot how long it took to reach this proxy.
+    private func record(pushes typeURLs: [String], publishedAt: ContinuousClock.Instant?) {
+        for typeURL in typeURLs {
+            if let type = ResourceType(typeURL: typeURL) { server.metrics.pushed(type) }
+        }
+        if let publishedAt, !typeURLs.isEmpty {
+            let elapsed = ContinuousClock.now - publishedAt
+            server.metrics.converged(after: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+    }
+
     enum Event<Request: Sendable>: Sendable {
         case request(Request)
-        case resources(ResourceSet)
+        /// Resources for the proxy, and when their snapshot was published (nil for the one in
+        /// force when the stream began: that is no change reaching the proxy).
+        case resources(ResourceSet, publishedAt: ContinuousClock.Instant?)
     }
 
     /// The stream's life: identify the proxy, generate its resources, then handle requests and
@@ -99,7 +114,7 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
             let connection = await server.connect(identity, protocolName: protocolName)
             group.addTask {
                 for await published in connection.snapshots {
-                    continuation.yield(.resources(generate(published, for: connection)))
+                    continuation.yield(.resources(generate(published, for: connection), publishedAt: published.publishedAt))
                 }
             }
             // The snapshot in force now; later ones arrive on `connection.snapshots`. Not kept in
@@ -107,7 +122,7 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
             // that whole version (and its shared caches) alive as long.
             let initial = generate(await server.published, for: connection)
             do {
-                try await handle(.resources(initial), connection)
+                try await handle(.resources(initial, publishedAt: nil), connection)
                 try await handle(.request(first), connection)
                 while let event = await pending.next() { try await handle(event, connection) }
             } catch {
@@ -145,6 +160,7 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
         switch kind {
         case .nack(let message):
             connection.update { $0.nacks += 1 }
+            server.metrics.rejected(ResourceType(typeURL: typeURL))
             await server.count(nacks: 1)
             server.log("xds: \(connection.identity.nodeID) rejected \(ResourceType(typeURL: typeURL)?.shortName ?? typeURL): \(message)")
         case .unknownType:

@@ -30,6 +30,8 @@ public actor DiscoveryServer {
     public private(set) var published: PublishedSnapshot
     public var snapshot: MeshSnapshot { published.snapshot }
     public private(set) var counters = Counters()
+    /// Pushes and rejections per type, and push convergence (read from any task).
+    public nonisolated let metrics = XDSMetrics()
     private let debounce: Debounce
     private var pending: MeshSnapshot?
     private var pendingSince: ContinuousClock.Instant?

@@ -10,6 +10,8 @@ import MeshModel
 public final class PublishedSnapshot: Sendable {
     public let context: PushContext
     let packing = ResourcePackCache()
+    /// When the snapshot was handed to the streams (push convergence is measured from here).
+    public let publishedAt = ContinuousClock.now
 
     init(_ snapshot: MeshSnapshot) {
         self.context = PushContext(snapshot: snapshot)
