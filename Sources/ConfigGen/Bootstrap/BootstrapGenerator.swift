@@ -55,6 +55,7 @@ public enum BootstrapGenerator {
         if let socket = options.sdsSocket { bootstrap.staticResources.clusters.append(try sdsCluster(socket)) }
         bootstrap.admin.address = socketAddress(options.adminHost ?? options.node.ip, options.adminPort)
         bootstrap.layeredRuntime = runtime()
+        bootstrap.statsConfig = statsConfig()
         if options.interception == .none {
             // Every upstream connection leaves from the workload's instance address, so peers and
             // policies see who is calling although every workload shares the host (the embedded
@@ -124,6 +125,32 @@ public enum BootstrapGenerator {
         http2.explicitHTTPConfig.http2ProtocolOptions = Envoy_Config_Core_V3_Http2ProtocolOptions()
         cluster.typedExtensionProtocolOptions["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"] = try Google_Protobuf_Any(message: http2)
         return cluster
+    }
+
+    /// Tags for Envoy's stats, as Istio's bootstrap sets them. Envoy's default cluster_name tag
+    /// stops at the first dot, so `outbound|9080|v1|reviews.default.svc.cluster.local` would
+    /// become `outbound|9080|v1|reviews` and a metric name full of the rest; Istio replaces the
+    /// defaults with its own list. Ours: cluster names up to `.svc.cluster.local`, response code
+    /// and class, listener address, HTTP connection manager prefixes with an address in them
+    /// (`inbound_127.10.1.3_9080`), TCP proxy prefixes.
+    static func statsConfig() -> Envoy_Config_Metrics_V3_StatsConfig {
+        let tags: [(String, String)] = [
+            ("envoy.cluster_name", #"^cluster\.((.+?(\..+?\.svc\.cluster\.local)?)\.)"#),
+            ("envoy.response_code", #"_rq(_(\d{3}))$"#),
+            ("envoy.response_code_class", #"_rq(_(\dxx))$"#),
+            ("envoy.listener_address", #"^listener\.(((?:[_.[:digit:]]*|[_\[\]aAbBcCdDeEfF[:digit:]]*))\.)"#),
+            ("envoy.http_conn_manager_prefix", #"^http\.(((?:inbound|outbound)_[0-9.]+_[0-9]+|[^.]+)\.)"#),
+            ("envoy.tcp_prefix", #"^tcp\.(((?:inbound|outbound)_[0-9.]+_[0-9]+|[^.]+)\.)"#),
+        ]
+        var config = Envoy_Config_Metrics_V3_StatsConfig()
+        config.useAllDefaultTags = Google_Protobuf_BoolValue(false)
+        config.statsTags = tags.map { name, regex in
+            var tag = Envoy_Config_Metrics_V3_TagSpecifier()
+            tag.tagName = name
+            tag.regex = regex
+            return tag
+        }
+        return config
     }
 
     /// The identity agent's Unix socket, over HTTP/2 (gRPC SDS).
