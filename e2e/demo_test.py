@@ -323,6 +323,20 @@ def check_meshd_metrics():
           f"{converged:.0f} pushes of changes, {fast:.0%} within 0.5 s")
 
 
+def check_envoy_stats():
+    """productpage's sidecar, in Envoy's own stats: requests and mTLS handshakes per whole cluster name."""
+    with urllib.request.urlopen(f"http://{SUBNET}.1.1:15000/stats/prometheus", timeout=5) as response:
+        text = response.read().decode()
+    def value(prefix):
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+    details = 'envoy_cluster_name="outbound|9080|v1|details.default.svc.cluster.local"'
+    requests = value(f'envoy_cluster_upstream_rq{{envoy_response_code="200",{details}}}')
+    handshakes = value(f"envoy_cluster_ssl_handshake{{{details}}}")
+    if requests < 1 or handshakes < 1:
+        raise Failure(f"Envoy stats for details v1: {requests} requests, {handshakes} mTLS handshakes")
+    print(f"  Envoy's own stats (productpage's sidecar): {requests:.0f} requests and {handshakes:.0f} mTLS handshakes to details v1")
+
+
 def run(args):
     demo = Demo(args)
     traffic = SteadyTraffic()
@@ -398,6 +412,7 @@ def run(args):
         traffic.join(timeout=15)
         check_rotation(demo, traffic)
         check_meshd_metrics()
+        check_envoy_stats()
 
         print("stop: meshctl demo stop")
         demo.stop()
