@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "ConfigGen", "MeshModel", "EnvoyAPI", "EnvoyServices",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
@@ -201,7 +202,12 @@ let package = Package(
         ),
         .testTarget(
             name: "XDSTests",
-            dependencies: ["XDS", "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI"]
+            dependencies: [
+                "XDS", "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
         ),
         .testTarget(
             name: "ConfigSourcesTests",
