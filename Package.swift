@@ -210,6 +210,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "EmbeddedMeshTests",
+            dependencies: ["EmbeddedMesh"]
+        ),
+        .testTarget(
             name: "ConfigSourcesTests",
             dependencies: ["ConfigSources", "MeshModel", "MeshAPI"]
         ),

@@ -40,8 +40,12 @@ func serve(host: String, port: Int, log: @escaping @Sendable (String) -> Void,
         try await server.executeThenClose { connections in
             for try await connection in connections {
                 group.addTask {
-                    // A connection's failure (a peer that goes away) ends that connection only.
-                    try? await handle(connection, handler: handler)
+                    // A connection's failure ends that connection only; it is logged, not lost.
+                    do {
+                        try await handle(connection, handler: handler)
+                    } catch {
+                        log("connection ended: \(error)")
+                    }
                 }
             }
         }

@@ -40,11 +40,16 @@ func canConnect(host: String, port: Int) -> Bool {
     return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
 }
 
-/// The body of a GET, or nil on any failure; bounded by `timeout` seconds.
+/// The body of a GET, or nil when the server does not answer (yet): readiness polls treat
+/// "refused", "reset" and "timed out" alike, as "not ready", and try again.
 public func httpGet(_ url: String, timeout: TimeInterval = 2) async -> String? {
     guard let url = URL(string: url) else { return nil }
     var request = URLRequest(url: url)
     request.timeoutInterval = timeout
-    guard let (data, _) = try? await URLSession.shared.data(for: request) else { return nil }
-    return String(decoding: data, as: UTF8.self)
+    do {
+        let (data, _) = try await URLSession.shared.data(for: request)
+        return String(decoding: data, as: UTF8.self)
+    } catch {
+        return nil
+    }
 }

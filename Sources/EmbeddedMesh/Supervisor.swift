@@ -101,7 +101,7 @@ public final class Supervisor: Sendable {
                 var status: Int32 = 0
                 if waitpid(pid, &status, WNOHANG) == pid { remaining.remove(pid) }
             }
-            if !remaining.isEmpty { usleep(10_000) }
+            if !remaining.isEmpty { usleep(pollInterval) }
         }
         for pid in remaining {
             kill(pid, SIGKILL)
@@ -118,15 +118,32 @@ private func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeM
     return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
 }
 
-/// Stops processes recorded by another run: SIGTERM, then SIGKILL after `grace`.
-public func stopRecorded(_ pids: [Int32], grace: Duration = .seconds(3)) {
-    let alive = { (pid: Int32) in kill(pid, 0) == 0 }
-    for pid in pids where alive(pid) { kill(pid, SIGTERM) }
+/// waitpid and kill have no timeout, so a bounded wait for exits polls; 10 ms keeps a stop of
+/// a dozen processes well under a second without spinning.
+let pollInterval: useconds_t = 10_000
+
+/// Stops processes recorded by another run (whose parent is gone or elsewhere): SIGTERM, then
+/// SIGKILL to those still running after `grace`. Returns the PIDs that had to be killed.
+@discardableResult
+public func stopRecorded(_ pids: [Int32], grace: Duration = .seconds(3)) -> [Int32] {
+    for pid in pids where isRunning(pid) { kill(pid, SIGTERM) }
     let deadline = ContinuousClock.now + grace
-    for pid in pids {
-        while alive(pid) && ContinuousClock.now < deadline { usleep(20_000) }
-        if alive(pid) { kill(pid, SIGKILL) }
-    }
+    while pids.contains(where: isRunning) && ContinuousClock.now < deadline { usleep(pollInterval) }
+    let stubborn = pids.filter(isRunning)
+    for pid in stubborn { kill(pid, SIGKILL) }
+    return stubborn
+}
+
+/// Whether a process exists and has not exited: an exited process whose parent has not reaped
+/// it yet (a zombie) still answers `kill(pid, 0)`, but it is not running.
+func isRunning(_ pid: Int32) -> Bool {
+    guard kill(pid, 0) == 0 else { return false }
+    // Without /proc (not Linux) the signal test is all there is.
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/stat") else { return true }
+    let stat = String(decoding: data, as: UTF8.self)
+    guard let close = stat.lastIndex(of: ")") else { return true }
+    // "pid (name) S ...": the state follows the name, which may itself hold spaces or parentheses.
+    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first != "Z"
 }
 
 /// A problem running the mesh, said plainly with what to do.

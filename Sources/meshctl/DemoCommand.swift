@@ -191,7 +191,11 @@ func runUntilStopped(_ options: MeshRunOptions, title: String, ready: (MeshRun) 
             run.stop()
             throw ExitCode(1)
         }
-        try? await Task.sleep(for: .milliseconds(200))
+        do {
+            try await Task.sleep(for: .milliseconds(200))
+        } catch {
+            break  // cancelled: stop the mesh as for Ctrl-C
+        }
     }
     say("stopping the mesh...")
     run.stop()

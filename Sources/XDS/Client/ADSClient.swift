@@ -45,7 +45,11 @@ public struct ADSClient: Sendable {
             // Full jitter: a fleet of proxies does not reconnect in lockstep.
             let wait = Duration.milliseconds(Int64.random(in: 0...max(1, delay.milliseconds)))
             log("ads: stream to \(host):\(port) ended; reconnecting in \(wait.milliseconds) ms")
-            try? await Task.sleep(for: wait)
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                return  // cancelled: the proxy is stopping
+            }
             delay = min(delay * 2, .seconds(10))
         }
     }
