@@ -5,6 +5,30 @@ import Foundation
 import Testing
 @testable import EmbeddedMesh
 
+/// Signals a process ignores and blocks, from /proc (the masks are hexadecimal bit sets).
+func signalMasks(_ pid: Int32) -> (ignored: UInt64, blocked: UInt64)? {
+    guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/status") else { return nil }
+    let lines = String(decoding: data, as: UTF8.self).split(separator: "\n")
+    func field(_ name: String) -> UInt64? {
+        lines.first { $0.hasPrefix(name + ":") }.flatMap { UInt64($0.split(separator: "\t").last ?? "", radix: 16) }
+    }
+    guard let ignored = field("SigIgn"), let blocked = field("SigBlk") else { return nil }
+    return (ignored, blocked)
+}
+
+/// The program a process runs now (after exec).
+func program(_ pid: Int32) -> String? {
+    FileManager.default.contents(atPath: "/proc/\(pid)/cmdline").map { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+}
+
+/// Waits until `condition` holds, for at most 5 s.
+func waitUntil(_ condition: () -> Bool) {
+    let deadline = ContinuousClock.now + .seconds(5)
+    while !condition() && ContinuousClock.now < deadline { usleep(5_000) }
+}
+
+let terminationBit: UInt64 = 1 << (UInt64(SIGTERM) - 1)
+
 @Suite(.serialized) struct SupervisorTests {
     final class Logs {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("supervisor-\(UUID().uuidString)").path
@@ -29,7 +53,7 @@ import Testing
         let supervisor = Supervisor(logDirectory: logs.path)
         let polite = try supervisor.start("polite", ["/bin/sleep", "30"])
         let stubborn = try supervisor.start("stubborn", ["/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"])
-        usleep(200_000)  // let the shell install its trap
+        waitUntil { (signalMasks(stubborn)?.ignored ?? 0) & terminationBit != 0 }  // the shell's trap is in place
         let started = ContinuousClock.now
         supervisor.stopAll(grace: .milliseconds(500))
         let took = ContinuousClock.now - started
@@ -47,13 +71,10 @@ import Testing
         defer { signal(SIGTERM, previous) }
         let pid = try supervisor.start("sleeper", ["/bin/sleep", "30"])
         defer { supervisor.stopAll(grace: .milliseconds(100)) }
-        usleep(100_000)
-        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        let field = { (name: String) in
-            UInt64(status.split(separator: "\n").first { $0.hasPrefix(name + ":") }!.split(separator: "\t").last!, radix: 16)!
-        }
-        #expect(field("SigIgn") & (1 << (UInt64(SIGTERM) - 1)) == 0, "SIGTERM is not ignored in the child")
-        #expect(field("SigBlk") == 0, "no signal is blocked in the child")
+        waitUntil { program(pid) == "/bin/sleep" }  // exec has happened: the masks are the child's own
+        let masks = try #require(signalMasks(pid))
+        #expect(masks.ignored & terminationBit == 0, "SIGTERM is not ignored in the child")
+        #expect(masks.blocked == 0, "no signal is blocked in the child")
     }
 
     @Test func recordedProcessesOfAnotherRunAreStoppedAndZombiesCountAsGone() throws {
@@ -63,8 +84,7 @@ import Testing
         let pidFile = logs.path + "/pid"
         let launcher = Supervisor(logDirectory: logs.path)
         try launcher.start("shell", ["/bin/sh", "-c", "sleep 30 </dev/null >/dev/null 2>&1 & echo $! > \(pidFile).tmp && mv \(pidFile).tmp \(pidFile)"])
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !FileManager.default.fileExists(atPath: pidFile) && ContinuousClock.now < deadline { usleep(10_000) }
+        waitUntil { FileManager.default.fileExists(atPath: pidFile) }
         let pid = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
         #expect(isRunning(pid))
         let killed = stopRecorded([pid], grace: .seconds(2))
