@@ -125,9 +125,51 @@ let package = Package(
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]
         ),
+        // meshproxy's data plane, in the order a request crosses it: validated config values
+        // (the only proxy target that sees protobuf), upstream clusters and pools, listeners and
+        // workers, the HTTP router, and the server that wires them to xDS and the admin port.
+        .target(
+            name: "ProxyConfig",
+            dependencies: ["EnvoyAPI", "CRE2", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .target(
+            name: "ProxyUpstream",
+            dependencies: [
+                "ProxyConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "ProxyCore",
+            dependencies: [
+                "ProxyConfig", "ProxyUpstream",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "ProxyHTTP",
+            dependencies: [
+                "ProxyConfig", "ProxyUpstream", "ProxyCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "ProxyServer",
+            dependencies: [
+                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDS", "EnvoyAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         .executableTarget(
             name: "meshproxy",
-            dependencies: ["IdentityAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["IdentityAgent", "ProxyServer", "ProxyConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
         // meshctl analyze's checks across a mesh (references, conflicts, dead rules, idle selectors).
         .target(
@@ -240,6 +282,20 @@ let package = Package(
             name: "AnalysisTests",
             dependencies: ["Analysis", "MeshModel", "MeshAPI"],
             exclude: ["corpus"]
+        ),
+        .testTarget(
+            name: "ProxyConfigTests",
+            dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .testTarget(
+            name: "ProxyHTTPTests",
+            dependencies: [
+                "ProxyHTTP", "ProxyCore", "ProxyUpstream", "ProxyConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "MeshModelTests",

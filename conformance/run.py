@@ -208,8 +208,12 @@ class Run:
             # assumes (how NACKs happen in practice).
             layer = {"layered_runtime": {"layers": [{"name": "scenario", "static_layer": self.s["proxy_runtime"]}]}}
             overrides = ["--config-yaml", json.dumps(layer)]
-        self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
-                          "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"] + overrides)
+        if self.args.data_plane == "meshproxy":
+            self.start(name, [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1"]
+                       + (["--config-json", overrides[1]] if overrides else []))
+        else:
+            self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
+                              "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"] + overrides)
         self.proxy_count += 1
         self.wait_for(f"{name} proxy LIVE", lambda: self.http_get(f"http://{ip}:15000/ready").strip() == "LIVE")
 
@@ -421,8 +425,9 @@ class Run:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-plane", default="envoy", choices=["envoy"])
-    parser.add_argument("--xds", default="both", choices=["GRPC", "DELTA_GRPC", "both"])
+    parser.add_argument("--data-plane", default="envoy", choices=["envoy", "meshproxy"])
+    parser.add_argument("--xds", default=None, choices=["GRPC", "DELTA_GRPC", "both"],
+                        help="default: both for Envoy; DELTA_GRPC for meshproxy, which speaks delta xDS only so far")
     parser.add_argument("--bin-dir", required=True, help="where meshd, meshctl and echo-server are")
     parser.add_argument("--envoy", default=os.path.join(ROOT, ".build-tools/venv/bin/envoy"))
     parser.add_argument("--jobs", type=int, default=4)
@@ -430,6 +435,8 @@ def main():
     parser.add_argument("scenarios", nargs="*")
     args = parser.parse_args()
     files = args.scenarios or sorted(glob.glob(os.path.join(ROOT, "conformance/scenarios/*.yaml")))
+    if args.xds is None:
+        args.xds = "both" if args.data_plane == "envoy" else "DELTA_GRPC"
     protocols = ["GRPC", "DELTA_GRPC"] if args.xds == "both" else [args.xds]
     runs = []
     for path in files:

@@ -1,15 +1,87 @@
-// meshproxy: SwiftMesh's data plane. Today it runs the identity agent beside a stock Envoy.
+// meshproxy: SwiftMesh's data plane. `meshproxy run` is the proxy; `meshproxy agent` gives a stock Envoy its identity.
 
 import ArgumentParser
+import EnvoyAPI
 import Foundation
 import IdentityAgent
+import ProxyConfig
+import ProxyServer
 
 @main
 struct Meshproxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshproxy",
-        abstract: "SwiftMesh's proxy. `meshproxy agent` gives a colocated Envoy its workload identity over SDS.",
-        subcommands: [AgentCommand.self])
+        abstract: "SwiftMesh's proxy, driven by xDS. `meshproxy agent` gives a colocated Envoy its workload identity over SDS.",
+        subcommands: [RunCommand.self, AgentCommand.self],
+        defaultSubcommand: RunCommand.self)
+}
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run the proxy: listeners, routes and clusters from meshd over delta ADS.",
+        discussion: """
+            Either --bootstrap FILE (the JSON `meshctl proxy-bootstrap` prints, as for Envoy) or \
+            --xds-address and --node-id. --config-json merges a JSON bootstrap fragment on top, as \
+            Envoy's --config-yaml does (the runtime's re2.max_program_size.error_level, say).
+            """)
+
+    @Option(help: "An Envoy bootstrap in JSON.")
+    var bootstrap: String?
+
+    @Option(name: [.customLong("config-json"), .customLong("config-yaml")], help: "A JSON bootstrap fragment merged on top.")
+    var configJSON: String?
+
+    @Option(help: "meshd's xDS address, HOST:PORT (without --bootstrap).")
+    var xdsAddress: String?
+
+    @Option(help: "The node ID, Istio style: sidecar~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local (without --bootstrap).")
+    var nodeId: String?
+
+    @Option(help: "The admin address, HOST:PORT (without --bootstrap; never a wildcard in the embedded mode).")
+    var adminAddress: String?
+
+    @Option(help: "Worker event loops (default: the number of cores).")
+    var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    func run() async throws {
+        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("meshproxy: \($0)\n".utf8)) }
+        let json: String
+        if let bootstrap {
+            guard let data = FileManager.default.contents(atPath: bootstrap) else { throw ValidationError("--bootstrap \(bootstrap): cannot read it") }
+            json = String(decoding: data, as: UTF8.self)
+        } else {
+            guard let xdsAddress, let nodeId, let (host, port) = Self.split(xdsAddress) else {
+                throw ValidationError("give --bootstrap FILE, or --xds-address HOST:PORT and --node-id ID")
+            }
+            var admin = ""
+            if let adminAddress {
+                guard let (adminHost, adminPort) = Self.split(adminAddress) else { throw ValidationError("--admin-address must be HOST:PORT") }
+                admin = "\"admin\": {\"address\": {\"socket_address\": {\"address\": \"\(adminHost)\", \"port_value\": \(adminPort)}}},"
+            }
+            json = """
+                {"node": {"id": "\(nodeId)", "cluster": "\(nodeId.split(separator: "~").dropFirst(2).first?.split(separator: ".").first ?? "")"},
+                 \(admin)
+                 "dynamic_resources": {"ads_config": {"api_type": "DELTA_GRPC", "transport_api_version": "V3",
+                   "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]},
+                   "cds_config": {"ads": {}, "resource_api_version": "V3"}, "lds_config": {"ads": {}, "resource_api_version": "V3"}},
+                 "static_resources": {"clusters": [{"name": "xds-grpc", "type": "STATIC", "load_assignment": {"cluster_name": "xds-grpc",
+                   "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "\(host)", "port_value": \(port)}}}}]}]}}]}}
+                """
+        }
+        let config: ProxyBootstrap
+        do {
+            config = try ProxyBootstrap(json: json, overlayJSON: configJSON)
+        } catch let error as ProxyConfigError {
+            throw ValidationError("\(error)")
+        }
+        try await ProxyServer(bootstrap: config, concurrency: concurrency, log: log).run()
+    }
+
+    static func split(_ address: String) -> (String, Int)? {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else { return nil }
+        return (String(address[..<colon]), port)
+    }
 }
 
 struct AgentCommand: AsyncParsableCommand {

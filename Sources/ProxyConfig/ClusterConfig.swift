@@ -1,0 +1,214 @@
+// A cluster as the proxy runs it: how endpoints are found, balanced, limited and ejected.
+
+import EnvoyAPI
+
+public struct ClusterConfig: Sendable {
+    public enum Discovery: Sendable {
+        /// Endpoints arrive over EDS under this name.
+        case eds(serviceName: String)
+        case staticEndpoints(LoadAssignment)
+        /// Hostnames resolved by DNS; every address returned is an endpoint.
+        case strictDNS(LoadAssignment)
+        /// The connection's original destination is the endpoint (iptables capture).
+        case originalDestination
+    }
+
+    public enum LoadBalancerPolicy: Sendable, Equatable {
+        case roundRobin
+        case leastRequest(choiceCount: Int)
+        case random
+        case ringHash(minimumRingSize: Int, maximumRingSize: Int)
+        case maglev(tableSize: Int)
+        case clusterProvided
+    }
+
+    /// Envoy's circuit-breaker thresholds (default priority); Envoy's defaults when unset.
+    public struct Thresholds: Sendable, Equatable {
+        public var maxConnections = 1024
+        public var maxPendingRequests = 1024
+        public var maxRequests = 1024
+        public var maxRetries = 3
+    }
+
+    public struct OutlierDetection: Sendable {
+        public var consecutive5xx: Int
+        public var enforcingConsecutive5xx: Int
+        public var consecutiveGatewayFailure: Int
+        public var enforcingConsecutiveGatewayFailure: Int
+        public var consecutiveLocalOriginFailure: Int
+        public var splitExternalLocalOriginErrors: Bool
+        public var interval: Duration
+        public var baseEjectionTime: Duration
+        public var maxEjectionTime: Duration
+        public var maxEjectionPercent: Int
+    }
+
+    public var name: String
+    public var discovery: Discovery
+    public var loadBalancer: LoadBalancerPolicy
+    public var connectTimeout: Duration
+    public var thresholds: Thresholds
+    public var outlierDetection: OutlierDetection?
+    /// Below this share of healthy hosts, balancing ignores health (Envoy's panic mode), in percent.
+    public var healthyPanicThreshold: Double
+    public var localityWeighted: Bool
+    /// An idle upstream connection is closed after this long (Envoy's default: 1 hour).
+    public var idleTimeout: Duration?
+    public var maxRequestsPerConnection: Int?
+
+    public init(proto: Envoy_Config_Cluster_V3_Cluster, limits: ConfigLimits) throws {
+        let path = "clusters[\(proto.name)]"
+        var rest = proto
+        name = proto.name
+        rest.name = ""
+        rest.altStatName = ""
+        switch proto.clusterDiscoveryType {
+        case .type(.eds)?:
+            var eds = proto.edsClusterConfig
+            eds.serviceName = ""
+            eds.clearEdsConfig()  // where EDS comes from: the proxy's one ADS stream
+            try requireNothingElse(eds, at: path + ".eds_cluster_config")
+            discovery = .eds(serviceName: proto.edsClusterConfig.serviceName.isEmpty ? proto.name : proto.edsClusterConfig.serviceName)
+        case .type(.static)?, nil:
+            discovery = .staticEndpoints(try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment"))
+        case .type(.strictDns)?:
+            discovery = .strictDNS(try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment"))
+        case .type(.originalDst)?:
+            discovery = .originalDestination
+        default:
+            throw ProxyConfigError(path + ".type", "discovery type \(proto.type) is not supported by meshproxy")
+        }
+        rest.clusterDiscoveryType = nil
+        rest.clearEdsClusterConfig()
+        rest.clearLoadAssignment()
+        rest.clearDnsRefreshRate()
+        rest.respectDnsTtl = false
+        rest.dnsLookupFamily = .auto
+        switch proto.lbPolicy {
+        case .roundRobin: loadBalancer = .roundRobin
+        case .leastRequest:
+            let choices = proto.leastRequestLbConfig.hasChoiceCount ? Int(proto.leastRequestLbConfig.choiceCount.value) : 2
+            loadBalancer = .leastRequest(choiceCount: max(2, choices))
+        case .random: loadBalancer = .random
+        case .ringHash:
+            let config = proto.ringHashLbConfig
+            loadBalancer = .ringHash(minimumRingSize: config.hasMinimumRingSize ? Int(config.minimumRingSize.value) : 1024,
+                                     maximumRingSize: config.hasMaximumRingSize ? Int(config.maximumRingSize.value) : 8_388_608)
+        case .maglev:
+            loadBalancer = .maglev(tableSize: proto.maglevLbConfig.hasTableSize ? Int(proto.maglevLbConfig.tableSize.value) : 65537)
+        case .clusterProvided: loadBalancer = .clusterProvided
+        default: throw ProxyConfigError(path + ".lb_policy", "\(proto.lbPolicy) is not supported by meshproxy")
+        }
+        rest.lbPolicy = .roundRobin
+        rest.lbConfig = nil
+        connectTimeout = proto.hasConnectTimeout ? proto.connectTimeout.swiftDuration : .seconds(5)
+        rest.clearConnectTimeout()
+        thresholds = Thresholds()
+        if proto.hasCircuitBreakers {
+            var breakersRest = proto.circuitBreakers
+            breakersRest.thresholds = []
+            try requireNothingElse(breakersRest, at: path + ".circuit_breakers")
+            for (index, limit) in proto.circuitBreakers.thresholds.enumerated() where limit.priority == .default {
+                var limitRest = limit
+                limitRest.clearMaxConnections()
+                limitRest.clearMaxPendingRequests()
+                limitRest.clearMaxRequests()
+                limitRest.clearMaxRetries()
+                limitRest.trackRemaining = false
+                try requireNothingElse(limitRest, at: "\(path).circuit_breakers.thresholds[\(index)]")
+                if limit.hasMaxConnections { thresholds.maxConnections = Int(limit.maxConnections.value) }
+                if limit.hasMaxPendingRequests { thresholds.maxPendingRequests = Int(limit.maxPendingRequests.value) }
+                if limit.hasMaxRequests { thresholds.maxRequests = Int(limit.maxRequests.value) }
+                if limit.hasMaxRetries { thresholds.maxRetries = Int(limit.maxRetries.value) }
+            }
+        }
+        rest.clearCircuitBreakers()
+        outlierDetection = proto.hasOutlierDetection ? try Self.outlier(proto.outlierDetection, at: path + ".outlier_detection") : nil
+        rest.clearOutlierDetection()
+        healthyPanicThreshold = 50
+        localityWeighted = false
+        if proto.hasCommonLbConfig {
+            var commonRest = proto.commonLbConfig
+            if proto.commonLbConfig.hasHealthyPanicThreshold { healthyPanicThreshold = proto.commonLbConfig.healthyPanicThreshold.value }
+            commonRest.clearHealthyPanicThreshold()
+            if case .localityWeightedLbConfig? = proto.commonLbConfig.localityConfigSpecifier { localityWeighted = true }
+            commonRest.localityConfigSpecifier = nil
+            try requireNothingElse(commonRest, at: path + ".common_lb_config")
+        }
+        rest.clearCommonLbConfig()
+        idleTimeout = .seconds(3600)
+        maxRequestsPerConnection = nil
+        for (key, value) in proto.typedExtensionProtocolOptions {
+            let optionsPath = "\(path).typed_extension_protocol_options[\(key)]"
+            guard key == "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" else {
+                throw ProxyConfigError(optionsPath, "is not supported by meshproxy")
+            }
+            let options = try unpack(value, as: Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.self, at: optionsPath)
+            var optionsRest = options
+            let common = options.commonHTTPProtocolOptions
+            if common.hasIdleTimeout { idleTimeout = common.idleTimeout.swiftDuration == .zero ? nil : common.idleTimeout.swiftDuration }
+            if common.hasMaxRequestsPerConnection, common.maxRequestsPerConnection.value > 0 {
+                maxRequestsPerConnection = Int(common.maxRequestsPerConnection.value)
+            }
+            var commonRest = common
+            commonRest.clearIdleTimeout()
+            commonRest.clearMaxRequestsPerConnection()
+            try requireNothingElse(commonRest, at: optionsPath + ".common_http_protocol_options")
+            optionsRest.clearCommonHTTPProtocolOptions()
+            if case .explicitHTTPConfig(let explicit)? = options.upstreamProtocolOptions, case .httpProtocolOptions? = explicit.protocolConfig {
+                optionsRest.upstreamProtocolOptions = nil  // HTTP/1.1 upstream: what meshproxy speaks today
+            }
+            try requireNothingElse(optionsRest, at: optionsPath)
+        }
+        rest.typedExtensionProtocolOptions = [:]
+        if proto.hasMaxRequestsPerConnection, proto.maxRequestsPerConnection.value > 0 {
+            maxRequestsPerConnection = Int(proto.maxRequestsPerConnection.value)
+        }
+        rest.clearMaxRequestsPerConnection()
+        if proto.hasTransportSocket {
+            guard proto.transportSocket.name == "envoy.transport_sockets.raw_buffer" else {
+                throw ProxyConfigError(path + ".transport_socket", "\(proto.transportSocket.name): upstream TLS arrives with meshproxy's identity slice (issue 6)")
+            }
+            rest.clearTransportSocket()
+        }
+        for (index, match) in proto.transportSocketMatches.enumerated()
+        where match.transportSocket.name != "envoy.transport_sockets.raw_buffer" {
+            throw ProxyConfigError("\(path).transport_socket_matches[\(index)]", "\(match.transportSocket.name): upstream TLS arrives with meshproxy's identity slice (issue 6)")
+        }
+        rest.transportSocketMatches = []
+        // TCP keepalive on upstream sockets: applied when connecting.
+        rest.clearUpstreamConnectionOptions()
+        rest.clearMetadata()
+        try requireNothingElse(rest, at: path)
+    }
+
+    static func outlier(_ proto: Envoy_Config_Cluster_V3_OutlierDetection, at path: String) throws -> OutlierDetection {
+        var rest = proto
+        func value(_ has: Bool, _ value: UInt32, _ fallback: Int) -> Int { has ? Int(value) : fallback }
+        let detection = OutlierDetection(
+            consecutive5xx: value(proto.hasConsecutive5Xx, proto.consecutive5Xx.value, 5),
+            enforcingConsecutive5xx: value(proto.hasEnforcingConsecutive5Xx, proto.enforcingConsecutive5Xx.value, 100),
+            consecutiveGatewayFailure: value(proto.hasConsecutiveGatewayFailure, proto.consecutiveGatewayFailure.value, 5),
+            enforcingConsecutiveGatewayFailure: value(proto.hasEnforcingConsecutiveGatewayFailure, proto.enforcingConsecutiveGatewayFailure.value, 0),
+            consecutiveLocalOriginFailure: value(proto.hasConsecutiveLocalOriginFailure, proto.consecutiveLocalOriginFailure.value, 5),
+            splitExternalLocalOriginErrors: proto.splitExternalLocalOriginErrors,
+            interval: proto.hasInterval ? proto.interval.swiftDuration : .seconds(10),
+            baseEjectionTime: proto.hasBaseEjectionTime ? proto.baseEjectionTime.swiftDuration : .seconds(30),
+            maxEjectionTime: proto.hasMaxEjectionTime ? proto.maxEjectionTime.swiftDuration : .seconds(300),
+            maxEjectionPercent: value(proto.hasMaxEjectionPercent, proto.maxEjectionPercent.value, 10))
+        rest.clearConsecutive5Xx()
+        rest.clearEnforcingConsecutive5Xx()
+        rest.clearConsecutiveGatewayFailure()
+        rest.clearEnforcingConsecutiveGatewayFailure()
+        rest.clearConsecutiveLocalOriginFailure()
+        rest.splitExternalLocalOriginErrors = false
+        rest.clearInterval()
+        rest.clearBaseEjectionTime()
+        rest.clearMaxEjectionTime()
+        rest.clearMaxEjectionPercent()
+        // Success-rate ejection is off when its enforcement is 0, which is how Istio configures it.
+        if proto.hasEnforcingSuccessRate, proto.enforcingSuccessRate.value == 0 { rest.clearEnforcingSuccessRate() }
+        try requireNothingElse(rest, at: path)
+        return detection
+    }
+}

@@ -1,0 +1,56 @@
+// Errors in proxy configuration: a path into the xDS resource and what is wrong there. They are the NACK text.
+
+import EnvoyAPI
+import Foundation
+import SwiftProtobuf
+
+/// Something in an xDS resource this proxy cannot honour. `path` points into the resource as
+/// Envoy's field names spell it (`listeners[127.0.0.1_9080].filter_chains[0].filters[0]`), so the
+/// control plane's operator sees exactly which field to look at.
+public struct ProxyConfigError: Error, CustomStringConvertible, Equatable, Sendable {
+    public var path: String
+    public var message: String
+
+    public init(_ path: String, _ message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { "\(path): \(message)" }
+}
+
+/// Refuses a message that still has fields set after the decoder cleared every field it
+/// understood. This is how the proxy never silently ignores configuration that would change its
+/// behaviour: whatever it does not implement is named in the NACK instead of being dropped.
+func requireNothingElse<M: SwiftProtobuf.Message>(_ rest: M, at path: String) throws {
+    guard !rest.isEqualTo(message: M()) else { return }
+    throw ProxyConfigError(path, "not supported by meshproxy: \(setFieldNames(rest).joined(separator: ", "))")
+}
+
+/// The names (proto spelling) of the fields set in `message`, for error text.
+func setFieldNames<M: SwiftProtobuf.Message>(_ message: M) -> [String] {
+    EnvoyTypeRegistry.registerAll()
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    guard let json = try? message.jsonUTF8Data(options: options),
+          let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any], !object.isEmpty else {
+        return ["fields unknown to this version"]
+    }
+    return object.keys.sorted()
+}
+
+extension Google_Protobuf_Duration {
+    /// The duration as Swift's, nil when unset or zero-length where "0 means disabled".
+    var swiftDuration: Duration {
+        .seconds(seconds) + .nanoseconds(Int64(nanos))
+    }
+}
+
+/// Unpacks `any` as `M`, naming the path and the type found when it is something else.
+func unpack<M: SwiftProtobuf.Message>(_ any: Google_Protobuf_Any, as type: M.Type, at path: String) throws -> M {
+    do {
+        return try M(unpackingAny: any)
+    } catch {
+        throw ProxyConfigError(path, "expected \(M.protoMessageName), got \(any.typeURL.isEmpty ? "nothing" : any.typeURL)")
+    }
+}

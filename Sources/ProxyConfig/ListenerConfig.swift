@@ -1,0 +1,188 @@
+// A listener as the proxy runs it: where it binds, how it picks a filter chain, what each chain does.
+
+import EnvoyAPI
+import SwiftProtobuf
+
+public struct SocketAddressConfig: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
+    init(proto: Envoy_Config_Core_V3_Address, at path: String) throws {
+        guard case .socketAddress(let socket)? = proto.address else {
+            throw ProxyConfigError(path, "only socket addresses are supported")
+        }
+        var rest = socket
+        rest.address = ""
+        rest.portSpecifier = nil
+        rest.protocol = .tcp
+        try requireNothingElse(rest, at: path + ".socket_address")
+        guard case .portValue(let port)? = socket.portSpecifier, port <= 65535 else {
+            throw ProxyConfigError(path + ".socket_address", "needs a port_value from 0 to 65535")
+        }
+        guard !socket.address.isEmpty else { throw ProxyConfigError(path + ".socket_address.address", "is empty") }
+        self.host = socket.address
+        self.port = Int(port)
+    }
+
+    public var description: String { "\(host):\(port)" }
+}
+
+public struct ListenerConfig: Sendable {
+    public enum Direction: String, Sendable { case inbound, outbound, unspecified }
+
+    /// What a listener filter inspects before a chain is chosen.
+    public enum ListenerFilter: String, Sendable {
+        case originalDestination = "envoy.filters.listener.original_dst"
+    }
+
+    public var name: String
+    public var address: SocketAddressConfig
+    /// False for listeners that only receive connections handed over by a virtual listener.
+    public var bindToPort: Bool
+    /// Hand each connection to the listener bound to its original destination (iptables capture).
+    public var useOriginalDestination: Bool
+    public var direction: Direction
+    public var listenerFilters: [ListenerFilter]
+    public var filterChains: [FilterChainConfig]
+    public var defaultFilterChain: FilterChainConfig?
+
+    public init(proto: Envoy_Config_Listener_V3_Listener, limits: ConfigLimits) throws {
+        let path = "listeners[\(proto.name)]"
+        var rest = proto
+        name = proto.name
+        address = try SocketAddressConfig(proto: proto.address, at: path + ".address")
+        rest.clearAddress()
+        bindToPort = proto.hasBindToPort ? proto.bindToPort.value : true
+        rest.clearBindToPort()
+        useOriginalDestination = proto.hasUseOriginalDst ? proto.useOriginalDst.value : false
+        rest.clearUseOriginalDst()
+        switch proto.trafficDirection {
+        case .inbound: direction = .inbound
+        case .outbound: direction = .outbound
+        default: direction = .unspecified
+        }
+        rest.trafficDirection = .unspecified
+        listenerFilters = try proto.listenerFilters.enumerated().map { index, filter in
+            guard let known = ListenerFilter(rawValue: filter.name) else {
+                throw ProxyConfigError("\(path).listener_filters[\(index)]", "listener filter \(filter.name) is not supported by meshproxy yet")
+            }
+            return known
+        }
+        rest.listenerFilters = []
+        filterChains = try proto.filterChains.enumerated().map { index, chain in
+            try FilterChainConfig(proto: chain, limits: limits, at: "\(path).filter_chains[\(index)]")
+        }
+        rest.filterChains = []
+        defaultFilterChain = proto.hasDefaultFilterChain
+            ? try FilterChainConfig(proto: proto.defaultFilterChain, limits: limits, at: path + ".default_filter_chain") : nil
+        rest.clearDefaultFilterChain()
+        rest.name = ""
+        // Accepted with no effect on behaviour here: drain and stats options the proxy applies its own way.
+        rest.clearPerConnectionBufferLimitBytes()
+        rest.continueOnListenerFiltersTimeout = false
+        rest.clearListenerFiltersTimeout()
+        try requireNothingElse(rest, at: path)
+        guard !filterChains.isEmpty || defaultFilterChain != nil else {
+            throw ProxyConfigError(path, "has no filter chain")
+        }
+    }
+
+    /// Envoy's filter chain selection: destination port, then server name, then transport
+    /// protocol, then application protocol; at each step an exact match beats an unset field.
+    public func filterChain(destinationPort: Int, serverName: String?, transportProtocol: String,
+                            applicationProtocols: [String]) -> FilterChainConfig? {
+        var candidates = filterChains
+        candidates = narrow(candidates) { chain in
+            chain.match.destinationPort.map { $0 == destinationPort ? 2 : 0 } ?? 1
+        }
+        candidates = narrow(candidates) { chain in
+            if chain.match.serverNames.isEmpty { return 1 }
+            guard let serverName else { return 0 }
+            if chain.match.serverNames.contains(serverName) { return 3 }
+            return chain.match.serverNames.contains { $0.hasPrefix("*.") && serverName.hasSuffix($0.dropFirst()) } ? 2 : 0
+        }
+        candidates = narrow(candidates) { chain in
+            chain.match.transportProtocol.map { $0 == transportProtocol ? 2 : 0 } ?? 1
+        }
+        candidates = narrow(candidates) { chain in
+            if chain.match.applicationProtocols.isEmpty { return 1 }
+            return chain.match.applicationProtocols.contains(where: applicationProtocols.contains) ? 2 : 0
+        }
+        return candidates.first ?? defaultFilterChain
+    }
+
+    /// Keeps the chains with the best positive score.
+    private func narrow(_ chains: [FilterChainConfig], score: (FilterChainConfig) -> Int) -> [FilterChainConfig] {
+        let scored = chains.map { ($0, score($0)) }
+        guard let best = scored.map(\.1).max(), best > 0 else { return [] }
+        return scored.filter { $0.1 == best }.map(\.0)
+    }
+}
+
+public struct FilterChainMatch: Sendable {
+    public var destinationPort: Int?
+    public var serverNames: [String]
+    public var transportProtocol: String?
+    public var applicationProtocols: [String]
+}
+
+public struct FilterChainConfig: Sendable {
+    public enum NetworkFilter: Sendable {
+        case http(HTTPConnectionManagerConfig)
+        case tcp(TCPProxyConfig)
+    }
+
+    public var name: String
+    public var match: FilterChainMatch
+    public var network: NetworkFilter
+
+    init(proto: Envoy_Config_Listener_V3_FilterChain, limits: ConfigLimits, at path: String) throws {
+        var rest = proto
+        name = proto.name
+        rest.name = ""
+        var matchRest = proto.filterChainMatch
+        match = FilterChainMatch(
+            destinationPort: proto.filterChainMatch.hasDestinationPort ? Int(proto.filterChainMatch.destinationPort.value) : nil,
+            serverNames: proto.filterChainMatch.serverNames,
+            transportProtocol: proto.filterChainMatch.transportProtocol.isEmpty ? nil : proto.filterChainMatch.transportProtocol,
+            applicationProtocols: proto.filterChainMatch.applicationProtocols)
+        matchRest.clearDestinationPort()
+        matchRest.serverNames = []
+        matchRest.transportProtocol = ""
+        matchRest.applicationProtocols = []
+        try requireNothingElse(matchRest, at: path + ".filter_chain_match")
+        rest.clearFilterChainMatch()
+        if proto.hasTransportSocket {
+            guard proto.transportSocket.name == "envoy.transport_sockets.raw_buffer" else {
+                throw ProxyConfigError(path + ".transport_socket", "\(proto.transportSocket.name): TLS on meshproxy's listeners arrives with its identity slice (issue 6)")
+            }
+            rest.clearTransportSocket()
+        }
+        rest.clearMetadata()
+        // Filters: any number of network filters that meshproxy knows, ending in a terminal one.
+        guard let last = proto.filters.last else { throw ProxyConfigError(path + ".filters", "is empty") }
+        guard proto.filters.count == 1 else {
+            throw ProxyConfigError(path + ".filters[0]", "\(proto.filters[0].name): only a single terminal network filter is supported")
+        }
+        let filterPath = path + ".filters[0]"
+        switch last.name {
+        case "envoy.filters.network.http_connection_manager":
+            let manager = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self,
+                                     at: filterPath + ".typed_config")
+            network = .http(try HTTPConnectionManagerConfig(proto: manager, limits: limits, at: filterPath + ".typed_config"))
+        case "envoy.filters.network.tcp_proxy":
+            let proxy = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
+                                   at: filterPath + ".typed_config")
+            network = .tcp(try TCPProxyConfig(proto: proxy, at: filterPath + ".typed_config"))
+        default:
+            throw ProxyConfigError(filterPath, "network filter \(last.name) is not supported by meshproxy")
+        }
+        rest.filters = []
+        try requireNothingElse(rest, at: path)
+    }
+}

@@ -1,0 +1,59 @@
+// One event loop and the state only it touches: its config snapshot, balancing state, counters.
+
+import NIOCore
+import ProxyUpstream
+import Synchronization
+
+/// Counters one worker keeps without atomics (only its loop writes them); the admin page reads
+/// them by running a task on the loop.
+public struct WorkerStats: Sendable {
+    public var connectionsAccepted = 0
+    public var requests = 0
+    public var responses2xx = 0
+    public var responses3xx = 0
+    public var responses4xx = 0
+    public var responses5xx = 0
+    public var upstreamConnectionsOpened = 0
+    public var upstreamConnectFailures = 0
+    public var upstreamRetries = 0
+    public var upstreamTimeouts = 0
+    public var overflows = 0
+    public var noRoute = 0
+    public var noHealthyUpstream = 0
+    public var faultsInjected = 0
+    public var mirrored = 0
+
+    public init() {}
+
+    public mutating func count(status: Int) {
+        switch status {
+        case 200..<300: responses2xx += 1
+        case 300..<400: responses3xx += 1
+        case 400..<500: responses4xx += 1
+        default: responses5xx += 1
+        }
+    }
+}
+
+/// A worker: an event loop and what is confined to it. Its fields other than
+/// `activeConnections` may be used only on `loop` (the class is `@unchecked Sendable` so the
+/// control thread can hand it work with `loop.execute`).
+public final class Worker: @unchecked Sendable {
+    public let index: Int
+    public let loop: EventLoop
+    /// Open downstream connections: read by the acceptor to balance, so atomic.
+    public let activeConnections = Atomic<Int>(0)
+    public var snapshot: ProxySnapshot = .empty
+    public var stats = WorkerStats()
+    public var loadBalancing = LoadBalancerState()
+
+    public init(index: Int, loop: EventLoop) {
+        self.index = index
+        self.loop = loop
+    }
+
+    /// Installs `snapshot` for every request that starts from now on.
+    public func publish(_ snapshot: ProxySnapshot) {
+        loop.execute { self.snapshot = snapshot }
+    }
+}

@@ -1,0 +1,571 @@
+// One proxied request: route, faults, cluster and host choice, attempts with retries and timeouts, and the response back.
+
+import Foundation
+import NIOCore
+import NIOHTTP1
+import ProxyConfig
+import ProxyCore
+import ProxyUpstream
+
+/// The life of one request from its head to the last byte of its response, on one event loop.
+/// It holds the route and cluster from the snapshot current when the request began, so config
+/// updates never change it midway. Body parts stream through; they are also kept (up to
+/// `retryBufferLimit`) while a retry or mirror may still need them.
+final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loop
+    private unowned let downstream: DownstreamHTTPHandler
+    private let http: HTTPWorker
+    private var worker: Worker { http.worker }
+    private let manager: HTTPConnectionManagerConfig
+    private let requestHead: HTTPRequestHead
+    private let started = NIODeadline.now()
+
+    private var route: RouteConfig?
+    private var action: ForwardAction?
+    private var clusterEntry: WeightedChoice.Entry?
+    private var cluster: UpstreamCluster?
+    private var upstreamHead: HTTPRequestHead?
+
+    private var bodyParts: [ByteBuffer] = []
+    private var bufferedBytes = 0
+    private var bodyOverflowed = false
+    private var trailers: HTTPHeaders?
+    private(set) var requestComplete = false
+
+    private var connection: UpstreamHTTPConnection?
+    private var host: UpstreamHost?
+    private var attempt = 0
+    private var triedHosts: [SocketAddressConfig] = []
+    private var triedPriorities: Set<Int> = []
+    private var attemptStarted = NIODeadline.now()
+    private var holdsRequestSlot = false
+    private var holdsRetrySlot = false
+    private var waitingForSlot = false
+    private var responseStarted = false
+    private var finished = false
+    private var globalTimer: Scheduled<Void>?
+    private var perTryTimer: Scheduled<Void>?
+    private var delayTimer: Scheduled<Void>?
+
+    static let retryBufferLimit = 64 * 1024
+
+    init(downstream: DownstreamHTTPHandler, http: HTTPWorker, manager: HTTPConnectionManagerConfig, head: HTTPRequestHead) {
+        self.downstream = downstream
+        self.http = http
+        self.manager = manager
+        self.requestHead = head
+    }
+
+    // MARK: - Request from downstream
+
+    func start() {
+        worker.stats.requests += 1
+        let snapshot = worker.snapshot
+        guard case .route(let route) = Router.decide(requestHead, manager: manager, snapshot: snapshot, scheme: "http") else {
+            worker.stats.noRoute += 1
+            return reply(.noRoute)
+        }
+        self.route = route
+        if manager.filters.contains(.cors), let cors = route.cors, cors.enabled, handleCORSPreflight(cors) { return }
+        switch route.action {
+        case .direct(let direct):
+            return replyDirect(direct, route: route)
+        case .redirect(let redirect):
+            return replyRedirect(redirect)
+        case .forward(let forward):
+            action = forward
+        }
+        if manager.filters.contains(.fault), let fault = route.fault {
+            if let abort = fault.abort, Self.draw(abort.perMillion) {
+                worker.stats.faultsInjected += 1
+                switch abort.kind {
+                case .http(let status): return reply(.faultAbort(status))
+                case .grpc(let status):
+                    var faultReply = LocalReply.faultAbort(200)
+                    faultReply.extraHeaders = [("content-type", "application/grpc"), ("grpc-status", String(status)),
+                                               ("grpc-message", "fault filter abort")]
+                    faultReply.body = ""
+                    return reply(faultReply)
+                }
+            }
+            if let delay = fault.delay, Self.draw(delay.perMillion) {
+                worker.stats.faultsInjected += 1
+                delayTimer = worker.loop.scheduleTask(in: .nanoseconds(Self.nanoseconds(delay.duration))) { [self] in
+                    delayTimer = nil
+                    if !finished { forward(snapshot: snapshot) }
+                }
+                return
+            }
+        }
+        forward(snapshot: snapshot)
+    }
+
+    func requestBody(_ buffer: ByteBuffer) {
+        guard !finished else { return }
+        if !bodyOverflowed {
+            bufferedBytes += buffer.readableBytes
+            if bufferedBytes > Self.retryBufferLimit {
+                bodyOverflowed = true
+                if connection != nil { bodyParts.removeAll() }  // already sent: retries are off from here
+            }
+        }
+        if !bodyOverflowed || connection == nil { bodyParts.append(buffer) }
+        connection?.write(.body(.byteBuffer(buffer)), flush: false)
+    }
+
+    func requestEnd(_ trailers: HTTPHeaders?) {
+        requestComplete = true
+        self.trailers = trailers
+        guard !finished else { return }
+        connection?.write(.end(trailers), flush: true)
+        startGlobalTimerIfNeeded()
+    }
+
+    func downstreamReadComplete() {
+        connection?.channel.flush()
+    }
+
+    /// The client went away: stop everything, give back what was taken.
+    func downstreamClosed() {
+        guard !finished else { return }
+        finished = true
+        cancelTimers()
+        if let connection {
+            connection.exchange = nil
+            connection.channel.close(promise: nil)
+            self.connection = nil
+        }
+        if waitingForSlot, let cluster { http.cancelWaiting(self, cluster: cluster) }
+        releaseSlots()
+    }
+
+    // MARK: - Forwarding
+
+    private func forward(snapshot: ProxySnapshot) {
+        guard let action else { return }
+        let entry = action.clusters.entries.count == 1 ? action.clusters.entries[0]
+            : action.clusters.pick(Int.random(in: 0..<action.clusters.totalWeight))
+        clusterEntry = entry
+        guard let cluster = snapshot.clusters[entry.cluster] else { return reply(.clusterNotFound) }
+        self.cluster = cluster
+        guard cluster.resources.tryAcquire(.requests, limit: cluster.config.thresholds.maxRequests) else {
+            worker.stats.overflows += 1
+            return reply(.overflow)
+        }
+        holdsRequestSlot = true
+        upstreamHead = makeUpstreamHead(action: action, entry: entry)
+        if requestComplete { startGlobalTimerIfNeeded() }
+        for mirror in action.mirrors where Self.draw(mirror.perMillion) {
+            if let target = snapshot.clusters[mirror.cluster] { sendMirror(to: target) }
+        }
+        startAttempt()
+    }
+
+    private func startAttempt() {
+        guard !finished, let cluster, let action else { return }
+        attempt += 1
+        attemptStarted = .now()
+        var context = LoadBalancerContext(hashKey: hashKey(action.hashPolicies))
+        if let retry = action.retry {
+            context.triedHosts = triedHosts
+            context.avoidTriedHosts = retry.avoidPreviousHosts
+            context.hostSelectionAttempts = retry.avoidPreviousHosts ? retry.hostSelectionMaxAttempts : 1
+            context.triedPriorities = triedPriorities
+            context.avoidTriedPriorities = retry.avoidPreviousPriorities
+        }
+        guard let host = cluster.chooseHost(context, state: &worker.loadBalancing) else {
+            worker.stats.noHealthyUpstream += 1
+            return reply(.noHealthyUpstream)
+        }
+        self.host = host
+        triedHosts.append(host.address)
+        triedPriorities.insert(host.priority)
+        if let perTry = action.retry?.perTryTimeout {
+            perTryTimer?.cancel()
+            perTryTimer = worker.loop.scheduleTask(in: .nanoseconds(Self.nanoseconds(perTry))) { [self] in perTryTimedOut() }
+        }
+        switch http.acquire(host: host, cluster: cluster, for: self) {
+        case .ready(let connection):
+            send(on: connection)
+        case .connecting(let future):
+            let attemptNumber = attempt
+            future.assumeIsolated().whenComplete { [self] result in
+                guard !finished, attempt == attemptNumber else {
+                    if case .success(let connection) = result { http.release(connection) }
+                    return
+                }
+                switch result {
+                case .success(let connection): send(on: connection)
+                case .failure: attemptFailed(.connectFailure)
+                }
+            }
+        case .pending:
+            waitingForSlot = true
+        case .overflow:
+            worker.stats.overflows += 1
+            reply(.overflow)
+        }
+    }
+
+    func connectionSlotFreed() {
+        guard waitingForSlot, !finished else { return }
+        waitingForSlot = false
+        attempt -= 1  // the same attempt, now with a connection to be had
+        startAttempt()
+    }
+
+    private func send(on connection: UpstreamHTTPConnection) {
+        guard let upstreamHead, let host else { return }
+        self.connection = connection
+        connection.exchange = self
+        host.state.requestStarted()
+        var head = upstreamHead
+        if attempt > 1 { head.headers.replaceOrAdd(name: "x-envoy-attempt-count", value: String(attempt)) }
+        connection.send(head)
+        for part in bodyParts { connection.write(.body(.byteBuffer(part)), flush: false) }
+        if bodyOverflowed { bodyParts.removeAll() }
+        if requestComplete {
+            connection.write(.end(trailers), flush: true)
+        } else {
+            connection.channel.flush()
+        }
+    }
+
+    // MARK: - Response from upstream
+
+    func upstreamHead(_ head: HTTPResponseHead, from connection: UpstreamHTTPConnection) {
+        guard connection === self.connection, let cluster, let host else { return }
+        let status = Int(head.status.code)
+        cluster.record(.response(status: status), for: host)
+        if let retry = action?.retry, retry.retries(status: status), canRetry(retry) {
+            // Drop this answer; the connection is released when its body has been read.
+            connection.discardingResponse = true
+            detachConnection(reusable: false)
+            return scheduleRetry()
+        }
+        perTryTimer?.cancel()
+        responseStarted = true
+        var response = head
+        response.version = requestHead.version
+        HeaderPolicy.removeHopByHop(&response.headers)
+        let elapsed = (NIODeadline.now() - attemptStarted).nanoseconds / 1_000_000
+        response.headers.replaceOrAdd(name: "x-envoy-upstream-service-time", value: String(elapsed))
+        if let route { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &response.headers) }
+        if let cors = route?.cors, cors.enabled, manager.filters.contains(.cors) { addCORSHeaders(cors, to: &response.headers) }
+        if !requestHead.isKeepAlive || downstream.closeAfterResponse { response.headers.replaceOrAdd(name: "connection", value: "close") }
+        worker.stats.count(status: status)
+        downstream.writeHead(response)
+    }
+
+    func upstreamBody(_ buffer: ByteBuffer) {
+        guard responseStarted, !finished else { return }
+        downstream.writeBody(buffer)
+    }
+
+    func upstreamReadComplete() {
+        if responseStarted, !finished { downstream.flush() }
+    }
+
+    func upstreamEnd(_ trailers: HTTPHeaders?, from connection: UpstreamHTTPConnection) {
+        guard connection === self.connection, !finished else { return }
+        // Give the connection back before writing downstream: the write may deliver the next
+        // pipelined request synchronously, and that request may want this very connection.
+        detachConnection(reusable: true)
+        finish()
+        downstream.writeEnd(trailers)
+    }
+
+    func discardedResponseEnded(_ connection: UpstreamHTTPConnection) {
+        http.release(connection)
+    }
+
+    /// The upstream connection closed before the response was complete.
+    func upstreamReset(_ connection: UpstreamHTTPConnection) {
+        guard connection === self.connection, !finished else { return }
+        host?.state.requestFinished()
+        self.connection = nil
+        if let host { cluster?.record(.localFailure, for: host) }
+        if responseStarted {
+            // Headers are gone already: the only honest signal left on HTTP/1.1 is closing.
+            finish()
+            downstream.abortResponse()
+            return
+        }
+        attemptFailed(.upstreamReset)
+    }
+
+    // MARK: - Failures, retries, timeouts
+
+    private func attemptFailed(_ failure: LocalReply) {
+        guard !finished else { return }
+        if failure.flag == "UF", let host { cluster?.record(.localFailure, for: host) }
+        if let retry = action?.retry, canRetry(retry),
+           failure.flag == "UF" ? retry.retriesConnectFailure : retry.retriesReset {
+            return scheduleRetry()
+        }
+        reply(failure)
+    }
+
+    private func canRetry(_ retry: RetryPolicy) -> Bool {
+        guard attempt <= retry.numRetries, requestComplete, !bodyOverflowed, let cluster else { return false }
+        if !holdsRetrySlot {
+            guard cluster.resources.tryAcquire(.retries, limit: cluster.config.thresholds.maxRetries) else { return false }
+            holdsRetrySlot = true
+        }
+        return true
+    }
+
+    private func scheduleRetry() {
+        guard let retry = action?.retry else { return }
+        worker.stats.upstreamRetries += 1
+        perTryTimer?.cancel()
+        // Full jitter between 0 and base × 2^(n-1), capped.
+        let ceiling = min(retry.backOffMax, retry.backOffBase * (1 << min(attempt - 1, 10)))
+        let wait = Int64.random(in: 0...max(1, Self.nanoseconds(ceiling)))
+        worker.loop.scheduleTask(in: .nanoseconds(wait)) { [self] in
+            if !finished { startAttempt() }
+        }
+    }
+
+    private func perTryTimedOut() {
+        guard !finished, !responseStarted else { return }
+        worker.stats.upstreamTimeouts += 1
+        if let host { cluster?.record(.localFailure, for: host) }
+        detachConnection(reusable: false)
+        if let retry = action?.retry, canRetry(retry) { return scheduleRetry() }
+        reply(.timeout)
+    }
+
+    private func startGlobalTimerIfNeeded() {
+        guard globalTimer == nil, let timeout = action?.timeout, !finished else { return }
+        globalTimer = worker.loop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) { [self] in
+            guard !finished else { return }
+            worker.stats.upstreamTimeouts += 1
+            detachConnection(reusable: false)
+            if responseStarted {
+                finish()
+                downstream.abortResponse()
+            } else {
+                reply(.timeout)
+            }
+        }
+    }
+
+    /// Lets go of the current upstream connection: back to the pool when it finished cleanly,
+    /// otherwise closed (it may still be sending an answer nobody will read).
+    private func detachConnection(reusable: Bool) {
+        guard let connection else { return }
+        self.connection = nil
+        host?.state.requestFinished()
+        if reusable {
+            http.release(connection)
+        } else if !connection.discardingResponse {
+            connection.exchange = nil
+            connection.channel.close(promise: nil)
+        }
+    }
+
+    // MARK: - Local answers
+
+    private func reply(_ local: LocalReply) {
+        guard !finished else { return }
+        detachConnection(reusable: false)
+        finish()
+        worker.stats.count(status: Int(local.status.code))
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(local.body.utf8.count))
+        if !local.body.isEmpty { headers.add(name: "content-type", value: "text/plain") }
+        for (name, value) in local.extraHeaders { headers.add(name: name, value: value) }
+        if let route, local.flag != "NR" { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers) }
+        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: local.status, headers: headers),
+                              body: local.body.isEmpty ? nil : ByteBuffer(string: local.body), request: requestHead, requestComplete: requestComplete)
+    }
+
+    private func replyDirect(_ direct: DirectResponse, route: RouteConfig) {
+        finish()
+        worker.stats.count(status: direct.status)
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(direct.body?.count ?? 0))
+        if direct.body != nil { headers.add(name: "content-type", value: "text/plain") }
+        HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers)
+        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: HTTPResponseStatus(statusCode: direct.status), headers: headers),
+                              body: direct.body.map { ByteBuffer(bytes: $0) }, request: requestHead, requestComplete: requestComplete)
+    }
+
+    private func replyRedirect(_ redirect: RedirectAction) {
+        finish()
+        worker.stats.count(status: redirect.status)
+        let authority = requestHead.headers.first(name: "host") ?? ""
+        var host = authority
+        var port: String?
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            host = String(authority[..<colon])
+            port = String(authority[authority.index(after: colon)...])
+        }
+        let scheme = redirect.scheme ?? "http"
+        if let newHost = redirect.host { host = newHost }
+        if let newPort = redirect.port { port = String(newPort) }
+        if redirect.scheme != nil, redirect.port == nil { port = nil }  // a new scheme drops the old port
+        if let known = port, (scheme == "http" && known == "80") || (scheme == "https" && known == "443") { port = nil }
+        let uri = requestHead.uri
+        let question = uri.firstIndex(of: "?")
+        var path = String(question.map { uri[..<$0] } ?? uri[...])
+        let query = redirect.stripQuery ? "" : (question.map { String(uri[$0...]) } ?? "")
+        switch redirect.path {
+        case .none: break
+        case .path(let newPath): path = newPath
+        case .prefix(let prefix):
+            if case .prefix(let matched)? = route.map({ $0.match.path }) { path = prefix + path.dropFirst(matched.count) }
+        }
+        let location = "\(scheme)://\(host)\(port.map { ":\($0)" } ?? "")\(path)\(query)"
+        var headers = HTTPHeaders()
+        headers.add(name: "location", value: location)
+        headers.add(name: "content-length", value: "0")
+        if let route { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers) }
+        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: HTTPResponseStatus(statusCode: redirect.status), headers: headers),
+                              body: nil, request: requestHead, requestComplete: requestComplete)
+    }
+
+    // MARK: - CORS
+
+    /// Answers a CORS preflight from an allowed origin; true when it did.
+    private func handleCORSPreflight(_ cors: CorsPolicy) -> Bool {
+        guard requestHead.method == .OPTIONS, let origin = requestHead.headers.first(name: "origin"),
+              requestHead.headers.first(name: "access-control-request-method") != nil else { return false }
+        guard cors.allows(origin: origin) else {
+            if cors.forwardNotMatchingPreflights { return false }
+            finish()
+            downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: .ok, headers: ["content-length": "0"]),
+                                  body: nil, request: requestHead, requestComplete: requestComplete)
+            return true
+        }
+        finish()
+        var headers = HTTPHeaders()
+        headers.add(name: "access-control-allow-origin", value: origin)
+        if !cors.allowMethods.isEmpty { headers.add(name: "access-control-allow-methods", value: cors.allowMethods) }
+        if !cors.allowHeaders.isEmpty { headers.add(name: "access-control-allow-headers", value: cors.allowHeaders) }
+        if !cors.maxAge.isEmpty { headers.add(name: "access-control-max-age", value: cors.maxAge) }
+        if cors.allowCredentials { headers.add(name: "access-control-allow-credentials", value: "true") }
+        headers.add(name: "content-length", value: "0")
+        worker.stats.count(status: 200)
+        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers),
+                              body: nil, request: requestHead, requestComplete: requestComplete)
+        return true
+    }
+
+    private func addCORSHeaders(_ cors: CorsPolicy, to headers: inout HTTPHeaders) {
+        guard let origin = requestHead.headers.first(name: "origin"), cors.allows(origin: origin) else { return }
+        headers.replaceOrAdd(name: "access-control-allow-origin", value: origin)
+        if cors.allowCredentials { headers.replaceOrAdd(name: "access-control-allow-credentials", value: "true") }
+        if !cors.exposeHeaders.isEmpty { headers.replaceOrAdd(name: "access-control-expose-headers", value: cors.exposeHeaders) }
+    }
+
+    // MARK: - Mirroring
+
+    /// Sends a copy of the request to `target` with `-shadow` appended to its authority; the
+    /// answer is read and dropped, and the caller never waits for it.
+    private func sendMirror(to target: UpstreamCluster) {
+        guard var head = upstreamHead, requestHead.headers.first(name: "content-length").map({ $0 == "0" }) ?? !requestHead.headers.contains(name: "transfer-encoding")
+        else { return }  // bodies are not mirrored in this slice
+        var loadBalancing = worker.loadBalancing
+        guard let host = target.chooseHost(LoadBalancerContext(), state: &loadBalancing) else { return }
+        worker.loadBalancing = loadBalancing
+        let authority = head.headers.first(name: "host") ?? ""
+        if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+            head.headers.replaceOrAdd(name: "host", value: authority[..<colon] + "-shadow" + authority[colon...])
+        } else {
+            head.headers.replaceOrAdd(name: "host", value: authority + "-shadow")
+        }
+        worker.stats.mirrored += 1
+        let mirror = MirrorExchange(http: http, head: head)
+        mirror.send(to: host, cluster: target)
+    }
+
+    // MARK: - Helpers
+
+    private func makeUpstreamHead(action: ForwardAction, entry: WeightedChoice.Entry) -> HTTPRequestHead {
+        var head = requestHead
+        head.version = .http1_1
+        HeaderPolicy.removeHopByHop(&head.headers)
+        if let route { HeaderPolicy.apply(route.requestHeadersToAdd, remove: route.requestHeadersToRemove, to: &head.headers) }
+        HeaderPolicy.apply(entry.requestHeadersToAdd, remove: entry.requestHeadersToRemove, to: &head.headers)
+        if let prefix = action.prefixRewrite, case .prefix(let matched)? = route.map({ $0.match.path }) {
+            head.uri = prefix + head.uri.dropFirst(matched.count)
+            if head.uri.isEmpty || head.uri.first == "?" { head.uri = "/" + head.uri }
+        } else if let (pattern, substitution) = action.regexRewrite {
+            let question = head.uri.firstIndex(of: "?")
+            let path = String(question.map { head.uri[..<$0] } ?? head.uri[...])
+            let query = question.map { String(head.uri[$0...]) } ?? ""
+            head.uri = pattern.replacingAll(in: path, with: substitution) + query
+        }
+        if let host = action.hostRewrite { head.headers.replaceOrAdd(name: "host", value: host) }
+        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: UUID().uuidString.lowercased()) }
+        if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: "http") }
+        if manager.useRemoteAddress, let peer = downstream.remoteIP {
+            if let existing = head.headers.first(name: "x-forwarded-for") {
+                head.headers.replaceOrAdd(name: "x-forwarded-for", value: existing + "," + peer)
+            } else {
+                head.headers.add(name: "x-forwarded-for", value: peer)
+            }
+        }
+        if let timeout = action.timeout {
+            head.headers.replaceOrAdd(name: "x-envoy-expected-rq-timeout-ms", value: String(Self.nanoseconds(timeout) / 1_000_000))
+        }
+        return head
+    }
+
+    private func hashKey(_ policies: [HashPolicy]) -> UInt64? {
+        var key: UInt64?
+        for policy in policies {
+            var value: String?
+            switch policy.source {
+            case .header(let name): value = requestHead.headers[name].first
+            case .sourceIP: value = downstream.remoteIP
+            case .queryParameter(let name):
+                if let question = requestHead.uri.firstIndex(of: "?") {
+                    for pair in requestHead.uri[requestHead.uri.index(after: question)...].split(separator: "&") {
+                        let parts = pair.split(separator: "=", maxSplits: 1)
+                        if parts.first.map(String.init) == name { value = parts.count > 1 ? String(parts[1]) : "" }
+                    }
+                }
+            case .cookie(let name, _, _):
+                value = HeaderPolicy.cookie(named: name, in: requestHead.headers)
+            }
+            if let value {
+                let hash = StableHash.of(value)
+                // Several policies combine as Envoy does: rotate and xor.
+                key = key.map { (($0 << 1) | ($0 >> 63)) ^ hash } ?? hash
+                if policy.terminal { break }
+            }
+        }
+        return key
+    }
+
+    private func finish() {
+        guard !finished else { return }
+        finished = true
+        cancelTimers()
+        releaseSlots()
+    }
+
+    private func releaseSlots() {
+        if holdsRequestSlot { cluster?.resources.release(.requests); holdsRequestSlot = false }
+        if holdsRetrySlot { cluster?.resources.release(.retries); holdsRetrySlot = false }
+    }
+
+    private func cancelTimers() {
+        globalTimer?.cancel()
+        perTryTimer?.cancel()
+        delayTimer?.cancel()
+        globalTimer = nil
+        perTryTimer = nil
+        delayTimer = nil
+    }
+
+    static func draw(_ perMillion: Int) -> Bool {
+        perMillion >= 1_000_000 || (perMillion > 0 && Int.random(in: 0..<1_000_000) < perMillion)
+    }
+
+    static func nanoseconds(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+}

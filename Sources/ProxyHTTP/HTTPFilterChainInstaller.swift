@@ -1,0 +1,40 @@
+// Puts HTTP/1.1 (or, for TCP chains, refuses) on a new downstream connection, per worker.
+
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ProxyConfig
+import ProxyCore
+
+/// The proxy's network filters: the HTTP connection manager installs NIO's HTTP/1.1 codec, its
+/// protocol error handler (400 and close on malformed or smuggling-shaped requests) and the
+/// downstream handler.
+public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked Sendable {
+    private let workers: [ObjectIdentifier: HTTPWorker]
+
+    public init(workers: [Worker], upstreamBindAddress: String?) throws {
+        let bind = try upstreamBindAddress.map { try SocketAddress(ipAddress: $0, port: 0) }
+        var byLoop: [ObjectIdentifier: HTTPWorker] = [:]
+        for worker in workers { byLoop[ObjectIdentifier(worker.loop)] = HTTPWorker(worker: worker, upstreamBindAddress: bind) }
+        self.workers = byLoop
+    }
+
+    public func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker) throws {
+        guard let http = workers[ObjectIdentifier(channel.eventLoop)] else {
+            throw ProxyConfigError("listeners[\(listener.name)]", "connection on a loop that is not a worker")
+        }
+        switch chain.network {
+        case .http(let manager):
+            let operations = channel.pipeline.syncOperations
+            try operations.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: true)
+            try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
+        case .tcp:
+            throw ProxyConfigError("listeners[\(listener.name)].filter_chains[\(chain.name)]", "TCP proxying arrives with meshproxy's TCP slice")
+        }
+    }
+
+    /// Closes idle upstream connections on every worker (on shutdown).
+    public func closeIdleConnections() {
+        for http in workers.values { http.worker.loop.execute { http.pool.closeIdle() } }
+    }
+}

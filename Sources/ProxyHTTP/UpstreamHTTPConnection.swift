@@ -1,0 +1,97 @@
+// One HTTP/1.1 connection to an upstream host: hands the response to the exchange that owns it, then goes back to the pool.
+
+import NIOCore
+import NIOHTTP1
+import ProxyUpstream
+
+/// The last handler of an upstream connection's pipeline. While an exchange owns the
+/// connection, response parts go to it; between requests the connection idles in its worker's
+/// pool. It counts against the cluster's `max_connections` from connect to close.
+final class UpstreamHTTPConnection: ChannelInboundHandler, PooledConnection {
+    typealias InboundIn = HTTPClientResponsePart
+    typealias OutboundOut = HTTPClientRequestPart
+
+    let channel: Channel
+    let host: UpstreamHost
+    let cluster: UpstreamCluster
+    unowned let http: HTTPWorker
+    /// The exchange whose request this connection carries now.
+    var exchange: HTTPExchange?
+    /// A response whose parts are to be dropped (a retried or mirrored answer nobody reads).
+    var discardingResponse = false
+    private var responseComplete = true
+    private var keepAlive = true
+    private var requestsServed = 0
+    private var closed = false
+
+    init(channel: Channel, host: UpstreamHost, cluster: UpstreamCluster, http: HTTPWorker) {
+        self.channel = channel
+        self.host = host
+        self.cluster = cluster
+        self.http = http
+    }
+
+    var isReusable: Bool {
+        guard keepAlive, responseComplete, !closed else { return false }
+        if let limit = cluster.config.maxRequestsPerConnection, requestsServed >= limit { return false }
+        return true
+    }
+
+    /// Writes a request head; the body follows through `write`.
+    func send(_ head: HTTPRequestHead) {
+        responseComplete = false
+        requestsServed += 1
+        if !head.isKeepAlive { keepAlive = false }
+        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+    }
+
+    func write(_ part: HTTPClientRequestPart, flush: Bool) {
+        if flush {
+            channel.writeAndFlush(part, promise: nil)
+        } else {
+            channel.write(part, promise: nil)
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        switch part {
+        case .head(let head):
+            if head.status.code < 200 { return }  // 1xx: not forwarded on HTTP/1.1 in this slice
+            if !head.isKeepAlive { keepAlive = false }
+            if discardingResponse { return }
+            exchange?.upstreamHead(head, from: self)
+        case .body(let body):
+            if discardingResponse { return }
+            exchange?.upstreamBody(body)
+        case .end(let trailers):
+            responseComplete = true
+            if discardingResponse {
+                discardingResponse = false
+                let owner = exchange
+                exchange = nil
+                owner?.discardedResponseEnded(self)
+                if owner == nil { http.release(self) }
+                return
+            }
+            exchange?.upstreamEnd(trailers, from: self)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstreamReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        http.connectionClosed(self)
+        let owner = exchange
+        exchange = nil
+        if !responseComplete { owner?.upstreamReset(self) }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A malformed response or a reset: the connection is done; channelInactive tells the exchange.
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,202 @@
+// meshproxy's admin port: Envoy's admin paths that operators and the tests use.
+
+import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ProxyConfig
+import ProxyCore
+import ProxyUpstream
+
+/// `/ready`, `/stats`, `/stats/prometheus`, `/clusters`, `/listeners`, `/config_dump`,
+/// `/server_info`, `/drain_listeners` and `/quitquitquit`, answered as Envoy's admin answers
+/// them, so `meshctl`, scripts and the conformance runner read either proxy the same way.
+final class AdminServer: Sendable {
+    let store: ProxyConfigStore
+    let workers: [Worker]
+    let listenerSet: ListenerSet
+    let nodeID: String
+    let started = Date()
+    let quit: @Sendable () -> Void
+
+    init(store: ProxyConfigStore, workers: [Worker], listenerSet: ListenerSet, nodeID: String, quit: @escaping @Sendable () -> Void) {
+        self.store = store
+        self.workers = workers
+        self.listenerSet = listenerSet
+        self.nodeID = nodeID
+        self.quit = quit
+    }
+
+    func bind(_ address: SocketAddressConfig, on loop: EventLoop) -> EventLoopFuture<Channel> {
+        ServerBootstrap(group: loop)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(AdminHandler(admin: self))
+                }
+            }
+            .bind(host: address.host, port: address.port)
+    }
+
+    /// Every worker's counters, read on its own loop.
+    func workerStats() -> EventLoopFuture<[(Int, Int, WorkerStats)]> {
+        let loop = workers[0].loop
+        let futures = workers.map { worker in
+            worker.loop.submit { (worker.index, worker.activeConnections.load(ordering: .relaxed), worker.stats) }
+        }
+        return EventLoopFuture.whenAllSucceed(futures, on: loop)
+    }
+
+    func respond(method: HTTPMethod, uri: String) -> EventLoopFuture<(HTTPResponseStatus, String, String)> {
+        let loop = workers[0].loop
+        let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
+        switch path {
+        case "/ready":
+            let ready = store.isInitialized
+            return loop.makeSucceededFuture((ready ? .ok : .serviceUnavailable, "text/plain", ready ? "LIVE\n" : "PRE_INITIALIZING\n"))
+        case "/server_info":
+            let uptime = Int(Date().timeIntervalSince(started))
+            let body = "{\"version\": \"meshproxy\", \"state\": \"\(store.isInitialized ? "LIVE" : "PRE_INITIALIZING")\", \"uptime_current_epoch\": \"\(uptime)s\", \"node\": {\"id\": \(ProxyConfigStore.quoted(nodeID))}, \"concurrency\": \(workers.count)}\n"
+            return loop.makeSucceededFuture((.ok, "application/json", body))
+        case "/config_dump":
+            return loop.makeSucceededFuture((.ok, "application/json", store.configDump()))
+        case "/clusters":
+            return loop.makeSucceededFuture((.ok, "text/plain", clustersText()))
+        case "/listeners":
+            return listenerSet.boundListeners().map { bound in
+                (.ok, "text/plain", bound.sorted { $0.key < $1.key }.map { "\($0.key)::\($0.value)\n" }.joined())
+            }
+        case "/stats":
+            return workerStats().map { (.ok, "text/plain", self.statsText($0)) }
+        case "/stats/prometheus":
+            return workerStats().map { (.ok, "text/plain; version=0.0.4", self.prometheusText($0)) }
+        case "/quitquitquit" where method == .POST:
+            loop.scheduleTask(in: .milliseconds(50)) { self.quit() }
+            return loop.makeSucceededFuture((.ok, "text/plain", "OK\n"))
+        case "/drain_listeners" where method == .POST:
+            return listenerSet.closeAll().map { (.ok, "text/plain", "OK\n") }
+        default:
+            return loop.makeSucceededFuture((.notFound, "text/plain", "unknown admin path \(path)\n"))
+        }
+    }
+
+    func clustersText() -> String {
+        var lines: [String] = []
+        let now = NIODeadline.now()
+        for (name, cluster) in store.currentClusters().sorted(by: { $0.key < $1.key }) {
+            let limits = cluster.config.thresholds
+            lines.append("\(name)::default_priority::max_connections::\(limits.maxConnections)")
+            lines.append("\(name)::default_priority::max_pending_requests::\(limits.maxPendingRequests)")
+            lines.append("\(name)::default_priority::max_requests::\(limits.maxRequests)")
+            lines.append("\(name)::default_priority::max_retries::\(limits.maxRetries)")
+            for level in cluster.levels {
+                for host in level.hosts {
+                    let prefix = "\(name)::\(host.address)"
+                    lines.append("\(prefix)::rq_active::\(host.state.outstandingRequests)")
+                    var flags = host.health == .healthy ? "healthy" : "/failed_eds_health"
+                    if host.state.isEjected(now: now) { flags = "/failed_outlier_check" }
+                    lines.append("\(prefix)::health_flags::\(flags)")
+                    lines.append("\(prefix)::weight::\(host.weight)")
+                    lines.append("\(prefix)::region::\(host.locality.region)")
+                    lines.append("\(prefix)::zone::\(host.locality.zone)")
+                    lines.append("\(prefix)::priority::\(host.priority)")
+                }
+            }
+        }
+        return lines.map { $0 + "\n" }.joined()
+    }
+
+    /// Envoy-style names: per worker, then summed HTTP counters, then per-cluster counters.
+    func statsText(_ stats: [(Int, Int, WorkerStats)]) -> String {
+        var lines: [String] = []
+        var total = WorkerStats()
+        for (index, active, worker) in stats.sorted(by: { $0.0 < $1.0 }) {
+            lines.append("server.worker_\(index).downstream_cx_active: \(active)")
+            lines.append("server.worker_\(index).downstream_cx_total: \(worker.connectionsAccepted)")
+            lines.append("server.worker_\(index).downstream_rq_total: \(worker.requests)")
+            total.add(worker)
+        }
+        for (name, value) in total.named {
+            lines.append("http.meshproxy.\(name): \(value)")
+        }
+        for (name, cluster) in store.currentClusters().sorted(by: { $0.key < $1.key }) {
+            lines.append("cluster.\(name).upstream_cx_active: \(cluster.resources.current(.connections))")
+            lines.append("cluster.\(name).upstream_rq_active: \(cluster.resources.current(.requests))")
+            lines.append("cluster.\(name).upstream_rq_pending_active: \(cluster.resources.current(.pendingRequests))")
+            lines.append("cluster.\(name).upstream_rq_overflow: \(cluster.resources.overflows.load(ordering: .relaxed))")
+        }
+        return lines.map { $0 + "\n" }.joined()
+    }
+
+    func prometheusText(_ stats: [(Int, Int, WorkerStats)]) -> String {
+        var out = "# TYPE envoy_server_worker_downstream_cx_active gauge\n"
+        for (index, active, _) in stats { out += "envoy_server_worker_downstream_cx_active{worker=\"\(index)\"} \(active)\n" }
+        out += "# TYPE envoy_server_worker_downstream_cx_total counter\n"
+        for (index, _, worker) in stats { out += "envoy_server_worker_downstream_cx_total{worker=\"\(index)\"} \(worker.connectionsAccepted)\n" }
+        var total = WorkerStats()
+        for (_, _, worker) in stats { total.add(worker) }
+        for (name, value) in total.named {
+            out += "# TYPE envoy_http_\(name) counter\nenvoy_http_\(name){envoy_http_conn_manager_prefix=\"meshproxy\"} \(value)\n"
+        }
+        return out
+    }
+}
+
+extension WorkerStats {
+    mutating func add(_ other: WorkerStats) {
+        connectionsAccepted += other.connectionsAccepted
+        requests += other.requests
+        responses2xx += other.responses2xx
+        responses3xx += other.responses3xx
+        responses4xx += other.responses4xx
+        responses5xx += other.responses5xx
+        upstreamConnectionsOpened += other.upstreamConnectionsOpened
+        upstreamConnectFailures += other.upstreamConnectFailures
+        upstreamRetries += other.upstreamRetries
+        upstreamTimeouts += other.upstreamTimeouts
+        overflows += other.overflows
+        noRoute += other.noRoute
+        noHealthyUpstream += other.noHealthyUpstream
+        faultsInjected += other.faultsInjected
+        mirrored += other.mirrored
+    }
+
+    var named: [(String, Int)] {
+        [("downstream_cx_total", connectionsAccepted), ("downstream_rq_total", requests),
+         ("downstream_rq_2xx", responses2xx), ("downstream_rq_3xx", responses3xx), ("downstream_rq_4xx", responses4xx),
+         ("downstream_rq_5xx", responses5xx), ("upstream_cx_total", upstreamConnectionsOpened),
+         ("upstream_cx_connect_fail", upstreamConnectFailures), ("upstream_rq_retry", upstreamRetries),
+         ("upstream_rq_timeout", upstreamTimeouts), ("upstream_rq_overflow", overflows), ("no_route", noRoute),
+         ("no_healthy_upstream", noHealthyUpstream), ("fault_injected", faultsInjected), ("rq_mirrored", mirrored)]
+    }
+}
+
+final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+    let admin: AdminServer
+    private var head: HTTPRequestHead?
+
+    init(admin: AdminServer) { self.admin = admin }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head): self.head = head
+        case .body: break
+        case .end:
+            guard let head else { return }
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            admin.respond(method: head.method, uri: head.uri).hop(to: context.eventLoop).whenComplete { result in
+                let (handler, context) = loopBound.value
+                let (status, type, body) = (try? result.get()) ?? (.internalServerError, "text/plain", "admin error\n")
+                var headers = HTTPHeaders()
+                headers.add(name: "content-type", value: type)
+                headers.add(name: "content-length", value: String(body.utf8.count))
+                context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+                context.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
+            }
+        }
+    }
+}

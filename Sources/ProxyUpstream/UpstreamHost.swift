@@ -1,0 +1,58 @@
+// One endpoint of a cluster, and the state it keeps across config updates (load, failures, ejection).
+
+import NIOCore
+import ProxyConfig
+import Synchronization
+
+/// What the proxy has learnt about one endpoint: outstanding requests (for least-request
+/// balancing), consecutive failures and ejection (outlier detection). Shared by every worker,
+/// touched with atomics only, and kept across EDS updates for as long as the endpoint stays.
+public final class HostState: Sendable {
+    let activeRequests = Atomic<Int>(0)
+    let consecutive5xx = Atomic<Int>(0)
+    let consecutiveGatewayFailures = Atomic<Int>(0)
+    let consecutiveLocalFailures = Atomic<Int>(0)
+    /// Uptime in nanoseconds until which the host is ejected; 0 when it is not.
+    let ejectedUntil = Atomic<UInt64>(0)
+    let ejections = Atomic<Int>(0)
+
+    public init() {}
+
+    public var outstandingRequests: Int { activeRequests.load(ordering: .relaxed) }
+
+    public func requestStarted() { activeRequests.wrappingAdd(1, ordering: .relaxed) }
+    public func requestFinished() { activeRequests.wrappingSubtract(1, ordering: .relaxed) }
+
+    public func isEjected(now: NIODeadline) -> Bool {
+        let until = ejectedUntil.load(ordering: .relaxed)
+        return until != 0 && now.uptimeNanoseconds < until
+    }
+}
+
+public struct UpstreamHost: Sendable {
+    public let address: SocketAddressConfig
+    public let socketAddress: SocketAddress
+    public let weight: Int
+    public let locality: Locality
+    public let priority: Int
+    public let health: EndpointConfig.Health
+    public let tlsMode: String?
+    public let state: HostState
+
+    public init(address: SocketAddressConfig, socketAddress: SocketAddress, weight: Int, locality: Locality,
+                priority: Int, health: EndpointConfig.Health, tlsMode: String?, state: HostState) {
+        self.address = address
+        self.socketAddress = socketAddress
+        self.weight = weight
+        self.locality = locality
+        self.priority = priority
+        self.health = health
+        self.tlsMode = tlsMode
+        self.state = state
+    }
+
+    /// Healthy by EDS and not ejected by outlier detection.
+    public func isAvailable(now: NIODeadline) -> Bool {
+        (health == .healthy || health == .degraded) && !state.isEjected(now: now)
+    }
+}
