@@ -13,9 +13,12 @@ bin="$(swift build "${scratch[@]}" --show-bin-path)"
 # parallel with the conformance scenarios (127.30+ and ports 16000+).
 .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" > .build-tools/e2e-demo.log 2>&1 &
 e2e=$!
-# Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC.
+# Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC,
+# then the same scenarios against meshproxy (differential: a scenario that passes on Envoy and
+# fails on meshproxy is a meshproxy bug). They share addresses, so one after the other.
 conformance=0
 .build-tools/venv/bin/python conformance/run.py --bin-dir "$bin" --jobs 4 || conformance=$?
+.build-tools/venv/bin/python conformance/run.py --bin-dir "$bin" --jobs 4 --data-plane meshproxy || conformance=$?
 demo=0
 wait "$e2e" || demo=$?
 cat .build-tools/e2e-demo.log

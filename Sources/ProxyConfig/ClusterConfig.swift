@@ -55,6 +55,9 @@ public struct ClusterConfig: Sendable {
     /// An idle upstream connection is closed after this long (Envoy's default: 1 hour).
     public var idleTimeout: Duration?
     public var maxRequestsPerConnection: Int?
+    /// The source address of upstream connections, when the cluster sets its own (Istio's
+    /// inbound passthrough uses 127.0.0.6); otherwise the bootstrap's.
+    public var bindAddress: String?
 
     public init(proto: Envoy_Config_Cluster_V3_Cluster, limits: ConfigLimits) throws {
         let path = "clusters[\(proto.name)]"
@@ -155,7 +158,10 @@ public struct ClusterConfig: Sendable {
             commonRest.clearMaxRequestsPerConnection()
             try requireNothingElse(commonRest, at: optionsPath + ".common_http_protocol_options")
             optionsRest.clearCommonHTTPProtocolOptions()
-            if case .explicitHTTPConfig(let explicit)? = options.upstreamProtocolOptions, case .httpProtocolOptions? = explicit.protocolConfig {
+            if case .explicitHTTPConfig(let explicit)? = options.upstreamProtocolOptions {
+                guard case .httpProtocolOptions? = explicit.protocolConfig else {
+                    throw ProxyConfigError(optionsPath + ".explicit_http_config", "HTTP/2 upstreams arrive with meshproxy's HTTP/2 slice (issue 6)")
+                }
                 optionsRest.upstreamProtocolOptions = nil  // HTTP/1.1 upstream: what meshproxy speaks today
             }
             try requireNothingElse(optionsRest, at: optionsPath)
@@ -176,6 +182,13 @@ public struct ClusterConfig: Sendable {
             throw ProxyConfigError("\(path).transport_socket_matches[\(index)]", "\(match.transportSocket.name): upstream TLS arrives with meshproxy's identity slice (issue 6)")
         }
         rest.transportSocketMatches = []
+        bindAddress = proto.hasUpstreamBindConfig && proto.upstreamBindConfig.hasSourceAddress ? proto.upstreamBindConfig.sourceAddress.address : nil
+        if proto.hasUpstreamBindConfig {
+            var bindRest = proto.upstreamBindConfig
+            bindRest.clearSourceAddress()
+            try requireNothingElse(bindRest, at: path + ".upstream_bind_config")
+        }
+        rest.clearUpstreamBindConfig()
         // TCP keepalive on upstream sockets: applied when connecting.
         rest.clearUpstreamConnectionOptions()
         rest.clearMetadata()

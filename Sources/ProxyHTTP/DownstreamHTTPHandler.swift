@@ -22,6 +22,11 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
     private(set) var closeAfterResponse = false
     private var closing = false
     private(set) var remoteIP: String?
+    /// A local answer made before the request's body had all arrived: it goes out at the
+    /// request's end, so the connection stays usable (or at once, closing, if the body is large).
+    private var pendingLocal: (head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead)?
+    private var discardedBytes = 0
+    static let discardLimit = 64 * 1024
 
     init(http: HTTPWorker, manager: HTTPConnectionManagerConfig) {
         self.http = http
@@ -51,8 +56,21 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
             current = exchange
             exchange.start()
         case .body(let buffer):
+            if let pending = pendingLocal {
+                discardedBytes += buffer.readableBytes
+                if discardedBytes > Self.discardLimit {
+                    pendingLocal = nil
+                    writeLocal(pending.head, body: pending.body, request: pending.request, requestComplete: false, deferIfIncomplete: false)
+                }
+                return
+            }
             current?.requestBody(buffer)
         case .end(let trailers):
+            if let pending = pendingLocal {
+                pendingLocal = nil
+                writeLocal(pending.head, body: pending.body, request: pending.request, requestComplete: true)
+                return
+            }
             current?.requestEnd(trailers)
         }
     }
@@ -63,6 +81,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        pendingLocal = nil
         let exchange = current
         current = nil
         queued.removeAll()
@@ -94,9 +113,16 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
         exchangeDone()
     }
 
-    /// A whole local answer. When the request body has not all arrived, the connection closes
-    /// after the answer (the rest of the body cannot be told apart from a next request otherwise).
-    func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool) {
+    /// A whole local answer. It waits for the rest of the request (read and dropped, up to
+    /// `discardLimit`); past that the answer goes out and the connection closes, since the rest
+    /// of the body could not be told apart from a next request.
+    func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool,
+                    deferIfIncomplete: Bool = true) {
+        if !requestComplete, deferIfIncomplete {
+            pendingLocal = (head, body, request)
+            discardedBytes = 0
+            return
+        }
         var head = head
         if !requestComplete || closeAfterResponse {
             closeAfterResponse = true

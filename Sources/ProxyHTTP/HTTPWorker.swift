@@ -60,7 +60,9 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
                                                     + cluster.config.connectTimeout.components.attoseconds / 1_000_000_000))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 16)
-        if let bind = upstreamBindAddress {
+        if let own = cluster.config.bindAddress, let bind = try? SocketAddress(ipAddress: own, port: 0) {
+            bootstrap = bootstrap.bind(to: bind)
+        } else if let bind = upstreamBindAddress {
             bootstrap = bootstrap.bind(to: bind)
         }
         worker.stats.upstreamConnectionsOpened += 1

@@ -1,0 +1,136 @@
+// NACK reasons: a path into the resource and the field meshproxy does not honour; limits as Envoy's runtime sets them.
+
+import EnvoyAPI
+import ProxyConfig
+import SwiftProtobuf
+import Testing
+
+@Suite struct ProxyConfigErrorTests {
+    static func table(_ configure: (inout Envoy_Config_Route_V3_Route) -> Void) -> Envoy_Config_Route_V3_RouteConfiguration {
+        var route = Envoy_Config_Route_V3_Route()
+        route.match.prefix = "/"
+        route.route.cluster = "outbound|9080||reviews.default.svc.cluster.local"
+        configure(&route)
+        var host = Envoy_Config_Route_V3_VirtualHost()
+        host.name = "reviews"
+        host.domains = ["reviews", "*.example.com", "api.*", "*"]
+        host.routes = [route]
+        var table = Envoy_Config_Route_V3_RouteConfiguration()
+        table.name = "9080"
+        table.virtualHosts = [host]
+        return table
+    }
+
+    @Test func anUnhonouredFieldIsNamedWithItsPath() {
+        let table = Self.table { $0.route.hedgePolicy.hedgeOnPerTryTimeout = true }
+        #expect(throws: ProxyConfigError("route_configs[9080].virtual_hosts[0].routes[0].route", "not supported by meshproxy: hedge_policy")) {
+            _ = try RouteTable(proto: table, limits: ConfigLimits())
+        }
+    }
+
+    @Test func aRegexAboveTheProgramSizeLimitIsRefusedAsEnvoyWould() throws {
+        let table = Self.table { $0.match.safeRegex.regex = "[a-z]{4,200}" }
+        #expect(throws: ProxyConfigError.self) { _ = try RouteTable(proto: table, limits: ConfigLimits(maxRegexProgramSize: 100)) }
+        _ = try RouteTable(proto: table, limits: ConfigLimits(maxRegexProgramSize: 32768))
+    }
+
+    @Test func anInvalidRegexNamesRE2sReason() {
+        let table = Self.table { $0.match.safeRegex.regex = "(unclosed" }
+        do {
+            _ = try RouteTable(proto: table, limits: ConfigLimits())
+            Issue.record("accepted an invalid regex")
+        } catch let error as ProxyConfigError {
+            #expect(error.path == "route_configs[9080].virtual_hosts[0].routes[0].match.safe_regex")
+            #expect(error.message.contains("missing )"))
+        } catch {
+            Issue.record("\(error)")
+        }
+    }
+
+    @Test func virtualHostsAreFoundExactThenSuffixThenPrefixThenAny() throws {
+        var table = Self.table { _ in }
+        var second = table.virtualHosts[0]
+        second.name = "wild"
+        second.domains = ["*.reviews"]
+        table.virtualHosts[0].domains = ["reviews", "api.*", "*"]
+        table.virtualHosts.append(second)
+        let decoded = try RouteTable(proto: table, limits: ConfigLimits())
+        #expect(decoded.virtualHost(for: "reviews")?.name == "reviews")
+        #expect(decoded.virtualHost(for: "v1.reviews")?.name == "wild")
+        #expect(decoded.virtualHost(for: "api.example.com")?.name == "reviews")
+        #expect(decoded.virtualHost(for: "anything")?.name == "reviews")
+    }
+
+    @Test func routesMatchHeadersQueriesAndRegexPathsWithRE2() throws {
+        let table = Self.table { route in
+            route.match.safeRegex.regex = "/reviews/[0-9]+"
+            var header = Envoy_Config_Route_V3_HeaderMatcher()
+            header.name = "end-user"
+            header.stringMatch.exact = "jason"
+            route.match.headers = [header]
+            var query = Envoy_Config_Route_V3_QueryParameterMatcher()
+            query.name = "v"
+            query.stringMatch.prefix = "2"
+            route.match.queryParameters = [query]
+        }
+        let host = try #require(try RouteTable(proto: table, limits: ConfigLimits()).virtualHost(for: "reviews"))
+        func route(_ path: Substring, _ query: Substring, _ user: String?) -> Bool {
+            host.route(for: RouteMatch.Request(path: path, query: query) { $0 == "end-user" ? user : nil }) != nil
+        }
+        #expect(route("/reviews/12", "v=2", "jason"))
+        #expect(!route("/reviews/12x", "v=2", "jason"))  // a full match, as Envoy's safe_regex
+        #expect(!route("/reviews/12", "v=3", "jason"))
+        #expect(!route("/reviews/12", "v=2", "mike"))
+        #expect(!route("/reviews/12", "v=2", nil))
+    }
+
+    @Test func filterChainsAreChosenByPortThenServerName() throws {
+        var listener = Envoy_Config_Listener_V3_Listener()
+        listener.name = "virtual"
+        listener.address.socketAddress.address = "0.0.0.0"
+        listener.address.socketAddress.portValue = 15001
+        func chain(_ name: String, port: UInt32?, names: [String]) -> Envoy_Config_Listener_V3_FilterChain {
+            var chain = Envoy_Config_Listener_V3_FilterChain()
+            chain.name = name
+            if let port { chain.filterChainMatch.destinationPort.value = port }
+            chain.filterChainMatch.serverNames = names
+            var filter = Envoy_Config_Listener_V3_Filter()
+            filter.name = "envoy.filters.network.tcp_proxy"
+            var proxy = Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy()
+            proxy.statPrefix = name
+            proxy.cluster = name
+            filter.typedConfig = try! Google_Protobuf_Any(message: proxy)
+            chain.filters = [filter]
+            return chain
+        }
+        listener.filterChains = [chain("any", port: nil, names: []), chain("9080", port: 9080, names: []),
+                                 chain("9080-sni", port: 9080, names: ["reviews.example.com"])]
+        let decoded = try ListenerConfig(proto: listener, limits: ConfigLimits())
+        func pick(_ port: Int, _ name: String?) -> String? {
+            decoded.filterChain(destinationPort: port, serverName: name, transportProtocol: "raw_buffer", applicationProtocols: [])?.name
+        }
+        #expect(pick(9080, nil) == "9080")
+        #expect(pick(9080, "reviews.example.com") == "9080-sni")
+        #expect(pick(8080, nil) == "any")
+    }
+
+    @Test func theBootstrapGivesNodeXDSAdminBindAndRuntimeLimits() throws {
+        let json = """
+            {"node": {"id": "sidecar~127.0.1.1~a.default~default.svc.cluster.local", "cluster": "a"},
+             "admin": {"address": {"socket_address": {"address": "127.0.1.1", "port_value": 15000}}},
+             "cluster_manager": {"upstream_bind_config": {"source_address": {"address": "127.0.1.1", "port_value": 0}}},
+             "dynamic_resources": {"ads_config": {"api_type": "DELTA_GRPC", "transport_api_version": "V3",
+               "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]}},
+             "layered_runtime": {"layers": [{"name": "mesh", "static_layer": {"re2": {"max_program_size": {"error_level": 32768}}}}]},
+             "static_resources": {"clusters": [{"name": "xds-grpc", "type": "STATIC", "load_assignment": {"cluster_name": "xds-grpc",
+               "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 15010}}}}]}]}}]}}
+            """
+        let bootstrap = try ProxyBootstrap(json: json)
+        #expect(bootstrap.xdsAddress == SocketAddressConfig(host: "127.0.0.1", port: 15010))
+        #expect(bootstrap.adminAddress == SocketAddressConfig(host: "127.0.1.1", port: 15000))
+        #expect(bootstrap.upstreamBindAddress == "127.0.1.1")
+        #expect(bootstrap.limits.maxRegexProgramSize == 32768)
+        let overlay = #"{"layered_runtime": {"layers": [{"name": "scenario", "static_layer": {"re2.max_program_size.error_level": 100}}]}}"#
+        #expect(try ProxyBootstrap(json: json, overlayJSON: overlay).limits.maxRegexProgramSize == 100)
+    }
+}

@@ -1,0 +1,288 @@
+#!/usr/bin/env python3
+"""One proxy hop, measured side by side in one run: a client -> proxy -> nginx on loopback for
+(a) a direct connection to nginx, (b) stock Envoy driven by meshd, (c) meshproxy driven by the
+same meshd, both as a sidecar's outbound listener with the same routing table (a VirtualService
+with header and prefix matches in front of the catch-all route, Istio's default retries).
+
+Per round, interleaved (direct, Envoy, meshproxy, ...):
+- throughput: wrk -t1 -c64 for --seconds (closed loop);
+- latency: h2load --h1 -c4 at a fixed rate below saturation (--rps per connection), p50/p99;
+- CPU per request: the proxy's utime+stime over the wrk run / requests served;
+- RSS idle (after config arrived) and after load; per-worker open connections mid-run.
+
+Usage: bench/proxy/run.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
+       [--seconds 8] [--rounds 3] [--concurrency 2] [--json bench/results/proxy.json]
+Installs nginx, wrk and h2load (nghttp2-client) from Debian when missing. Never asserts a
+threshold: it prints the raw figures, the medians and the ratios.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+SUBNET = "127.13"
+NGINX = f"{SUBNET}.1.1"
+ENVOY_NODE, ENVOY_EGRESS = f"{SUBNET}.0.1", f"{SUBNET}.0.2"
+MESHPROXY_NODE, MESHPROXY_EGRESS = f"{SUBNET}.0.3", f"{SUBNET}.0.4"
+XDS_PORT, DEBUG_PORT = 15310, 15311
+BODY = "x" * 1024
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {work}/nginx.pid;
+error_log {work}/nginx-error.log;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  keepalive_requests 100000;
+  keepalive_timeout 300s;
+  client_body_temp_path {work}/body;
+  proxy_temp_path {work}/proxy;
+  fastcgi_temp_path {work}/fastcgi;
+  uwsgi_temp_path {work}/uwsgi;
+  scgi_temp_path {work}/scgi;
+  server {{
+    listen {address}:8080;
+    location / {{ default_type text/plain; return 200 "{body}"; }}
+  }}
+}}
+"""
+
+
+def mesh_config():
+    docs = [f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: web, namespace: default}}
+spec:
+  hosts: [web.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: web}}}}
+""", f"""apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: web, namespace: default}}
+spec: {{address: {NGINX}, labels: {{app: web, version: v1}}, ports: {{http: 8080}}}}
+""", """apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: web, namespace: default}
+spec:
+  host: web
+  subsets: [{name: v1, labels: {version: v1}}]
+""", """apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: default}
+spec:
+  hosts: [web]
+  http:
+  - match: [{headers: {end-user: {exact: jason}}}]
+    route: [{destination: {host: web, subset: v1}}]
+  - match: [{uri: {prefix: /api/v2}}]
+    route: [{destination: {host: web, subset: v1}}]
+  - route: [{destination: {host: web}}]
+"""]
+    for name, node, egress in (("envoy", ENVOY_NODE, ENVOY_EGRESS), ("meshproxy", MESHPROXY_NODE, MESHPROXY_EGRESS)):
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: client-{name}, namespace: default}}
+spec: {{address: {node}, labels: {{app: client-{name}}}}}
+""")
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: client-{name}, namespace: default}}
+spec:
+  workloadSelector: {{labels: {{app: client-{name}}}}}
+  egress: [{{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {egress}, captureMode: NONE, hosts: ["./*"]}}]
+""")
+    return "---\n".join(docs)
+
+
+def ensure_tools():
+    missing = [pkg for tool, pkg in (("nginx", "nginx"), ("wrk", "wrk"), ("h2load", "nghttp2-client")) if not shutil.which(tool)]
+    if missing:
+        print(f"installing {' '.join(missing)}")
+        subprocess.run(["apt-get", "update", "-qq"], check=True)
+        subprocess.run(["apt-get", "install", "-y", "-qq"] + missing, check=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+
+
+def get(url, timeout=2):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.read().decode()
+
+
+def wait(what, check, timeout=30):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except Exception:
+            pass
+        time.sleep(0.1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+
+
+def rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url, seconds):
+    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "-H", "Host: web", url], capture_output=True, text=True).stdout
+    requests = next(int(line.split()[0]) for line in out.splitlines() if "requests in" in line)
+    rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec"))
+    errors = sum(int(part.split()[-1]) for line in out.splitlines() if "Non-2xx" in line for part in [line])
+    return rps, requests, errors
+
+
+def h2load(url, rps, seconds, work):
+    log = os.path.join(work, "h2load.log")
+    if os.path.exists(log):
+        os.remove(log)  # h2load appends
+    subprocess.run(["h2load", "--h1", "-c4", "--rps", str(rps), "-D", str(seconds), "-H", "Host: web", "--log-file", log, url],
+                   capture_output=True, text=True, check=True)
+    with open(log) as f:
+        times = sorted(int(line.split()[2]) for line in f if line.strip())
+    return times[len(times) // 2], times[int(len(times) * 0.99)], len(times)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin-dir", required=True, help="meshd and meshctl")
+    parser.add_argument("--meshproxy", required=True, help="a release build of meshproxy")
+    parser.add_argument("--envoy", default=os.path.join(os.path.dirname(__file__), "../../.build-tools/venv/bin/envoy"))
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    ensure_tools()
+    work = tempfile.mkdtemp(prefix="swiftmesh-bench-proxy-")
+    processes = []
+
+    def start(name, argv):
+        log = open(os.path.join(work, f"{name}.log"), "wb")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        processes.append(process)
+        print(f"started {name}: {' '.join(argv)}")
+        return process
+
+    try:
+        config = os.path.join(work, "config")
+        os.makedirs(config)
+        with open(os.path.join(config, "mesh.yaml"), "w") as f:
+            f.write(mesh_config())
+        with open(os.path.join(work, "nginx.conf"), "w") as f:
+            f.write(NGINX_CONF.format(work=work, address=NGINX, body=BODY))
+        for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            os.makedirs(os.path.join(work, sub))
+        start("nginx", ["nginx", "-c", os.path.join(work, "nginx.conf"), "-p", work])
+        start("meshd", [f"{args.bin_dir}/meshd", "--config-dir", config, "--xds-address", f"127.0.0.1:{XDS_PORT}",
+                        "--debug-address", f"127.0.0.1:{DEBUG_PORT}", "--ca-address", f"127.0.0.1:{XDS_PORT + 2}",
+                        "--data-dir", os.path.join(work, "meshd-data")])
+        wait("meshd", lambda: get(f"http://127.0.0.1:{DEBUG_PORT}/ready").startswith("ready"))
+        proxies = {}
+        for name, node in (("envoy", ENVOY_NODE), ("meshproxy", MESHPROXY_NODE)):
+            bootstrap = subprocess.run([f"{args.bin_dir}/meshctl", "proxy-bootstrap", "--node-id",
+                                        f"sidecar~{node}~client-{name}.default~default.svc.cluster.local",
+                                        "--xds-address", f"127.0.0.1:{XDS_PORT}", "--xds-protocol", "DELTA_GRPC"],
+                                       check=True, capture_output=True, text=True).stdout
+            path = os.path.join(work, f"{name}.json")
+            with open(path, "w") as f:
+                f.write(bootstrap)
+            if name == "envoy":
+                argv = [args.envoy, "-c", path, "--concurrency", str(args.concurrency), "--disable-hot-restart",
+                        "--base-id", "1900", "-l", "warning"]
+            else:
+                argv = [args.meshproxy, "run", "--bootstrap", path, "--concurrency", str(args.concurrency)]
+            proxies[name] = start(name, argv)
+            wait(f"{name} LIVE", lambda n=node: get(f"http://{n}:15000/ready").strip() == "LIVE")
+        targets = {"direct": f"http://{NGINX}:8080/", "envoy": f"http://{ENVOY_EGRESS}:9080/",
+                   "meshproxy": f"http://{MESHPROXY_EGRESS}:9080/"}
+        for name, url in targets.items():
+            wait(f"{name} to answer", lambda u=url: urllib.request.urlopen(urllib.request.Request(u, headers={"Host": "web"}), timeout=2).status == 200)
+        idle_rss = {name: rss_mb(p.pid) for name, p in proxies.items()}
+        rows = {name: [] for name in targets}
+        balance = {}
+        for round_index in range(args.rounds):
+            for name, url in targets.items():
+                pid = proxies[name].pid if name in proxies else None
+                before = cpu_ticks(pid) if pid else 0
+                if name == "meshproxy" and round_index == 0:
+                    # Open connections per worker, read halfway through a load run.
+                    sampler = subprocess.Popen(["sh", "-c", f"sleep {args.seconds / 2}; curl -s http://{MESHPROXY_NODE}:15000/stats"],
+                                               stdout=subprocess.PIPE, text=True)
+                rps, requests, errors = wrk(url, args.seconds)
+                ticks = (cpu_ticks(pid) - before) if pid else 0
+                if name == "meshproxy" and round_index == 0:
+                    stats = sampler.communicate()[0]
+                    balance = {line.split(".")[1]: int(line.rsplit(" ", 1)[1]) for line in stats.splitlines()
+                               if line.startswith("server.worker_") and ".downstream_cx_active" in line}
+                p50, p99, samples = h2load(url, args.rps, args.seconds, work)
+                row = {"rps": rps, "requests": requests, "non_2xx": errors, "p50_us": p50, "p99_us": p99, "latency_samples": samples,
+                       "cpu_us_per_request": (ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests) if pid and requests else None,
+                       "rss_mb": rss_mb(pid) if pid else None}
+                rows[name].append(row)
+                print(f"round {round_index + 1} {name:9} {rps:10.0f} rps  p50 {p50} us  p99 {p99} us  "
+                      + (f"cpu {row['cpu_us_per_request']:.1f} us/rq  rss {row['rss_mb']:.1f} MB" if pid else "") + (f"  non-2xx {errors}" if errors else ""))
+        median = {name: {key: statistics.median([r[key] for r in rs]) for key in ("rps", "p50_us", "p99_us")} for name, rs in rows.items()}
+        for name in proxies:
+            median[name]["cpu_us_per_request"] = statistics.median([r["cpu_us_per_request"] for r in rows[name]])
+            median[name]["rss_mb_loaded"] = max(r["rss_mb"] for r in rows[name])
+            median[name]["rss_mb_idle"] = idle_rss[name]
+        direct, envoy, mesh = median["direct"], median["envoy"], median["meshproxy"]
+        added = lambda m, q: m[q] - direct[q]
+        ratios = {
+            "throughput_vs_envoy": mesh["rps"] / envoy["rps"],
+            "throughput_vs_direct": mesh["rps"] / direct["rps"],
+            "envoy_throughput_vs_direct": envoy["rps"] / direct["rps"],
+            "added_p50_vs_envoy": added(mesh, "p50_us") / max(1, added(envoy, "p50_us")),
+            "added_p99_vs_envoy": added(mesh, "p99_us") / max(1, added(envoy, "p99_us")),
+            "cpu_per_request_vs_envoy": mesh["cpu_us_per_request"] / envoy["cpu_us_per_request"],
+            "rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"],
+        }
+        print("\nmedians:")
+        for name, m in median.items():
+            print(f"  {name:9} " + "  ".join(f"{k} {v:.1f}" for k, v in m.items()))
+        print("ratios (meshproxy / Envoy; added latency = proxy path minus direct):")
+        for key, value in ratios.items():
+            print(f"  {key}: {value:.2f}")
+        print(f"meshproxy open connections per worker mid-run: {balance}")
+        result = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds,
+                  "concurrency": args.concurrency, "latency_rate_rps": args.rps * 4,
+                  "envoy_version": subprocess.run([args.envoy, "--version"], capture_output=True, text=True).stdout.strip(),
+                  "raw": rows, "median": median, "ratios": ratios, "meshproxy_worker_connections": balance}
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=2)
+            print(f"wrote {args.json}")
+    finally:
+        for process in reversed(processes):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
