@@ -18,12 +18,14 @@ public final class ListenerSet: @unchecked Sendable {
     private let group: BalancedEventLoopGroup
     private let installer: NetworkFilterInstaller
     private let log: @Sendable (String) -> Void
-    /// Bound listeners by name; touched only on `controlLoop`.
-    private var bound: [String: (address: SocketAddressConfig, channel: Channel)] = [:]
+    /// Bound listeners by name (their listening sockets); touched only on `controlLoop`.
+    private var bound: [String: (address: SocketAddressConfig, fd: Int32)] = [:]
+    private let acceptor: ConnectionAcceptor
     private let controlLoop: EventLoop
     public private(set) var failures: [String: String] = [:]
 
-    public init(group: BalancedEventLoopGroup, installer: NetworkFilterInstaller, log: @escaping @Sendable (String) -> Void) {
+    public init(group: BalancedEventLoopGroup, installer: NetworkFilterInstaller, log: @escaping @Sendable (String) -> Void) throws {
+        self.acceptor = try ConnectionAcceptor()
         self.group = group
         self.installer = installer
         self.log = log
@@ -33,43 +35,42 @@ public final class ListenerSet: @unchecked Sendable {
     /// Brings the bound sockets in line with `listeners`; completes when every bind has been tried.
     public func update(_ listeners: [String: ListenerConfig]) -> EventLoopFuture<Void> {
         controlLoop.flatSubmit {
-            var pending: [EventLoopFuture<Void>] = []
             for (name, entry) in self.bound where listeners[name]?.address != entry.address || listeners[name]?.bindToPort == false {
-                entry.channel.close(promise: nil)
+                self.acceptor.remove(entry.fd)
                 self.bound[name] = nil
             }
             for (name, listener) in listeners where self.bound[name] == nil && listener.bindToPort {
-                pending.append(self.bind(listener).map { channel in
-                    self.bound[name] = (listener.address, channel)
+                do {
+                    let fd = try ConnectionAcceptor.listen(host: listener.address.host, port: listener.address.port)
+                    self.bound[name] = (listener.address, fd)
                     self.failures[name] = nil
-                }.recover { error in
+                    self.acceptor.add(fd) { [self] connection in self.accepted(connection, listener: name) }
+                } catch {
                     self.failures[name] = "\(error)"
                     self.log("listener \(name): cannot bind \(listener.address): \(error)")
-                })
+                }
             }
-            return EventLoopFuture.andAllComplete(pending, on: self.controlLoop)
+            return self.controlLoop.makeSucceededVoidFuture()
         }
     }
 
-    private func bind(_ listener: ListenerConfig) -> EventLoopFuture<Channel> {
-        let name = listener.name
+    /// A connection accepted on `listener`: onto the least-loaded worker, then its filter chain.
+    private func accepted(_ socket: Int32, listener name: String) {
+        let loop = group.next()  // counts the connection against the worker it chose
         let group = self.group
         let installer = self.installer
         let log = self.log
-        return ServerBootstrap(group: controlLoop, childGroup: group.underlyingGroup)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
+        let registered = ClientBootstrap(group: loop)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.maxMessagesPerRead, value: 16)
+            .channelInitializer { channel in
                 let worker = group.worker(for: channel.eventLoop)
-                worker.activeConnections.wrappingAdd(1, ordering: .relaxed)
                 channel.closeFuture.whenComplete { _ in
                     worker.activeConnections.wrappingSubtract(1, ordering: .relaxed)
                 }
                 worker.stats.connectionsAccepted += 1
                 // The listener as the worker's snapshot has it now: updates reach new connections.
-                guard let current = worker.snapshot.listeners[name] ?? nil,
+                guard let current = worker.snapshot.listeners[name],
                       let chain = current.filterChain(destinationPort: current.address.port, serverName: nil,
                                                       transportProtocol: "raw_buffer", applicationProtocols: []) else {
                     return channel.close()
@@ -82,7 +83,11 @@ public final class ListenerSet: @unchecked Sendable {
                     return channel.close()
                 }
             }
-            .bind(host: listener.address.host, port: listener.address.port)
+            .withConnectedSocket(socket)
+        registered.whenFailure { error in
+            group.worker(for: loop).activeConnections.wrappingSubtract(1, ordering: .relaxed)
+            log("listener \(name): could not take a connection: \(error)")
+        }
     }
 
     /// Names and addresses of the listeners bound now.
@@ -92,9 +97,9 @@ public final class ListenerSet: @unchecked Sendable {
 
     public func closeAll() -> EventLoopFuture<Void> {
         controlLoop.flatSubmit {
-            let channels = self.bound.values.map(\.channel)
+            for entry in self.bound.values { self.acceptor.remove(entry.fd) }
             self.bound.removeAll()
-            return EventLoopFuture.andAllComplete(channels.map { $0.close() }, on: self.controlLoop)
+            return self.controlLoop.makeSucceededVoidFuture()
         }
     }
 }

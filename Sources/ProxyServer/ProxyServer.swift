@@ -31,7 +31,7 @@ public struct ProxyServer: Sendable {
         let workers = loops.enumerated().map { Worker(index: $0.offset, loop: $0.element) }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)
-        let listenerSet = ListenerSet(group: balanced, installer: installer, log: log)
+        let listenerSet = try ListenerSet(group: balanced, installer: installer, log: log)
         let store = ProxyConfigStore(limits: bootstrap.limits, workers: workers, listenerSet: listenerSet, log: log)
         let (quitStream, quitContinuation) = AsyncStream.makeStream(of: Void.self)
         let admin = AdminServer(store: store, workers: workers, listenerSet: listenerSet, nodeID: bootstrap.node.id,
