@@ -154,7 +154,7 @@ def h2load(url, rps, seconds, work):
     log = os.path.join(work, "h2load.log")
     if os.path.exists(log):
         os.remove(log)  # h2load appends
-    subprocess.run(["h2load", "--h1", "-c4", "--rps", str(rps), "-D", str(seconds), "-H", "Host: web", "--log-file", log, url],
+    subprocess.run(["h2load", "--h1", "-c4", "--rps", str(rps), "-D", str(seconds), "-H", ":authority: web", "--log-file", log, url],
                    capture_output=True, text=True, check=True)
     with open(log) as f:
         times = sorted(int(line.split()[2]) for line in f if line.strip())
