@@ -75,7 +75,16 @@ public struct ClusterConfig: Sendable {
         case .type(.static)?, nil:
             discovery = .staticEndpoints(try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment"))
         case .type(.strictDns)?:
-            discovery = .strictDNS(try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment"))
+            // Until the proxy resolves names, a STRICT_DNS cluster is served only when its
+            // endpoints are already addresses; a hostname is refused rather than left without hosts.
+            let assignment = try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment", requireAddresses: false)
+            for (groupIndex, group) in assignment.localities.enumerated() {
+                for (index, endpoint) in group.endpoints.enumerated() where !isIPAddress(endpoint.address.host) {
+                    throw ProxyConfigError("\(path).load_assignment.endpoints[\(groupIndex)].lb_endpoints[\(index)]",
+                                           "hostname \(endpoint.address.host): DNS resolution of STRICT_DNS clusters is not in meshproxy yet")
+                }
+            }
+            discovery = .strictDNS(assignment)
         case .type(.originalDst)?:
             discovery = .originalDestination
         default:
@@ -183,6 +192,9 @@ public struct ClusterConfig: Sendable {
         }
         rest.transportSocketMatches = []
         bindAddress = proto.hasUpstreamBindConfig && proto.upstreamBindConfig.hasSourceAddress ? proto.upstreamBindConfig.sourceAddress.address : nil
+        if let bindAddress, !isIPAddress(bindAddress) {
+            throw ProxyConfigError(path + ".upstream_bind_config.source_address.address", "\"\(bindAddress)\" is not an IP address")
+        }
         if proto.hasUpstreamBindConfig {
             var bindRest = proto.upstreamBindConfig
             bindRest.clearSourceAddress()

@@ -2,6 +2,9 @@
 
 import EnvoyAPI
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import SwiftProtobuf
 
 /// Something in an xDS resource this proxy cannot honour. `path` points into the resource as
@@ -32,11 +35,15 @@ func setFieldNames<M: SwiftProtobuf.Message>(_ message: M) -> [String] {
     EnvoyTypeRegistry.registerAll()
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
-    guard let json = try? message.jsonUTF8Data(options: options),
-          let object = try? JSONSerialization.jsonObject(with: json) as? [String: Any], !object.isEmpty else {
-        return ["fields unknown to this version"]
+    do {
+        let json = try message.jsonUTF8Data(options: options)
+        guard let object = try JSONSerialization.jsonObject(with: json) as? [String: Any], !object.isEmpty else {
+            return ["fields unknown to this version of the API"]
+        }
+        return object.keys.sorted()
+    } catch {
+        return ["fields that could not be named (\(error))"]
     }
-    return object.keys.sorted()
 }
 
 extension Google_Protobuf_Duration {
@@ -44,6 +51,13 @@ extension Google_Protobuf_Duration {
     var swiftDuration: Duration {
         .seconds(seconds) + .nanoseconds(Int64(nanos))
     }
+}
+
+/// True for an IPv4 or IPv6 literal (what EDS and STATIC endpoints and bind addresses must be).
+func isIPAddress(_ text: String) -> Bool {
+    var v4 = in_addr()
+    var v6 = in6_addr()
+    return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
 }
 
 /// Unpacks `any` as `M`, naming the path and the type found when it is something else.

@@ -44,7 +44,9 @@ public struct LoadAssignment: Sendable {
         self.overprovisioningFactor = overprovisioningFactor
     }
 
-    public init(proto: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, at path: String? = nil) throws {
+    /// `requireAddresses`: endpoints must be IP addresses (EDS and STATIC); a STRICT_DNS cluster
+    /// checks its names itself.
+    public init(proto: Envoy_Config_Endpoint_V3_ClusterLoadAssignment, at path: String? = nil, requireAddresses: Bool = true) throws {
         let path = path ?? "endpoints[\(proto.clusterName)]"
         var rest = proto
         clusterName = proto.clusterName
@@ -59,7 +61,7 @@ public struct LoadAssignment: Sendable {
             groupRest.clearMetadata()
             try requireNothingElse(groupRest, at: groupPath)
             let endpoints = try group.lbEndpoints.enumerated().map { endpointIndex, lbEndpoint in
-                try Self.endpoint(lbEndpoint, at: "\(groupPath).lb_endpoints[\(endpointIndex)]")
+                try Self.endpoint(lbEndpoint, at: "\(groupPath).lb_endpoints[\(endpointIndex)]", requireAddress: requireAddresses)
             }
             return LocalityEndpoints(
                 locality: Locality(region: group.locality.region, zone: group.locality.zone, subZone: group.locality.subZone),
@@ -78,7 +80,7 @@ public struct LoadAssignment: Sendable {
         try requireNothingElse(rest, at: path)
     }
 
-    static func endpoint(_ proto: Envoy_Config_Endpoint_V3_LbEndpoint, at path: String) throws -> EndpointConfig {
+    static func endpoint(_ proto: Envoy_Config_Endpoint_V3_LbEndpoint, at path: String, requireAddress: Bool) throws -> EndpointConfig {
         guard case .endpoint(let endpoint)? = proto.hostIdentifier else {
             throw ProxyConfigError(path, "needs an endpoint")
         }
@@ -100,7 +102,11 @@ public struct LoadAssignment: Sendable {
            case .stringValue(let mode)? = fields["tlsMode"]?.kind {
             tlsMode = mode
         }
-        return EndpointConfig(address: try SocketAddressConfig(proto: endpoint.address, at: path + ".endpoint.address"),
+        let address = try SocketAddressConfig(proto: endpoint.address, at: path + ".endpoint.address")
+        if requireAddress, !isIPAddress(address.host) {
+            throw ProxyConfigError(path + ".endpoint.address.socket_address.address", "\"\(address.host)\" is not an IP address")
+        }
+        return EndpointConfig(address: address,
                               weight: proto.hasLoadBalancingWeight ? max(1, Int(proto.loadBalancingWeight.value)) : 1,
                               health: health, tlsMode: tlsMode)
     }

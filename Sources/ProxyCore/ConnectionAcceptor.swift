@@ -4,6 +4,7 @@
 import Glibc
 #endif
 import Foundation
+import NIOCore
 import Synchronization
 
 /// The accept side of every listener. NIO's server bootstrap gives each accepted connection to
@@ -52,31 +53,18 @@ final class ConnectionAcceptor: @unchecked Sendable {
 
     /// A listening socket for `host:port` (IPv4 or IPv6), with SO_REUSEADDR and a 1024 backlog.
     static func listen(host: String, port: Int) throws -> Int32 {
-        var storage = sockaddr_storage()
-        var length: socklen_t
-        let family: Int32
-        if host.contains(":") {
-            var address = sockaddr_in6()
-            address.sin6_family = sa_family_t(AF_INET6)
-            address.sin6_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { throw AcceptError.system("inet_pton \(host)", EINVAL) }
-            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            family = AF_INET6
-        } else {
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw AcceptError.system("inet_pton \(host)", EINVAL) }
-            withUnsafeBytes(of: address) { bytes in withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: bytes) } }
-            length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            family = AF_INET
+        let address: SocketAddress
+        do {
+            address = try SocketAddress(ipAddress: host, port: port)
+        } catch {
+            throw AcceptError.system("\(host) is not an IP address", EINVAL)
         }
+        let family = address.protocolFamily
         let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw AcceptError.system("socket", errno) }
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+        let bound = address.withSockAddr { bind(fd, $0, socklen_t($1)) }
         guard bound == 0 else {
             let code = errno
             close(fd)

@@ -60,7 +60,11 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
                                                     + cluster.config.connectTimeout.components.attoseconds / 1_000_000_000))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelOption(.maxMessagesPerRead, value: 16)
-        if let own = cluster.config.bindAddress, let bind = try? SocketAddress(ipAddress: own, port: 0) {
+        if let own = cluster.config.bindAddress {
+            // Validated as an IP literal when the cluster was decoded.
+            guard let bind = try? SocketAddress(ipAddress: own, port: 0) else {
+                preconditionFailure("cluster \(cluster.name): bind address \(own) passed validation but does not parse")
+            }
             bootstrap = bootstrap.bind(to: bind)
         } else if let bind = upstreamBindAddress {
             bootstrap = bootstrap.bind(to: bind)

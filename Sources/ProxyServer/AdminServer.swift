@@ -189,7 +189,11 @@ final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             admin.respond(method: head.method, uri: head.uri).hop(to: context.eventLoop).whenComplete { result in
                 let (handler, context) = loopBound.value
-                let (status, type, body) = (try? result.get()) ?? (.internalServerError, "text/plain", "admin error\n")
+                let status: HTTPResponseStatus, type: String, body: String
+                switch result {
+                case .success(let answer): (status, type, body) = answer
+                case .failure(let error): (status, type, body) = (.internalServerError, "text/plain", "admin: \(head.uri) failed: \(error)\n")
+                }
                 var headers = HTTPHeaders()
                 headers.add(name: "content-type", value: type)
                 headers.add(name: "content-length", value: String(body.utf8.count))

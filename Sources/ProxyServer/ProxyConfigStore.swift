@@ -130,7 +130,12 @@ public final class ProxyConfigStore: Sendable {
         ]
         for (type, dumpType, field) in kinds {
             let entries = (raw[type] ?? [:]).sorted { $0.key < $1.key }.map { name, held -> String in
-                let body = (try? held.body.jsonString()) ?? "{}"
+                let body: String
+                do {
+                    body = try held.body.jsonString()
+                } catch {
+                    body = "{\"error\": \(Self.quoted("cannot render \(held.body.typeURL) as JSON: \(error)"))}"
+                }
                 return "{\"name\": \(Self.quoted(name)), \"version_info\": \(Self.quoted(held.version)), \"resource\": \(body)}"
             }
             sections.append("{\"@type\": \"\(dumpType)\", \"\(field)\": [\(entries.joined(separator: ", "))]}")
@@ -138,9 +143,21 @@ public final class ProxyConfigStore: Sendable {
         return "{\"configs\": [\(sections.joined(separator: ",\n"))]}\n"
     }
 
+    /// `text` as a JSON string literal.
     static func quoted(_ text: String) -> String {
-        let data = try? JSONSerialization.data(withJSONObject: [text])
-        return data.map { String(decoding: $0, as: UTF8.self).dropFirst().dropLast() }.map(String.init) ?? "\"\""
+        var out = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
 

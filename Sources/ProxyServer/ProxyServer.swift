@@ -55,9 +55,18 @@ public struct ProxyServer: Sendable {
         log("stopping")
         adsTask.cancel()
         _ = await adsTask.result
-        try? await listenerSet.closeAll().get()
+        // Shutdown goes on past a step that fails, so the others still run; each failure is said.
+        do {
+            try await listenerSet.closeAll().get()
+        } catch {
+            log("stopping: closing listeners failed: \(error)")
+        }
         installer.closeIdleConnections()
-        try? await adminChannel?.close()
+        do {
+            try await adminChannel?.close()
+        } catch {
+            log("stopping: closing the admin listener failed: \(error)")
+        }
         signals.forEach { $0.cancel() }
         try await group.shutdownGracefully()
     }

@@ -41,9 +41,11 @@ public final class UpstreamCluster: Sendable {
         }
         var byPriority: [Int: [LocalityGroup]] = [:]
         for group in assignment?.localities ?? [] {
-            let hosts = group.endpoints.compactMap { endpoint -> UpstreamHost? in
-                // Endpoints are IP addresses (EDS, STATIC); names would need DNS, which is resolved before this.
-                guard let address = try? SocketAddress(ipAddress: endpoint.address.host, port: endpoint.address.port) else { return nil }
+            let hosts = group.endpoints.map { endpoint -> UpstreamHost in
+                // ProxyConfig admits only IP literals here (it refuses hostnames with a NACK).
+                guard let address = try? SocketAddress(ipAddress: endpoint.address.host, port: endpoint.address.port) else {
+                    preconditionFailure("endpoint \(endpoint.address) passed validation but is not an IP address")
+                }
                 return UpstreamHost(address: endpoint.address, socketAddress: address, weight: endpoint.weight,
                                     locality: group.locality, priority: group.priority, health: endpoint.health,
                                     tlsMode: endpoint.tlsMode, state: previousStates[endpoint.address] ?? HostState())

@@ -133,4 +133,56 @@ import Testing
         let overlay = #"{"layered_runtime": {"layers": [{"name": "scenario", "static_layer": {"re2.max_program_size.error_level": 100}}]}}"#
         #expect(try ProxyBootstrap(json: json, overlayJSON: overlay).limits.maxRegexProgramSize == 100)
     }
+
+    static func assignment(host: String) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        endpoint.endpoint.address.socketAddress.address = host
+        endpoint.endpoint.address.socketAddress.portValue = 8080
+        var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        group.lbEndpoints = [endpoint]
+        var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
+        assignment.clusterName = "reviews"
+        assignment.endpoints = [group]
+        return assignment
+    }
+
+    @Test func endpointsThatAreNotAddressesAreRefusedNotDropped() throws {
+        _ = try LoadAssignment(proto: Self.assignment(host: "127.0.1.1"))
+        _ = try LoadAssignment(proto: Self.assignment(host: "::1"))
+        #expect(throws: ProxyConfigError("endpoints[reviews].endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address",
+                                         "\"reviews.example.com\" is not an IP address")) {
+            _ = try LoadAssignment(proto: Self.assignment(host: "reviews.example.com"))
+        }
+    }
+
+    @Test func aStrictDNSClusterWithAHostnameIsRefusedUntilResolutionExists() throws {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = "external"
+        cluster.type = .strictDns
+        cluster.loadAssignment = Self.assignment(host: "api.example.com")
+        do {
+            _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
+            Issue.record("a hostname endpoint was accepted")
+        } catch let error as ProxyConfigError {
+            #expect(error.path == "clusters[external].load_assignment.endpoints[0].lb_endpoints[0]")
+            #expect(error.message.contains("DNS resolution"))
+        }
+        cluster.loadAssignment = Self.assignment(host: "127.0.0.9")
+        _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
+    }
+
+    @Test func aClusterBindAddressMustBeAnAddress() throws {
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = "InboundPassthroughCluster"
+        cluster.type = .originalDst
+        cluster.lbPolicy = .clusterProvided
+        cluster.upstreamBindConfig.sourceAddress.address = "127.0.0.6"
+        cluster.upstreamBindConfig.sourceAddress.portValue = 0
+        #expect(try ClusterConfig(proto: cluster, limits: ConfigLimits()).bindAddress == "127.0.0.6")
+        cluster.upstreamBindConfig.sourceAddress.address = "localhost"
+        #expect(throws: ProxyConfigError("clusters[InboundPassthroughCluster].upstream_bind_config.source_address.address",
+                                         "\"localhost\" is not an IP address")) {
+            _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
+        }
+    }
 }
