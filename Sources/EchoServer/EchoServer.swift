@@ -11,6 +11,8 @@ import NIOPosix
 /// - `x-echo-delay-ms: N` answers after N ms;
 /// - `x-echo-fail-first: KEY` answers 503 to the first request carrying KEY, then normally
 ///   (`x-echo-attempt` tells which attempt this was), so a retry is visible.
+/// - `x-echo-truncate: N` sends the head promising N more body bytes than it then sends, and
+///   closes the connection: an upstream that resets mid-body.
 /// `GET /__echo/stats` returns how many requests arrived (not counting itself).
 /// With `--fail-status N` every request gets N (an unhealthy endpoint); with `--delay-ms N`
 /// every answer waits N ms (a slow shadow).
@@ -119,6 +121,9 @@ final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
         let extra = [("x-echo-server", state.name), ("x-echo-attempt", String(attempt))]
         let delay = head.headers.first(name: "x-echo-delay-ms").flatMap(Int64.init) ?? state.delayMilliseconds
         let keepAlive = head.isKeepAlive
+        if let missing = head.headers.first(name: "x-echo-truncate").flatMap(Int.init) {
+            return writeTruncated(status: status, body: body + "\n", missing: missing, context: context)
+        }
         if delay > 0 {
             let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             context.eventLoop.scheduleTask(in: .milliseconds(delay)) {
@@ -128,6 +133,16 @@ final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
         } else {
             write(status: status, body: body + "\n", extra: extra, keepAlive: keepAlive, context: context)
         }
+    }
+
+    private func writeTruncated(status: Int, body: String, missing: Int, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        headers.add(name: "content-length", value: String(body.utf8.count + missing))
+        headers.add(name: "x-echo-server", value: state.name)
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: status), headers: headers))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))))
+            .whenComplete { _ in context.close(promise: nil) }
     }
 
     private func write(status: Int, body: String, extra: [(String, String)], keepAlive: Bool, context: ChannelHandlerContext) {

@@ -21,22 +21,32 @@ public struct ProxyBootstrap: Sendable {
     /// Reads a bootstrap in JSON (or YAML-free JSON), with `overlayJSON` merged on top as
     /// Envoy's `--config-yaml` merges (repeated fields append, messages merge).
     public init(json: String, overlayJSON: String? = nil) throws {
-        EnvoyTypeRegistry.registerAll()
-        var options = JSONDecodingOptions()
-        options.ignoreUnknownFields = false
-        var proto: Envoy_Config_Bootstrap_V3_Bootstrap
+        ProxyTypeRegistry.registerUnderstood()
+        let proto: Envoy_Config_Bootstrap_V3_Bootstrap
         do {
-            proto = try Envoy_Config_Bootstrap_V3_Bootstrap(jsonString: json, options: options)
-            if let overlayJSON {
-                let overlay = try Envoy_Config_Bootstrap_V3_Bootstrap(jsonString: overlayJSON, options: options)
-                try proto.merge(serializedBytes: try overlay.serializedBytes() as [UInt8])
-            }
-        } catch let error as ProxyConfigError {
-            throw error
+            proto = try Self.decode(json: json, overlayJSON: overlayJSON)
         } catch {
-            throw ProxyConfigError("bootstrap", "not a valid Envoy bootstrap: \(error)")
+            // A type meshproxy does not register may still be a valid bootstrap that `init(proto:)`
+            // refuses by name; only then is the whole generated API worth registering.
+            EnvoyTypeRegistry.registerAll()
+            do {
+                proto = try Self.decode(json: json, overlayJSON: overlayJSON)
+            } catch {
+                throw ProxyConfigError("bootstrap", "not a valid Envoy bootstrap: \(error)")
+            }
         }
         try self.init(proto: proto)
+    }
+
+    private static func decode(json: String, overlayJSON: String?) throws -> Envoy_Config_Bootstrap_V3_Bootstrap {
+        var options = JSONDecodingOptions()
+        options.ignoreUnknownFields = false
+        var proto = try Envoy_Config_Bootstrap_V3_Bootstrap(jsonString: json, options: options)
+        if let overlayJSON {
+            let overlay = try Envoy_Config_Bootstrap_V3_Bootstrap(jsonString: overlayJSON, options: options)
+            try proto.merge(serializedBytes: try overlay.serializedBytes() as [UInt8])
+        }
+        return proto
     }
 
     public init(proto: Envoy_Config_Bootstrap_V3_Bootstrap) throws {

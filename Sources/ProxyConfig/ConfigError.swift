@@ -32,11 +32,18 @@ func requireNothingElse<M: SwiftProtobuf.Message>(_ rest: M, at path: String) th
 
 /// The names (proto spelling) of the fields set in `message`, for error text.
 func setFieldNames<M: SwiftProtobuf.Message>(_ message: M) -> [String] {
-    EnvoyTypeRegistry.registerAll()
+    ProxyTypeRegistry.registerUnderstood()
     var options = JSONEncodingOptions()
     options.preserveProtoFieldNames = true
     do {
-        let json = try message.jsonUTF8Data(options: options)
+        let json: Data
+        do {
+            json = try message.jsonUTF8Data(options: options)
+        } catch {
+            // An `Any` of a type meshproxy never reads: worth the full registry on this error path.
+            EnvoyTypeRegistry.registerAll()
+            json = try message.jsonUTF8Data(options: options)
+        }
         guard let object = try JSONSerialization.jsonObject(with: json) as? [String: Any], !object.isEmpty else {
             return ["fields unknown to this version of the API"]
         }

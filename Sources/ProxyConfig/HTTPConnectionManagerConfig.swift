@@ -1,6 +1,7 @@
 // The HTTP connection manager: where routes come from, which HTTP filters run, and header policy.
 
 import EnvoyAPI
+import SwiftProtobuf
 
 public struct HTTPConnectionManagerConfig: Sendable {
     public enum RouteSource: Sendable {
@@ -31,6 +32,8 @@ public struct HTTPConnectionManagerConfig: Sendable {
     public var setClientCertSubject: Bool
     public var setClientCertURI: Bool
     public var setClientCertDNS: Bool
+    /// The downstream edge's limits and clocks (Envoy's defaults where unset).
+    public var downstream: DownstreamLimits
 
     init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -87,6 +90,90 @@ public struct HTTPConnectionManagerConfig: Sendable {
         setClientCertURI = proto.setCurrentClientCertDetails.uri
         setClientCertDNS = proto.setCurrentClientCertDetails.dns
         rest.clearSetCurrentClientCertDetails()
+        downstream = try DownstreamLimits(manager: proto, at: path)
+        rest.clearMaxRequestHeadersKb()
+        rest.clearStreamIdleTimeout()
+        rest.clearRequestHeadersTimeout()
+        rest.clearRequestTimeout()
+        var common = rest.commonHTTPProtocolOptions
+        common.clearIdleTimeout()
+        common.clearMaxHeadersCount()
+        common.clearMaxRequestsPerConnection()
+        try requireNothingElse(common, at: path + ".common_http_protocol_options")
+        rest.clearCommonHTTPProtocolOptions()
+        var http1 = rest.httpProtocolOptions
+        http1.clearAllowAbsoluteURL()
+        try requireNothingElse(http1, at: path + ".http_protocol_options")
+        rest.clearHTTPProtocolOptions()
         try requireNothingElse(rest, at: path)
+    }
+}
+
+/// What a downstream HTTP connection may send and how long it may take, from the HTTP connection
+/// manager. Unset fields take Envoy's defaults, so a config means the same on both proxies.
+public struct DownstreamLimits: Sendable, Equatable {
+    /// Request line plus headers, in bytes (`max_request_headers_kb`, default 60 KiB): beyond it, 431.
+    public var maxRequestHeadersBytes: Int
+    /// Header fields per request (`common_http_protocol_options.max_headers_count`, default 100): beyond it, 431.
+    public var maxHeadersCount: Int
+    /// A connection with no request in flight for this long is closed (`idle_timeout`, default 1 h).
+    public var idleTimeout: Duration?
+    /// The whole request head must arrive within this (`request_headers_timeout`, default none): else 408.
+    public var requestHeadersTimeout: Duration?
+    /// A request that makes no progress (head or body bytes) for this long ends (`stream_idle_timeout`,
+    /// default 5 min): 408 if nothing was answered yet, else the connection is reset.
+    public var streamIdleTimeout: Duration?
+    /// The whole request must arrive within this (`request_timeout`, default none): else 408.
+    public var requestTimeout: Duration?
+    /// Requests served per connection before it closes (`max_requests_per_connection`, default no limit).
+    public var maxRequestsPerConnection: Int?
+    /// Absolute-form targets (`GET http://host/path`) are accepted and routed by their authority.
+    public var allowAbsoluteURL: Bool
+
+    public static let envoyDefaults = DownstreamLimits(
+        maxRequestHeadersBytes: 60 * 1024, maxHeadersCount: 100, idleTimeout: .seconds(3600), requestHeadersTimeout: nil,
+        streamIdleTimeout: .seconds(300), requestTimeout: nil, maxRequestsPerConnection: nil, allowAbsoluteURL: true)
+
+    public init(maxRequestHeadersBytes: Int, maxHeadersCount: Int, idleTimeout: Duration?, requestHeadersTimeout: Duration?,
+                streamIdleTimeout: Duration?, requestTimeout: Duration?, maxRequestsPerConnection: Int?, allowAbsoluteURL: Bool) {
+        self.maxRequestHeadersBytes = maxRequestHeadersBytes
+        self.maxHeadersCount = maxHeadersCount
+        self.idleTimeout = idleTimeout
+        self.requestHeadersTimeout = requestHeadersTimeout
+        self.streamIdleTimeout = streamIdleTimeout
+        self.requestTimeout = requestTimeout
+        self.maxRequestsPerConnection = maxRequestsPerConnection
+        self.allowAbsoluteURL = allowAbsoluteURL
+    }
+
+    init(manager proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, at path: String) throws {
+        self = .envoyDefaults
+        if proto.hasMaxRequestHeadersKb {
+            let kb = proto.maxRequestHeadersKb.value
+            // Envoy's own bounds for the field.
+            guard kb > 0, kb <= 8192 else {
+                throw ProxyConfigError(path + ".max_request_headers_kb", "must be 1 to 8192, got \(kb)")
+            }
+            maxRequestHeadersBytes = Int(kb) * 1024
+        }
+        // A zero duration turns a timeout off, as in Envoy.
+        func optional(_ duration: Google_Protobuf_Duration) -> Duration? {
+            duration.swiftDuration == .zero ? nil : duration.swiftDuration
+        }
+        if proto.hasStreamIdleTimeout { streamIdleTimeout = optional(proto.streamIdleTimeout) }
+        if proto.hasRequestHeadersTimeout { requestHeadersTimeout = optional(proto.requestHeadersTimeout) }
+        if proto.hasRequestTimeout { requestTimeout = optional(proto.requestTimeout) }
+        let common = proto.commonHTTPProtocolOptions
+        if common.hasIdleTimeout { idleTimeout = optional(common.idleTimeout) }
+        if common.hasMaxHeadersCount {
+            guard common.maxHeadersCount.value >= 1 else {
+                throw ProxyConfigError(path + ".common_http_protocol_options.max_headers_count", "must be at least 1")
+            }
+            maxHeadersCount = Int(common.maxHeadersCount.value)
+        }
+        if common.hasMaxRequestsPerConnection, common.maxRequestsPerConnection.value > 0 {
+            maxRequestsPerConnection = Int(common.maxRequestsPerConnection.value)
+        }
+        if proto.httpProtocolOptions.hasAllowAbsoluteURL { allowAbsoluteURL = proto.httpProtocolOptions.allowAbsoluteURL.value }
     }
 }

@@ -22,6 +22,12 @@ public struct WorkerStats: Sendable {
     public var noHealthyUpstream = 0
     public var faultsInjected = 0
     public var mirrored = 0
+    /// Requests the codec could not parse (400, 431).
+    public var downstreamProtocolErrors = 0
+    /// Requests whose head or body stopped arriving (408).
+    public var downstreamTimeouts = 0
+    /// Connections closed for having no request for the idle timeout.
+    public var downstreamIdleClosed = 0
 
     public init() {}
 

@@ -9,6 +9,11 @@ import ProxyCore
 /// request parts instead of NIO's pipelining handler, which would toggle read interest on
 /// every request (two epoll_ctl calls each). Responses are written without flushing and
 /// flushed once per upstream read burst and at the end of each response.
+///
+/// It also enforces the connection manager's limits: malformed requests get 400 and oversize
+/// heads 431, then the connection closes; a head or body that stops arriving gets 408 (slowloris);
+/// an idle connection closes. Timers are armed only when a read leaves a request incomplete, and
+/// the idle timer re-arms lazily from a timestamp, so a request that arrives whole costs no timer.
 final class DownstreamHTTPHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -28,18 +33,51 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
     private var discardedBytes = 0
     static let discardLimit = 64 * 1024
 
+    private var limits: DownstreamLimits { manager.downstream }
+    /// The loop's clock (virtual time in tests on an embedded loop).
+    private var now: NIODeadline { context.eventLoop.now }
+    /// When the last request part arrived or the last response ended.
+    private var lastProgress = NIODeadline.uptimeNanoseconds(0)
+    /// When bytes of a head that is not complete yet were first seen.
+    private var headStarted: NIODeadline?
+    private var partsThisRead = false
+    private var stallTimer: Scheduled<Void>?
+    private var idleTimer: Scheduled<Void>?
+    private var requestsStarted = 0
+    private var responseInProgress = false
+
     init(http: HTTPWorker, manager: HTTPConnectionManagerConfig) {
         self.http = http
         self.manager = manager
     }
 
+    /// NIO's HTTP/1.1 server codec with this connection manager's header limits. NIO's own
+    /// protocol error handler is left out: this handler answers codec errors itself (400 or 431).
+    static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, manager: HTTPConnectionManagerConfig) throws {
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        decoderLimits.maxHeaderFieldSize = manager.downstream.maxRequestHeadersBytes
+        decoderLimits.maxHeaderListSize = manager.downstream.maxRequestHeadersBytes
+        decoderLimits.maxHeaderFieldCount = manager.downstream.maxHeadersCount
+        try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
+                                                 withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+                                                 withDecoderLimitConfiguration: decoderLimits)
+    }
+
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteIP = context.channel.remoteAddress?.ipAddress
+        lastProgress = now
+        if let idle = limits.idleTimeout { scheduleIdleCheck(at: now + TimeAmount(idle)) }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        stallTimer?.cancel()
+        idleTimer?.cancel()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
+        partsThisRead = true
         if let current, current.requestComplete || !queued.isEmpty {
             queued.append(part)  // a pipelined request: its turn comes after this response
             return
@@ -49,13 +87,21 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
 
     private func handle(_ part: HTTPServerRequestPart) {
         switch part {
-        case .head(let head):
+        case .head(var head):
             guard !closing else { return }
+            headStarted = nil
+            lastProgress = now
             if !head.isKeepAlive { closeAfterResponse = true }
+            requestsStarted += 1
+            if let limit = limits.maxRequestsPerConnection, requestsStarted >= limit { closeAfterResponse = true }
+            if !Self.originForm(&head, allowAbsolute: limits.allowAbsoluteURL) {
+                return edgeReply(.badRequest)
+            }
             let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head)
             current = exchange
             exchange.start()
         case .body(let buffer):
+            if limits.streamIdleTimeout != nil { lastProgress = now }
             if let pending = pendingLocal {
                 discardedBytes += buffer.readableBytes
                 if discardedBytes > Self.discardLimit {
@@ -78,10 +124,24 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         current?.downstreamReadComplete()
         context.flush()
+        // A read that produced no part left a head half-received; a request still in its body
+        // must keep making progress. Either way the stall timer watches (once armed, it re-arms
+        // itself while needed).
+        if stallTimer == nil, !closing {
+            if current == nil, queued.isEmpty, !partsThisRead {
+                if headStarted == nil { headStarted = now }
+                armStallTimer()
+            } else if let current, !current.requestComplete {
+                armStallTimer()
+            }
+        }
+        partsThisRead = false
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         pendingLocal = nil
+        stallTimer?.cancel()
+        idleTimer?.cancel()
         let exchange = current
         current = nil
         queued.removeAll()
@@ -90,13 +150,26 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        // Decoding errors were answered with 400 by the protocol error handler before this.
+        // A request the codec cannot parse: answer it if no response is under way (the rest of
+        // the stream cannot be trusted, so the connection closes either way).
+        if let parserError = error as? HTTPParserError, !responseInProgress, !closing {
+            pendingLocal = nil
+            let exchange = current
+            current = nil
+            queued.removeAll()
+            exchange?.downstreamClosed()
+            http.worker.stats.downstreamProtocolErrors += 1
+            http.worker.stats.count(status: parserError == .headerOverflow ? 431 : 400)
+            return edgeReply(parserError == .headerOverflow ? .headersTooLarge : .badRequest)
+        }
+        closing = true
         context.close(promise: nil)
     }
 
     // MARK: - Response path (called by the exchange)
 
     func writeHead(_ head: HTTPResponseHead) {
+        responseInProgress = true
         context.write(wrapOutboundOut(.head(head)), promise: nil)
     }
 
@@ -109,6 +182,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
     }
 
     func writeEnd(_ trailers: HTTPHeaders?) {
+        responseInProgress = false
         context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
         exchangeDone()
     }
@@ -143,6 +217,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
 
     private func exchangeDone() {
         current = nil
+        lastProgress = now
         if closeAfterResponse {
             closing = true
             context.close(promise: nil)
@@ -153,5 +228,107 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
             handle(part)
             if closing { return }
         }
+    }
+
+    // MARK: - Limits of the downstream edge
+
+    /// An answer of the edge itself (codec error, timeout): written whole, then the connection
+    /// closes, since what follows on the stream cannot be trusted or will not come.
+    private func edgeReply(_ reply: LocalReply) {
+        closing = true
+        var headers = HTTPHeaders()
+        headers.add(name: "content-length", value: String(reply.body.utf8.count))
+        headers.add(name: "content-type", value: "text/plain")
+        headers.add(name: "connection", value: "close")
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [context] _ in
+            context?.close(promise: nil)
+        }
+    }
+
+    private func armStallTimer() {
+        guard let due = stallDeadline() else { return }
+        stallTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            stallTimer = nil
+            checkStall()
+        }
+    }
+
+    /// When the request being received runs out of time, or nil if nothing is being received.
+    private func stallDeadline() -> NIODeadline? {
+        var due: NIODeadline?
+        func earliest(_ deadline: NIODeadline) { due = due.map { min($0, deadline) } ?? deadline }
+        if current == nil, let headStarted {
+            // Trickled head bytes are not progress: the head has this long from its first byte.
+            if let timeout = limits.requestHeadersTimeout { earliest(headStarted + TimeAmount(timeout)) }
+            if let timeout = limits.streamIdleTimeout { earliest(headStarted + TimeAmount(timeout)) }
+            if let timeout = limits.requestTimeout { earliest(headStarted + TimeAmount(timeout)) }
+        } else if let current, !current.requestComplete {
+            if let timeout = limits.streamIdleTimeout { earliest(lastProgress + TimeAmount(timeout)) }
+            if let timeout = limits.requestTimeout { earliest(current.started + TimeAmount(timeout)) }
+        }
+        return due
+    }
+
+    private func checkStall() {
+        guard !closing, let due = stallDeadline() else { return }
+        guard now >= due else { return armStallTimer() }
+        http.worker.stats.downstreamTimeouts += 1
+        pendingLocal = nil
+        if let current {
+            let requestTimedOut = limits.requestTimeout.map { now >= current.started + TimeAmount($0) } ?? false
+            self.current = nil
+            queued.removeAll()
+            current.downstreamClosed()
+            if responseInProgress {
+                closing = true
+                context.close(promise: nil)
+                return
+            }
+            http.worker.stats.count(status: 408)
+            return edgeReply(requestTimedOut ? .requestTimeout : .streamIdleTimeout)
+        }
+        http.worker.stats.count(status: 408)
+        edgeReply(limits.requestHeadersTimeout != nil ? .requestHeadersTimeout : .streamIdleTimeout)
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            checkIdle()
+        }
+    }
+
+    /// Closes the connection once no request has been in flight for the idle timeout; while one
+    /// is, the check comes back later (cheaper than re-arming a timer per request).
+    private func checkIdle() {
+        guard !closing, let idle = limits.idleTimeout else { return }
+        guard current == nil, queued.isEmpty, headStarted == nil else {
+            return scheduleIdleCheck(at: now + TimeAmount(idle))
+        }
+        let due = lastProgress + TimeAmount(idle)
+        guard now >= due else { return scheduleIdleCheck(at: due) }
+        http.worker.stats.downstreamIdleClosed += 1
+        closing = true
+        context.close(promise: nil)
+    }
+
+    /// Rewrites an absolute-form target (`GET http://host/path`, sent to proxies) to origin form
+    /// with the URL's authority as Host, as Envoy does. False if the target is not acceptable.
+    static func originForm(_ head: inout HTTPRequestHead, allowAbsolute: Bool) -> Bool {
+        guard let first = head.uri.utf8.first, first != UInt8(ascii: "/") else { return true }
+        if head.uri == "*" { return head.method == .OPTIONS }
+        let lower = head.uri.lowercased()
+        let scheme = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
+        guard allowAbsolute, scheme > 0 else { return false }
+        let rest = head.uri.dropFirst(scheme)
+        let pathStart = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+        let authority = rest[..<pathStart]
+        guard !authority.isEmpty, !authority.contains("@") else { return false }
+        let path = rest[pathStart...]
+        head.uri = path.isEmpty ? "/" : path.hasPrefix("?") ? "/" + path : String(path)
+        head.headers.replaceOrAdd(name: "host", value: String(authority))
+        return true
     }
 }

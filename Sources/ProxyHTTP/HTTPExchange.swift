@@ -17,7 +17,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var worker: Worker { http.worker }
     private let manager: HTTPConnectionManagerConfig
     private let requestHead: HTTPRequestHead
-    private let started = NIODeadline.now()
+    let started = NIODeadline.now()
 
     private var route: RouteConfig?
     private var action: ForwardAction?

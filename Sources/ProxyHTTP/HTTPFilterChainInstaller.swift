@@ -6,9 +6,9 @@ import NIOPosix
 import ProxyConfig
 import ProxyCore
 
-/// The proxy's network filters: the HTTP connection manager installs NIO's HTTP/1.1 codec, its
-/// protocol error handler (400 and close on malformed or smuggling-shaped requests) and the
-/// downstream handler.
+/// The proxy's network filters: the HTTP connection manager installs NIO's HTTP/1.1 codec (with the manager's header limits)
+/// and the downstream handler (which answers malformed or smuggling-shaped requests with 400,
+/// oversize heads with 431, and closes).
 public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked Sendable {
     private let workers: [ObjectIdentifier: HTTPWorker]
 
@@ -26,7 +26,7 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
         switch chain.network {
         case .http(let manager):
             let operations = channel.pipeline.syncOperations
-            try operations.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: true)
+            try DownstreamHTTPHandler.configure(operations, manager: manager)
             try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
         case .tcp:
             throw ProxyConfigError("listeners[\(listener.name)].filter_chains[\(chain.name)]", "TCP proxying arrives with meshproxy's TCP slice")

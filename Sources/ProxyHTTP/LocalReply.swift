@@ -26,6 +26,14 @@ struct LocalReply {
                                           body: "upstream connect error or disconnect/reset before headers. reset reason: connection termination",
                                           flag: "UC")
 
+    // The downstream edge's own answers. Codec errors carry the status's reason phrase as body,
+    // as Envoy's HTTP/1 codec does.
+    static let badRequest = LocalReply(status: .badRequest, body: "Bad Request", flag: "DPE")
+    static let headersTooLarge = LocalReply(status: .requestHeaderFieldsTooLarge, body: "Request Header Fields Too Large", flag: "DPE")
+    static let streamIdleTimeout = LocalReply(status: .requestTimeout, body: "stream timeout", flag: "SI")
+    static let requestHeadersTimeout = LocalReply(status: .requestTimeout, body: "request headers timeout", flag: "DPE")
+    static let requestTimeout = LocalReply(status: .requestTimeout, body: "request timeout", flag: "DT")
+
     static func faultAbort(_ status: Int) -> LocalReply {
         LocalReply(status: HTTPResponseStatus(statusCode: status), body: "fault filter abort", flag: "FI")
     }

@@ -160,6 +160,9 @@ extension WorkerStats {
         noHealthyUpstream += other.noHealthyUpstream
         faultsInjected += other.faultsInjected
         mirrored += other.mirrored
+        downstreamProtocolErrors += other.downstreamProtocolErrors
+        downstreamTimeouts += other.downstreamTimeouts
+        downstreamIdleClosed += other.downstreamIdleClosed
     }
 
     var named: [(String, Int)] {
@@ -168,7 +171,9 @@ extension WorkerStats {
          ("downstream_rq_5xx", responses5xx), ("upstream_cx_total", upstreamConnectionsOpened),
          ("upstream_cx_connect_fail", upstreamConnectFailures), ("upstream_rq_retry", upstreamRetries),
          ("upstream_rq_timeout", upstreamTimeouts), ("upstream_rq_overflow", overflows), ("no_route", noRoute),
-         ("no_healthy_upstream", noHealthyUpstream), ("fault_injected", faultsInjected), ("rq_mirrored", mirrored)]
+         ("no_healthy_upstream", noHealthyUpstream), ("fault_injected", faultsInjected), ("rq_mirrored", mirrored),
+         ("downstream_cx_protocol_error", downstreamProtocolErrors), ("downstream_rq_idle_timeout", downstreamTimeouts),
+         ("downstream_cx_idle_timeout", downstreamIdleClosed)]
     }
 }
 

@@ -119,7 +119,7 @@ public final class ProxyConfigStore: Sendable {
 
     /// Envoy's config dump shape: the dynamic resources of each type with their versions.
     public func configDump() -> String {
-        EnvoyTypeRegistry.registerAll()
+        ProxyTypeRegistry.registerUnderstood()
         let raw = state.withLock { $0.raw }
         var sections: [String] = []
         let kinds: [(ResourceType, String, String)] = [

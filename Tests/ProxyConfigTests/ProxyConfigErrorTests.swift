@@ -34,6 +34,20 @@ import Testing
         _ = try RouteTable(proto: table, limits: ConfigLimits(maxRegexProgramSize: 32768))
     }
 
+    /// Nested quantifiers make a backtracking engine take 2^n steps on a near-miss (about 2^40
+    /// here, hours); RE2's automaton takes one pass. No clock: with backtracking the test hangs.
+    @Test func aPathologicalRegexCannotStallAWorker() throws {
+        let regex = try CompiledRegex("/(a+)+$", maxProgramSize: 32768, at: "test")
+        let nearMiss = "/" + String(repeating: "a", count: 40) + "!"
+        #expect(!regex.matches(nearMiss))
+        #expect(regex.matches("/" + String(repeating: "a", count: 100_000)))
+        let backreferenceLike = try CompiledRegex("(x+x+)+y", maxProgramSize: 32768, at: "test")
+        #expect(!backreferenceLike.matches(String(repeating: "x", count: 5_000)))
+        // Features that need backtracking are refused when the config arrives, not run.
+        #expect(throws: ProxyConfigError.self) { _ = try CompiledRegex("(a)\\1", maxProgramSize: 32768, at: "test") }
+        #expect(throws: ProxyConfigError.self) { _ = try CompiledRegex("a(?=b)", maxProgramSize: 32768, at: "test") }
+    }
+
     @Test func anInvalidRegexNamesRE2sReason() {
         let table = Self.table { $0.match.safeRegex.regex = "(unclosed" }
         do {

@@ -1,4 +1,5 @@
-// The downstream HTTP/1.1 edge with EmbeddedChannel: smuggling shapes refused with 400 and a close, pipelining in order.
+// The downstream HTTP/1.1 edge with EmbeddedChannel: smuggling shapes refused with 400 and a close, pipelining in order,
+// oversize heads 431, slowloris heads and bodies 408 on the loop's (virtual) clock, idle connections closed.
 
 import EnvoyAPI
 import NIOCore
@@ -12,7 +13,8 @@ import Testing
 
 @Suite struct DownstreamCodecTests {
     /// An HTTP connection manager whose one route answers directly, so no upstream is involved.
-    static func manager() throws -> HTTPConnectionManagerConfig {
+    static func manager(_ customize: (inout Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager) -> Void = { _ in })
+        throws -> HTTPConnectionManagerConfig {
         var route = Envoy_Config_Route_V3_Route()
         route.match.prefix = "/"
         route.directResponse.status = 200
@@ -29,6 +31,7 @@ import Testing
         router.name = "envoy.filters.http.router"
         router.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Router_V3_Router())
         manager.httpFilters = [router]
+        customize(&manager)
         var filter = Envoy_Config_Listener_V3_Filter()
         filter.name = "envoy.filters.network.http_connection_manager"
         filter.typedConfig = try Google_Protobuf_Any(message: manager)
@@ -46,12 +49,13 @@ import Testing
     }
 
     /// A downstream connection as the installer builds it, on an embedded loop.
-    static func connection() throws -> EmbeddedChannel {
+    static func connection(_ manager: HTTPConnectionManagerConfig? = nil) throws -> EmbeddedChannel {
+        let manager = try manager ?? Self.manager()
         let channel = EmbeddedChannel()
         let worker = Worker(index: 0, loop: channel.embeddedEventLoop)
         let http = HTTPWorker(worker: worker, upstreamBindAddress: nil)
-        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: true)
-        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPHandler(http: http, manager: try manager()))
+        try DownstreamHTTPHandler.configure(channel.pipeline.syncOperations, manager: manager)
+        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         // The HTTP worker lives as long as the test: the handler only holds it unowned.
         Self.keepAlive.append(http)
@@ -108,5 +112,120 @@ import Testing
         #expect(out.hasPrefix("HTTP/1.1 400 Bad Request"), "\(case_.0): \(out)")
         #expect(!out.contains("hello"), "\(case_.0) reached the router")
         #expect(!channel.isActive, "\(case_.0): connection left open")
+    }
+
+    static func output(of channel: EmbeddedChannel) throws -> String {
+        var out = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { out += String(buffer: buffer) }
+        return out
+    }
+
+    @Test func headersOverTheConfiguredSizeGet431AndAClose() throws {
+        let channel = try Self.connection(try Self.manager { $0.maxRequestHeadersKb = .init(1) })
+        let out = try Self.send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 2048))\r\n\r\n", on: channel)
+        #expect(out.hasPrefix("HTTP/1.1 431 Request Header Fields Too Large\r\n"), "\(out)")
+        #expect(out.contains("connection: close"))
+        #expect(!out.contains("hello"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func envoysDefaultHeaderLimitsHold() throws {
+        // 60 KiB of head by default: 59 KiB passes, 61 KiB does not.
+        let fits = try Self.connection()
+        #expect(try Self.send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 59 * 1024))\r\n\r\n", on: fits)
+            .hasPrefix("HTTP/1.1 200 OK"))
+        let tooBig = try Self.connection()
+        #expect(try Self.send("GET / HTTP/1.1\r\nHost: a\r\nX-Big: \(String(repeating: "b", count: 61 * 1024))\r\n\r\n", on: tooBig)
+            .hasPrefix("HTTP/1.1 431 "))
+        // 100 header fields by default.
+        let many = (0..<100).map { "X-H\($0): v\r\n" }.joined()
+        let tooMany = try Self.connection()
+        #expect(try Self.send("GET / HTTP/1.1\r\nHost: a\r\n\(many)\r\n", on: tooMany).hasPrefix("HTTP/1.1 431 "))
+        #expect(!tooMany.isActive)
+    }
+
+    @Test func aSlowlorisHeadGets408AfterTheStreamIdleTimeout() throws {
+        let channel = try Self.connection()
+        let loop = channel.embeddedEventLoop
+        _ = try Self.send("GET / HTTP/1.1\r\n", on: channel)
+        // Trickling more of the head is not progress: the clock runs from the first byte.
+        for minute in 1...4 {
+            loop.advanceTime(by: .seconds(60))
+            #expect(try Self.send("X-Slow-\(minute): 1\r\n", on: channel).isEmpty)
+            #expect(channel.isActive)
+        }
+        loop.advanceTime(by: .seconds(59))
+        #expect(channel.isActive)
+        loop.advanceTime(by: .seconds(2))
+        let out = try Self.output(of: channel)
+        #expect(out.hasPrefix("HTTP/1.1 408 Request Timeout\r\n"), "\(out)")
+        #expect(out.hasSuffix("stream timeout"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func theRequestHeadersTimeoutIsHonoured() throws {
+        let channel = try Self.connection(try Self.manager { $0.requestHeadersTimeout = .init(seconds: 10) })
+        _ = try Self.send("GET / HTTP/1.1\r\nHost: a\r\n", on: channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(9))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        #expect(try Self.output(of: channel).hasSuffix("request headers timeout"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func aBodyThatStopsArrivingGets408() throws {
+        let channel = try Self.connection(try Self.manager { $0.streamIdleTimeout = .init(seconds: 30) })
+        _ = try Self.send("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc", on: channel)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        _ = try Self.send("def", on: channel)  // progress: the idle clock starts again
+        channel.embeddedEventLoop.advanceTime(by: .seconds(20))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        let out = try Self.output(of: channel)
+        #expect(out.hasPrefix("HTTP/1.1 408 "), "\(out)")
+        #expect(!out.contains("hello"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func anIdleConnectionClosesAfterTheIdleTimeout() throws {
+        let channel = try Self.connection(try Self.manager { $0.commonHTTPProtocolOptions.idleTimeout = .init(seconds: 60) })
+        #expect(try Self.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n", on: channel).hasPrefix("HTTP/1.1 200 OK"))
+        channel.embeddedEventLoop.advanceTime(by: .seconds(50))
+        #expect(try Self.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n", on: channel).hasPrefix("HTTP/1.1 200 OK"))
+        // Idle counts from the last response: 50 s more is still within 60.
+        channel.embeddedEventLoop.advanceTime(by: .seconds(50))
+        #expect(channel.isActive)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(11))
+        #expect(!channel.isActive)
+        #expect(try Self.output(of: channel).isEmpty)
+    }
+
+    @Test func maxRequestsPerConnectionClosesAfterTheLast() throws {
+        let channel = try Self.connection(try Self.manager { $0.commonHTTPProtocolOptions.maxRequestsPerConnection = .init(2) })
+        #expect(!(try Self.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n", on: channel).contains("connection: close")))
+        #expect(try Self.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n", on: channel).contains("connection: close"))
+        #expect(!channel.isActive)
+    }
+
+    @Test func absoluteFormTargetsBecomeOriginFormWithTheirAuthority() {
+        var head = HTTPRequestHead(version: .http1_1, method: .GET, uri: "http://reviews:9080/a/b?x=1", headers: ["Host": "other"])
+        #expect(DownstreamHTTPHandler.originForm(&head, allowAbsolute: true))
+        #expect(head.uri == "/a/b?x=1")
+        #expect(head.headers["host"] == ["reviews:9080"])
+        var bare = HTTPRequestHead(version: .http1_1, method: .GET, uri: "HTTP://reviews", headers: [:])
+        #expect(DownstreamHTTPHandler.originForm(&bare, allowAbsolute: true))
+        #expect(bare.uri == "/" && bare.headers["host"] == ["reviews"])
+        var refused = HTTPRequestHead(version: .http1_1, method: .GET, uri: "http://reviews/", headers: [:])
+        #expect(!DownstreamHTTPHandler.originForm(&refused, allowAbsolute: false))
+        var userinfo = HTTPRequestHead(version: .http1_1, method: .GET, uri: "http://user@reviews/", headers: [:])
+        #expect(!DownstreamHTTPHandler.originForm(&userinfo, allowAbsolute: true))
+        var star = HTTPRequestHead(version: .http1_1, method: .OPTIONS, uri: "*", headers: [:])
+        #expect(DownstreamHTTPHandler.originForm(&star, allowAbsolute: true))
+    }
+
+    @Test func anUnacceptableTargetGets400() throws {
+        let channel = try Self.connection()
+        #expect(try Self.send("GET reviews/x HTTP/1.1\r\nHost: a\r\n\r\n", on: channel).hasPrefix("HTTP/1.1 400 "))
+        #expect(!channel.isActive)
     }
 }
