@@ -288,6 +288,15 @@ let package = Package(
             dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .testTarget(
+            name: "ProxyCoreTests",
+            dependencies: [
+                "ProxyCore", "ProxyUpstream", "ProxyConfig", "EnvoyAPI",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
+        .testTarget(
             name: "ProxyHTTPTests",
             dependencies: [
                 "ProxyHTTP", "ProxyCore", "ProxyUpstream", "ProxyConfig",

@@ -117,14 +117,16 @@ class Run:
         docs.append({"apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
                      "metadata": {"name": "client", "namespace": "default"}, "spec": client})
         if not self.s.get("own_sidecar"):
-            ports = sorted({p["number"] for service in services
+            # One egress listener per service port, speaking the port's protocol (TCP ports get
+            # a TCP proxy).
+            ports = sorted({(p["number"], p.get("protocol", "HTTP")) for service in services
                             for p in self.s.get("ports", {}).get(service, [{"number": 9080}])})
             docs.append({"apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
                          "metadata": {"name": "client", "namespace": "default"},
                          "spec": {"workloadSelector": {"labels": {"app": "client"}},
-                                  "egress": [{"port": {"number": p, "protocol": "HTTP", "name": f"http-{p}"},
+                                  "egress": [{"port": {"number": p, "protocol": protocol, "name": f"{protocol.lower()}-{p}"},
                                               "bind": self.egress_ip, "captureMode": "NONE", "hosts": ["./*"]}
-                                             for p in ports]}})
+                                             for p, protocol in ports]}})
         return docs
 
     def substitute(self, text):
@@ -229,9 +231,12 @@ class Run:
         headers.update(request.get("headers", {}))
         # header_bytes: {name: N} sends a header of N bytes (oversize-head scenarios).
         headers.update({name: "b" * size for name, size in request.get("header_bytes", {}).items()})
+        body = request.get("body")
+        if "body_bytes" in request:
+            body = b"x" * request["body_bytes"]
         headers.update(extra_headers or {})
         started = time.time()
-        connection.request(request.get("method", "GET"), request.get("path", "/"), body=request.get("body"), headers=headers)
+        connection.request(request.get("method", "GET"), request.get("path", "/"), body=body, headers=headers)
         response = connection.getresponse()
         incomplete = False
         try:
@@ -315,6 +320,15 @@ class Run:
             wrong = [r for r in results if r["incomplete"] != expect["incomplete"]]
             if wrong:
                 fail(f"{len(wrong)} of {len(results)} bodies were {'complete' if expect['incomplete'] else 'cut short'}")
+        if "upstream_body_bytes" in expect:
+            for r in results:
+                got = json.loads(r["body"])["body_bytes"]
+                if got != expect["upstream_body_bytes"]:
+                    fail(f"the backend got {got} body bytes, expected {expect['upstream_body_bytes']}")
+        if "min_body_bytes" in expect:
+            for r in results:
+                if len(r["body"]) < expect["min_body_bytes"]:
+                    fail(f"a body had {len(r['body'])} bytes, expected at least {expect['min_body_bytes']}")
         if "upstream_host" in expect:
             for r in results:
                 got = json.loads(r["body"])["host"]

@@ -11,6 +11,7 @@ import NIOPosix
 /// - `x-echo-delay-ms: N` answers after N ms;
 /// - `x-echo-fail-first: KEY` answers 503 to the first request carrying KEY, then normally
 ///   (`x-echo-attempt` tells which attempt this was), so a retry is visible.
+/// - `x-echo-pad: N` adds N bytes of padding to the answer (large responses);
 /// - `x-echo-truncate: N` sends the head promising N more body bytes than it then sends, and
 ///   closes the connection: an upstream that resets mid-body.
 /// `GET /__echo/stats` returns how many requests arrived (not counting itself).
@@ -113,10 +114,13 @@ final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
         if let failStatus = state.failStatus { status = failStatus }
         var headers: [String: String] = [:]
         for (name, value) in head.headers { headers[name.lowercased()] = headers[name.lowercased()].map { "\($0),\(value)" } ?? value }
-        let report: [String: Any] = [
+        var report: [String: Any] = [
             "server": state.name, "method": head.method.rawValue, "path": head.uri,
             "host": head.headers.first(name: "host") ?? "", "headers": headers, "body_bytes": bodyBytes, "attempt": attempt,
         ]
+        if let pad = head.headers.first(name: "x-echo-pad").flatMap(Int.init), pad > 0 {
+            report["pad"] = String(repeating: "p", count: min(pad, 64 << 20))
+        }
         let body = (try? JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         let extra = [("x-echo-server", state.name), ("x-echo-attempt", String(attempt))]
         let delay = head.headers.first(name: "x-echo-delay-ms").flatMap(Int64.init) ?? state.delayMilliseconds

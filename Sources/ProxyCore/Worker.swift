@@ -22,6 +22,10 @@ public struct WorkerStats: Sendable {
     public var noHealthyUpstream = 0
     public var faultsInjected = 0
     public var mirrored = 0
+    /// TCP proxy connections, those with no cluster to go to, and those closed for idling.
+    public var tcpConnections = 0
+    public var tcpNoCluster = 0
+    public var tcpIdleTimeouts = 0
     /// Requests the codec could not parse (400, 431).
     public var downstreamProtocolErrors = 0
     /// Requests whose head or body stopped arriving (408).

@@ -1,4 +1,4 @@
-// Puts HTTP/1.1 (or, for TCP chains, refuses) on a new downstream connection, per worker.
+// Puts HTTP/1.1 or the TCP proxy on a new downstream connection, per worker.
 
 import NIOCore
 import NIOHTTP1
@@ -28,8 +28,8 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
             let operations = channel.pipeline.syncOperations
             try DownstreamHTTPHandler.configure(operations, manager: manager)
             try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
-        case .tcp:
-            throw ProxyConfigError("listeners[\(listener.name)].filter_chains[\(chain.name)]", "TCP proxying arrives with meshproxy's TCP slice")
+        case .tcp(let proxy):
+            try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress)
         }
     }
 

@@ -163,6 +163,9 @@ extension WorkerStats {
         downstreamProtocolErrors += other.downstreamProtocolErrors
         downstreamTimeouts += other.downstreamTimeouts
         downstreamIdleClosed += other.downstreamIdleClosed
+        tcpConnections += other.tcpConnections
+        tcpNoCluster += other.tcpNoCluster
+        tcpIdleTimeouts += other.tcpIdleTimeouts
     }
 
     var named: [(String, Int)] {
@@ -173,7 +176,8 @@ extension WorkerStats {
          ("upstream_rq_timeout", upstreamTimeouts), ("upstream_rq_overflow", overflows), ("no_route", noRoute),
          ("no_healthy_upstream", noHealthyUpstream), ("fault_injected", faultsInjected), ("rq_mirrored", mirrored),
          ("downstream_cx_protocol_error", downstreamProtocolErrors), ("downstream_rq_idle_timeout", downstreamTimeouts),
-         ("downstream_cx_idle_timeout", downstreamIdleClosed)]
+         ("downstream_cx_idle_timeout", downstreamIdleClosed), ("tcp_downstream_cx_total", tcpConnections),
+         ("tcp_downstream_cx_no_route", tcpNoCluster), ("tcp_idle_timeout", tcpIdleTimeouts)]
     }
 }
 

@@ -44,14 +44,6 @@ public final class ProxyConfigStore: Sendable {
                 switch type {
                 case .listener:
                     state.listeners = try decode(resources, as: Envoy_Config_Listener_V3_Listener.self) { try ListenerConfig(proto: $0, limits: limits) }
-                    for listener in state.listeners.values {
-                        for (index, chain) in listener.filterChains.enumerated() {
-                            if case .tcp = chain.network {
-                                throw ProxyConfigError("listeners[\(listener.name)].filter_chains[\(index)].filters[0]",
-                                                       "envoy.filters.network.tcp_proxy: TCP proxying arrives with meshproxy's TCP slice (issue 6)")
-                            }
-                        }
-                    }
                 case .route:
                     state.routeTables = try decode(resources, as: Envoy_Config_Route_V3_RouteConfiguration.self) { try RouteTable(proto: $0, limits: limits) }
                 case .cluster:

@@ -9,6 +9,8 @@ extension UpstreamCluster {
         case response(status: Int)
         /// Connect failure, reset or timeout before any response (a locally seen failure).
         case localFailure
+        /// A connection was made (TCP proxying): ends a run of local failures only.
+        case connected
     }
 
     /// Counts `outcome` against `host`; ejects it when a consecutive-failure threshold is reached
@@ -30,6 +32,12 @@ extension UpstreamCluster {
                 eject(host, detection: detection, now: now)
             } else if gateway >= detection.consecutiveGatewayFailure, enforced(detection.enforcingConsecutiveGatewayFailure) {
                 eject(host, detection: detection, now: now)
+            }
+        case .connected:
+            if detection.splitExternalLocalOriginErrors {
+                state.consecutiveLocalFailures.store(0, ordering: .relaxed)
+            } else {
+                state.consecutive5xx.store(0, ordering: .relaxed)
             }
         case .localFailure:
             if detection.splitExternalLocalOriginErrors {

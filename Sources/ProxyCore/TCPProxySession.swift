@@ -1,0 +1,236 @@
+// The TCP proxy network filter: one downstream connection glued to one upstream connection.
+
+import NIOCore
+import NIOPosix
+import ProxyConfig
+import ProxyUpstream
+
+/// Proxies the bytes of one downstream connection to a host of a cluster chosen by weight,
+/// as Envoy's `tcp_proxy` does with its defaults: one connect attempt, the cluster's connect
+/// timeout and `max_connections`, an idle timeout, half-close passed through (a FIN on one
+/// side becomes a FIN on the other once what was read before it has been written), and
+/// backpressure (a side that cannot keep up stops the other side's reads).
+public final class TCPProxySession: @unchecked Sendable {  // confined to its worker's loop
+    private let config: TCPProxyConfig
+    private let worker: Worker
+    private let downstream: Channel
+    private let upstreamBindAddress: SocketAddress?
+    private var upstream: Channel?
+    private var cluster: UpstreamCluster?
+    private var host: UpstreamHost?
+    private var holdsConnectionSlot = false
+    private var closed = false
+    private var downstreamInputClosed = false
+    private var upstreamInputClosed = false
+    private var lastActivity: NIODeadline
+    private var idleTimer: Scheduled<Void>?
+    /// Bytes read from downstream before the upstream connection was ready, sent once it is.
+    private var early: [ByteBuffer] = []
+    private var earlyBytes = 0
+    static let earlyLimit = 1 << 20
+
+    /// Bytes each way, for stats and (later) the access log.
+    public private(set) var bytesFromDownstream = 0
+    public private(set) var bytesFromUpstream = 0
+
+    /// Installs the session on a new downstream connection.
+    public static func install(_ config: TCPProxyConfig, on channel: Channel, worker: Worker,
+                               upstreamBindAddress: SocketAddress?) throws {
+        let session = TCPProxySession(config: config, worker: worker, downstream: channel, upstreamBindAddress: upstreamBindAddress)
+        try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: session, isDownstream: true))
+        session.start()
+    }
+
+    private init(config: TCPProxyConfig, worker: Worker, downstream: Channel, upstreamBindAddress: SocketAddress?) {
+        self.config = config
+        self.worker = worker
+        self.downstream = downstream
+        self.upstreamBindAddress = upstreamBindAddress
+        self.lastActivity = downstream.eventLoop.now
+    }
+
+    private func start() {
+        worker.stats.tcpConnections += 1
+        if let idle = config.idleTimeout { scheduleIdleCheck(at: lastActivity + TimeAmount(idle)) }
+        let snapshot = worker.snapshot
+        let entry = config.clusters.entries.count == 1 ? config.clusters.entries[0]
+            : config.clusters.pick(Int.random(in: 0..<config.clusters.totalWeight))
+        guard let cluster = snapshot.clusters[entry.cluster] else {
+            worker.stats.tcpNoCluster += 1
+            return close()
+        }
+        self.cluster = cluster
+        guard cluster.resources.tryAcquire(.connections, limit: cluster.config.thresholds.maxConnections) else {
+            worker.stats.overflows += 1
+            return close()
+        }
+        holdsConnectionSlot = true
+        guard let host = cluster.chooseHost(LoadBalancerContext(), state: &worker.loadBalancing) else {
+            worker.stats.noHealthyUpstream += 1
+            return close()
+        }
+        self.host = host
+        host.state.requestStarted()
+        connect(to: host, in: cluster)
+    }
+
+    private func connect(to host: UpstreamHost, in cluster: UpstreamCluster) {
+        var bootstrap = ClientBootstrap(group: downstream.eventLoop)
+            .connectTimeout(TimeAmount(cluster.config.connectTimeout))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelOption(.allowRemoteHalfClosure, value: true)
+        if let own = cluster.config.bindAddress, let bind = try? SocketAddress(ipAddress: own, port: 0) {
+            bootstrap = bootstrap.bind(to: bind)
+        } else if let bind = upstreamBindAddress {
+            bootstrap = bootstrap.bind(to: bind)
+        }
+        worker.stats.upstreamConnectionsOpened += 1
+        bootstrap.channelInitializer { [self] channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: self, isDownstream: false))
+            }
+        }
+        .connect(to: host.socketAddress)
+        .assumeIsolated()
+        .whenComplete { [self] result in
+            switch result {
+            case .success(let channel):
+                cluster.record(.connected, for: host)
+                guard !closed else { return channel.close(promise: nil) }
+                upstream = channel
+                for buffer in early { channel.write(buffer, promise: nil) }
+                early.removeAll()
+                channel.flush()
+                if downstreamInputClosed { shutdownOutput(of: channel) }
+            case .failure:
+                worker.stats.upstreamConnectFailures += 1
+                cluster.record(.localFailure, for: host)
+                close()
+            }
+        }
+    }
+
+    // MARK: - Bytes (called by the two sides' handlers)
+
+    func read(_ buffer: ByteBuffer, fromDownstream: Bool) {
+        lastActivity = downstream.eventLoop.now
+        if fromDownstream {
+            bytesFromDownstream += buffer.readableBytes
+            guard let upstream else {
+                early.append(buffer)
+                earlyBytes += buffer.readableBytes
+                // A client that floods before the upstream answers the connect waits for it.
+                if earlyBytes > Self.earlyLimit { downstream.setOption(.autoRead, value: false).whenFailure { _ in } }
+                return
+            }
+            upstream.write(buffer, promise: nil)
+        } else {
+            bytesFromUpstream += buffer.readableBytes
+            downstream.write(buffer, promise: nil)
+        }
+    }
+
+    func readComplete(fromDownstream: Bool) {
+        (fromDownstream ? upstream : downstream)?.flush()
+    }
+
+    /// One side sent FIN: pass it on after what it sent before; both done, the session ends.
+    func inputClosed(fromDownstream: Bool) {
+        if fromDownstream {
+            downstreamInputClosed = true
+            if let upstream { shutdownOutput(of: upstream) }
+        } else {
+            upstreamInputClosed = true
+            shutdownOutput(of: downstream)
+        }
+        if downstreamInputClosed && upstreamInputClosed { close() }
+    }
+
+    /// A side is gone (reset, error or full close): the other goes too, once its writes are out.
+    func sideClosed() {
+        close()
+    }
+
+    /// The side that writes to `writable` changed writability: reads on the opposite side follow.
+    func writabilityChanged(ofDownstream: Bool, isWritable: Bool) {
+        let reader = ofDownstream ? upstream : downstream
+        reader?.setOption(.autoRead, value: isWritable).whenFailure { _ in }
+    }
+
+    private func shutdownOutput(of channel: Channel) {
+        // An empty write completes after every earlier write: only then the FIN.
+        channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+        }
+    }
+
+    private func close() {
+        guard !closed else { return }
+        closed = true
+        idleTimer?.cancel()
+        early.removeAll()
+        for channel in [downstream, upstream].compactMap({ $0 }) {
+            channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in channel.close(promise: nil) }
+        }
+        if let host { host.state.requestFinished() }
+        if holdsConnectionSlot, let cluster {
+            holdsConnectionSlot = false
+            cluster.resources.release(.connections)
+        }
+    }
+
+    private func scheduleIdleCheck(at deadline: NIODeadline) {
+        idleTimer = downstream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            idleTimer = nil
+            guard !closed, let idle = config.idleTimeout else { return }
+            let due = lastActivity + TimeAmount(idle)
+            if downstream.eventLoop.now >= due {
+                worker.stats.tcpIdleTimeouts += 1
+                close()
+            } else {
+                scheduleIdleCheck(at: due)
+            }
+        }
+    }
+}
+
+/// The handler on each of a session's two channels.
+final class TCPProxySide: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private let session: TCPProxySession
+    private let isDownstream: Bool
+
+    init(session: TCPProxySession, isDownstream: Bool) {
+        self.session = session
+        self.isDownstream = isDownstream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        session.read(unwrapInboundIn(data), fromDownstream: isDownstream)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        session.readComplete(fromDownstream: isDownstream)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            session.inputClosed(fromDownstream: isDownstream)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        session.writabilityChanged(ofDownstream: isDownstream, isWritable: context.channel.isWritable)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        session.sideClosed()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        session.sideClosed()
+    }
+}
