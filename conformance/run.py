@@ -343,6 +343,48 @@ class Run:
         if "max_ms" in expect and max(r["ms"] for r in results) > expect["max_ms"]:
             fail(f"an answer took {max(r['ms'] for r in results):.0f} ms, expected at most {expect['max_ms']}")
 
+    def upgrade(self, step, expect):
+        """An HTTP/1.1 upgrade on a raw socket: the status, then (on 101) the bytes the backend
+        sends first and an echo of each message, then a close that must reach the client."""
+        host, port = self.target(step)
+        with socket.create_connection((host, port), timeout=5) as sock:
+            request = (f"GET {step.get('path', '/')} HTTP/1.1\r\nHost: {step.get('host', 'reviews')}\r\n"
+                       f"Connection: Upgrade\r\nUpgrade: {step['type']}\r\nSec-WebSocket-Version: 13\r\n"
+                       f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            sock.sendall(request.encode())
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise Failure(f"connection closed before a response head: {data[:200]!r}")
+                data += chunk
+            head, rest = data.split(b"\r\n\r\n", 1)
+            status = int(head.split(b" ")[1])
+            if status != expect["status"]:
+                raise Failure(f"upgrade answered {status}, expected {expect['status']}: {head[:300]!r}")
+            if status != 101:
+                return
+            def read_exactly(n, already=b""):
+                buffer = already
+                while len(buffer) < n:
+                    chunk = sock.recv(n - len(buffer))
+                    if not chunk:
+                        raise Failure(f"the tunnel closed after {buffer!r}")
+                    buffer += chunk
+                return buffer
+            greeting = expect.get("greeting", "")
+            got = read_exactly(len(greeting), rest)
+            if got != greeting.encode():
+                raise Failure(f"the backend's first bytes arrived as {got!r}, expected {greeting!r}")
+            for message in expect.get("echo", []):
+                sock.sendall(message.encode())
+                got = read_exactly(len(message))
+                if got != message.encode():
+                    raise Failure(f"sent {message!r}, the tunnel echoed {got!r}")
+            sock.shutdown(socket.SHUT_WR)
+            if sock.recv(100) != b"":
+                raise Failure("the tunnel did not end after the client closed")
+
     def backend_requests(self, name):
         backend = self.backends[name]
         return json.loads(self.http_get(f"http://{backend['address']}:{ECHO_PORT}/__echo/stats"))["requests"]
@@ -352,6 +394,8 @@ class Run:
         if "request" in step:
             results = self.run_requests(step["request"])
             self.check(results, step.get("expect", {}))
+        if "upgrade" in step:
+            self.upgrade(step["upgrade"], step.get("expect", {}))
         if "backend_requests" in step:
             deadline = time.time() + 3
             for name, expected in step["backend_requests"].items():

@@ -14,6 +14,9 @@ import NIOPosix
 /// - `x-echo-pad: N` adds N bytes of padding to the answer (large responses);
 /// - `x-echo-truncate: N` sends the head promising N more body bytes than it then sends, and
 ///   closes the connection: an upstream that resets mid-body.
+/// - `Upgrade: websocket` (with `Connection: upgrade`) is accepted with 101; the connection then
+///   sends `upstream-ready\n` and echoes every byte until the client closes (no WebSocket
+///   framing: a proxy must pass bytes, whatever they are).
 /// `GET /__echo/stats` returns how many requests arrived (not counting itself).
 /// With `--fail-status N` every request gets N (an unhealthy endpoint); with `--delay-ms N`
 /// every answer waits N ms (a slow shadow).
@@ -44,7 +47,12 @@ struct EchoServer {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMap { channel.pipeline.addHandler(EchoHandler(state: state)) }
+                channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [RawEchoUpgrader()], completionHandler: { context in
+                    // Sent once the HTTP handlers are gone, at once: it can share a segment with
+                    // the 101, as a server-first protocol's bytes would.
+                    context.channel.writeAndFlush(ByteBuffer(string: "upstream-ready\n"), promise: nil)
+                }))
+                    .flatMap { channel.pipeline.addHandler(EchoHandler(state: state), name: "echo") }
             }
             .bind(host: String(listen[..<colon]), port: port).wait()
         FileHandle.standardError.write(Data("echo-server \(name) on \(channel.localAddress!)\n".utf8))
@@ -77,7 +85,7 @@ final class EchoState: Sendable {
     }
 }
 
-final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
+final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -159,5 +167,30 @@ final class EchoHandler: ChannelInboundHandler, @unchecked Sendable {
         context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
         let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
         if !keepAlive { done.whenComplete { _ in context.close(promise: nil) } }
+    }
+}
+
+/// Accepts `Upgrade: websocket` and turns the connection into a raw echo.
+struct RawEchoUpgrader: HTTPServerProtocolUpgrader, Sendable {
+    let supportedProtocol = "websocket"
+    let requiredUpgradeHeaders: [String] = []
+
+    func buildUpgradeResponse(channel: Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders)
+        -> EventLoopFuture<HTTPHeaders> {
+        channel.eventLoop.makeSucceededFuture(initialResponseHeaders)
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        let pipeline = context.pipeline
+        return pipeline.removeHandler(name: "echo").flatMap { pipeline.addHandler(RawEcho()) }
+    }
+}
+
+final class RawEcho: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.writeAndFlush(data, promise: nil)
     }
 }

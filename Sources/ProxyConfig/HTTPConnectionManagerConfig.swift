@@ -74,7 +74,13 @@ public struct HTTPConnectionManagerConfig: Sendable {
         rest.clearNormalizePath()
         if case .stripAnyHostPort(let strip)? = proto.stripPortMode { stripAnyHostPort = strip } else { stripAnyHostPort = false }
         rest.stripPortMode = nil
-        upgradeTypes = proto.upgradeConfigs.map { $0.upgradeType.lowercased() }
+        upgradeTypes = try proto.upgradeConfigs.enumerated().compactMap { index, upgrade in
+            var upgradeRest = upgrade
+            upgradeRest.upgradeType = ""
+            upgradeRest.clearEnabled()
+            try requireNothingElse(upgradeRest, at: "\(path).upgrade_configs[\(index)]")
+            return upgrade.hasEnabled && !upgrade.enabled.value ? nil : upgrade.upgradeType.lowercased()
+        }
         rest.upgradeConfigs = []
         switch proto.forwardClientCertDetails {
         case .sanitize: forwardClientCert = .sanitize

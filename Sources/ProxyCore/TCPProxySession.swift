@@ -10,8 +10,12 @@ import ProxyUpstream
 /// timeout and `max_connections`, an idle timeout, half-close passed through (a FIN on one
 /// side becomes a FIN on the other once what was read before it has been written), and
 /// backpressure (a side that cannot keep up stops the other side's reads).
+///
+/// The same byte pipe joins the two connections of an HTTP upgrade (WebSocket) once the upstream
+/// has answered 101 (`splice`).
 public final class TCPProxySession: @unchecked Sendable {  // confined to its worker's loop
-    private let config: TCPProxyConfig
+    private let idleTimeout: Duration?
+    private let onClose: (() -> Void)?
     private let worker: Worker
     private let downstream: Channel
     private let upstreamBindAddress: SocketAddress?
@@ -36,26 +40,48 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     /// Installs the session on a new downstream connection.
     public static func install(_ config: TCPProxyConfig, on channel: Channel, worker: Worker,
                                upstreamBindAddress: SocketAddress?) throws {
-        let session = TCPProxySession(config: config, worker: worker, downstream: channel, upstreamBindAddress: upstreamBindAddress)
+        let session = TCPProxySession(idleTimeout: config.idleTimeout, onClose: nil, worker: worker,
+                                      downstream: channel, upstreamBindAddress: upstreamBindAddress)
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: session, isDownstream: true))
-        session.start()
+        worker.stats.tcpConnections += 1
+        session.scheduleIdleCheckIfNeeded()
+        session.start(config.clusters)
     }
 
-    private init(config: TCPProxyConfig, worker: Worker, downstream: Channel, upstreamBindAddress: SocketAddress?) {
-        self.config = config
+    /// Joins two connections that are already open, from now on as bytes. The caller has taken
+    /// its own handlers off both pipelines (or does so right after: bytes its decoders held back
+    /// arrive here). `onClose` runs once, when the pipe ends.
+    public static func splice(downstream: Channel, upstream: Channel, worker: Worker, idleTimeout: Duration?,
+                              onClose: @escaping () -> Void) throws {
+        let session = TCPProxySession(idleTimeout: idleTimeout, onClose: onClose, worker: worker,
+                                      downstream: downstream, upstreamBindAddress: nil)
+        session.upstream = upstream
+        try downstream.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        try upstream.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
+        try downstream.pipeline.syncOperations.addHandler(TCPProxySide(session: session, isDownstream: true))
+        try upstream.pipeline.syncOperations.addHandler(TCPProxySide(session: session, isDownstream: false))
+        session.scheduleIdleCheckIfNeeded()
+    }
+
+    private init(idleTimeout: Duration?, onClose: (() -> Void)?, worker: Worker,
+                 downstream: Channel, upstreamBindAddress: SocketAddress?) {
+        self.idleTimeout = idleTimeout
+        self.onClose = onClose
         self.worker = worker
         self.downstream = downstream
         self.upstreamBindAddress = upstreamBindAddress
         self.lastActivity = downstream.eventLoop.now
     }
 
-    private func start() {
-        worker.stats.tcpConnections += 1
-        if let idle = config.idleTimeout { scheduleIdleCheck(at: lastActivity + TimeAmount(idle)) }
+    private func scheduleIdleCheckIfNeeded() {
+        if let idle = idleTimeout { scheduleIdleCheck(at: lastActivity + TimeAmount(idle)) }
+    }
+
+    private func start(_ clusters: WeightedChoice) {
         let snapshot = worker.snapshot
-        let entry = config.clusters.entries.count == 1 ? config.clusters.entries[0]
-            : config.clusters.pick(Int.random(in: 0..<config.clusters.totalWeight))
+        let entry = clusters.entries.count == 1 ? clusters.entries[0]
+            : clusters.pick(Int.random(in: 0..<clusters.totalWeight))
         guard let cluster = snapshot.clusters[entry.cluster] else {
             worker.stats.tcpNoCluster += 1
             return close()
@@ -178,12 +204,13 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             holdsConnectionSlot = false
             cluster.resources.release(.connections)
         }
+        onClose?()
     }
 
     private func scheduleIdleCheck(at deadline: NIODeadline) {
         idleTimer = downstream.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             idleTimer = nil
-            guard !closed, let idle = config.idleTimeout else { return }
+            guard !closed, let idle = idleTimeout else { return }
             let due = lastActivity + TimeAmount(idle)
             if downstream.eventLoop.now >= due {
                 worker.stats.tcpIdleTimeouts += 1

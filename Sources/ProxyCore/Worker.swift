@@ -22,6 +22,8 @@ public struct WorkerStats: Sendable {
     public var noHealthyUpstream = 0
     public var faultsInjected = 0
     public var mirrored = 0
+    /// Upgrades (WebSocket) the upstream accepted: the connection became a byte pipe.
+    public var upgrades = 0
     /// TCP proxy connections, those with no cluster to go to, and those closed for idling.
     public var tcpConnections = 0
     public var tcpNoCluster = 0
@@ -37,6 +39,7 @@ public struct WorkerStats: Sendable {
 
     public mutating func count(status: Int) {
         switch status {
+        case 100..<200: break
         case 200..<300: responses2xx += 1
         case 300..<400: responses3xx += 1
         case 400..<500: responses4xx += 1

@@ -14,7 +14,7 @@ import ProxyCore
 /// heads 431, then the connection closes; a head or body that stops arriving gets 408 (slowloris);
 /// an idle connection closes. Timers are armed only when a read leaves a request incomplete, and
 /// the idle timer re-arms lazily from a timestamp, so a request that arrives whole costs no timer.
-final class DownstreamHTTPHandler: ChannelInboundHandler {
+final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -97,7 +97,19 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
             if !Self.originForm(&head, allowAbsolute: limits.allowAbsoluteURL) {
                 return edgeReply(.badRequest)
             }
-            let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head)
+            var upgrade: String?
+            switch Self.upgradeRequest(&head, allowed: manager.upgradeTypes) {
+            case .none: break
+            case .allowed(let value):
+                upgrade = value
+                // NIO's decoder stops at an upgrade request: whatever the answer, nothing more
+                // on this connection is HTTP it will parse.
+                closeAfterResponse = true
+            case .refused:
+                http.worker.stats.count(status: 403)
+                return edgeReply(LocalReply(status: .forbidden, body: "", flag: "UPGRADE_FAILED"))
+            }
+            let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head, upgrade: upgrade)
             current = exchange
             exchange.start()
         case .body(let buffer):
@@ -330,5 +342,62 @@ final class DownstreamHTTPHandler: ChannelInboundHandler {
         head.uri = path.isEmpty ? "/" : path.hasPrefix("?") ? "/" + path : String(path)
         head.headers.replaceOrAdd(name: "host", value: String(authority))
         return true
+    }
+
+    // MARK: - Upgrades (WebSocket)
+
+    enum UpgradeRequest: Equatable { case none, allowed(String), refused }
+
+    /// An `Upgrade` request (with `Connection: upgrade`) to a type the connection manager allows
+    /// goes upstream as one; another type is refused with 403, as Envoy does. `h2c` is not an
+    /// upgrade a proxy can pass on: its headers are dropped and the request goes as plain HTTP/1.1.
+    static func upgradeRequest(_ head: inout HTTPRequestHead, allowed: [String]) -> UpgradeRequest {
+        guard let value = head.headers.first(name: "upgrade"),
+              head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else { return .none }
+        let type = value.split(separator: "/").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        if type == "h2c" {
+            head.headers.remove(name: "upgrade")
+            head.headers.remove(name: "http2-settings")
+            return .none
+        }
+        return allowed.contains(type) ? .allowed(value) : .refused
+    }
+
+    /// The upstream declined the upgrade and answers as HTTP: this connection ends with it.
+    func closeAfterUpgradeDeclined() {
+        closeAfterResponse = true
+    }
+
+    /// The upstream accepted the upgrade: its 101 goes out, this connection's HTTP handlers come
+    /// off, and from here the two connections are one byte pipe.
+    func becomeTunnel(_ response: HTTPResponseHead, upstream: UpstreamHTTPConnection, idleTimeout: Duration?) {
+        guard !closing, context != nil, upstream.channel.isActive else {
+            upstream.channel.close(promise: nil)
+            return
+        }
+        current = nil
+        queued.removeAll()
+        stallTimer?.cancel()
+        idleTimer?.cancel()
+        context.write(wrapOutboundOut(.head(response)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let channel = context.channel
+        let http = self.http
+        do {
+            let operations = context.pipeline.syncOperations
+            operations.removeHandler(try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
+            operations.removeHandler(try operations.handler(type: NIOHTTPResponseHeadersValidator.self), promise: nil)
+            operations.removeHandler(try operations.handler(type: HTTPResponseEncoder.self), promise: nil)
+            operations.removeHandler(context: context, promise: nil)
+            try TCPProxySession.splice(downstream: channel, upstream: upstream.channel, worker: http.worker, idleTimeout: idleTimeout) {
+                http.connectionClosed(upstream)
+            }
+            try upstream.leaveHTTP()
+        } catch {
+            // The pipelines are not what this code built: nothing sane can follow on either.
+            http.worker.stats.downstreamProtocolErrors += 1
+            channel.close(promise: nil)
+            upstream.channel.close(promise: nil)
+        }
     }
 }

@@ -17,6 +17,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var worker: Worker { http.worker }
     private let manager: HTTPConnectionManagerConfig
     private let requestHead: HTTPRequestHead
+    /// The `Upgrade` value of an allowed upgrade request (WebSocket), forwarded upstream.
+    private let upgrade: String?
+    /// The upstream's 101, held until its end, when both connections turn into a byte pipe.
+    private var acceptedUpgrade: HTTPResponseHead?
     let started = NIODeadline.now()
 
     private var route: RouteConfig?
@@ -48,11 +52,13 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     static let retryBufferLimit = 64 * 1024
 
-    init(downstream: DownstreamHTTPHandler, http: HTTPWorker, manager: HTTPConnectionManagerConfig, head: HTTPRequestHead) {
+    init(downstream: DownstreamHTTPHandler, http: HTTPWorker, manager: HTTPConnectionManagerConfig, head: HTTPRequestHead,
+         upgrade: String? = nil) {
         self.downstream = downstream
         self.http = http
         self.manager = manager
         self.requestHead = head
+        self.upgrade = upgrade
     }
 
     // MARK: - Request from downstream
@@ -243,6 +249,11 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             return scheduleRetry()
         }
         perTryTimer?.cancel()
+        if upgrade != nil, head.status == .switchingProtocols {
+            acceptedUpgrade = head  // goes out with the switch, at this response's end
+            return
+        }
+        if upgrade != nil { downstream.closeAfterUpgradeDeclined() }
         responseStarted = true
         var response = head
         response.version = requestHead.version
@@ -267,11 +278,31 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     func upstreamEnd(_ trailers: HTTPHeaders?, from connection: UpstreamHTTPConnection) {
         guard connection === self.connection, !finished else { return }
+        if let accepted = acceptedUpgrade { return becomeTunnel(accepted, connection: connection) }
         // Give the connection back before writing downstream: the write may deliver the next
         // pipelined request synchronously, and that request may want this very connection.
         detachConnection(reusable: true)
         finish()
         downstream.writeEnd(trailers)
+    }
+
+    /// The upstream accepted the upgrade: the 101 goes downstream and both connections leave
+    /// HTTP for a byte pipe. Done from a fresh loop task, not inside the decoders' read loops.
+    private func becomeTunnel(_ accepted: HTTPResponseHead, connection: UpstreamHTTPConnection) {
+        self.connection = nil
+        host?.state.requestFinished()
+        finish()
+        worker.stats.count(status: 101)
+        worker.stats.upgrades += 1
+        var response = accepted
+        response.version = requestHead.version
+        let upgradeValue = response.headers.first(name: "upgrade") ?? upgrade ?? ""
+        HeaderPolicy.removeHopByHop(&response.headers)
+        response.headers.replaceOrAdd(name: "upgrade", value: upgradeValue)
+        response.headers.replaceOrAdd(name: "connection", value: "upgrade")
+        let idle = manager.downstream.streamIdleTimeout
+        let downstream = self.downstream
+        worker.loop.execute { downstream.becomeTunnel(response, upstream: connection, idleTimeout: idle) }
     }
 
     func discardedResponseEnded(_ connection: UpstreamHTTPConnection) {
@@ -486,6 +517,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         var head = requestHead
         head.version = .http1_1
         HeaderPolicy.removeHopByHop(&head.headers)
+        if let upgrade {
+            head.headers.replaceOrAdd(name: "connection", value: "upgrade")
+            head.headers.replaceOrAdd(name: "upgrade", value: upgrade)
+        }
         if let route { HeaderPolicy.apply(route.requestHeadersToAdd, remove: route.requestHeadersToRemove, to: &head.headers) }
         HeaderPolicy.apply(entry.requestHeadersToAdd, remove: entry.requestHeadersToRemove, to: &head.headers)
         if let prefix = action.prefixRewrite, case .prefix(let matched)? = route.map({ $0.match.path }) {

@@ -72,8 +72,9 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
         worker.stats.upstreamConnectionsOpened += 1
         return bootstrap.channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
+                // Bytes after an accepted upgrade's 101 are handed on when the decoder comes off.
                 try channel.pipeline.syncOperations.addHTTPClientHandlers(
-                    leftOverBytesStrategy: .fireError, enableOutboundHeaderValidation: false)
+                    leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
                 let connection = UpstreamHTTPConnection(channel: channel, host: host, cluster: cluster, http: self)
                 try channel.pipeline.syncOperations.addHandler(connection)
             }

@@ -7,7 +7,7 @@ import ProxyUpstream
 /// The last handler of an upstream connection's pipeline. While an exchange owns the
 /// connection, response parts go to it; between requests the connection idles in its worker's
 /// pool. It counts against the cluster's `max_connections` from connect to close.
-final class UpstreamHTTPConnection: ChannelInboundHandler, PooledConnection {
+final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandler, PooledConnection {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart
 
@@ -57,7 +57,8 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, PooledConnection {
         let part = unwrapInboundIn(data)
         switch part {
         case .head(let head):
-            if head.status.code < 200 { return }  // 1xx: not forwarded on HTTP/1.1 in this slice
+            // 1xx other than 101 (an accepted upgrade) are not forwarded.
+            if head.status.code < 200, head.status != .switchingProtocols { return }
             if !head.isKeepAlive { keepAlive = false }
             if discardingResponse { return }
             exchange?.upstreamHead(head, from: self)
@@ -93,5 +94,15 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, PooledConnection {
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A malformed response or a reset: the connection is done; channelInactive tells the exchange.
         context.close(promise: nil)
+    }
+
+    /// After an accepted upgrade: this connection leaves HTTP. Its handlers come off the pipeline
+    /// (the decoder last, handing on any bytes that followed the 101) and the byte pipe, already
+    /// added after them by the caller, takes over. The pool forgets it when the pipe closes.
+    func leaveHTTP() throws {
+        let operations = channel.pipeline.syncOperations
+        operations.removeHandler(self, promise: nil)
+        operations.removeHandler(try operations.handler(type: HTTPRequestEncoder.self), promise: nil)
+        operations.removeHandler(try operations.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
     }
 }

@@ -164,6 +164,7 @@ extension WorkerStats {
         downstreamTimeouts += other.downstreamTimeouts
         downstreamIdleClosed += other.downstreamIdleClosed
         tcpConnections += other.tcpConnections
+        upgrades += other.upgrades
         tcpNoCluster += other.tcpNoCluster
         tcpIdleTimeouts += other.tcpIdleTimeouts
     }
@@ -177,7 +178,8 @@ extension WorkerStats {
          ("no_healthy_upstream", noHealthyUpstream), ("fault_injected", faultsInjected), ("rq_mirrored", mirrored),
          ("downstream_cx_protocol_error", downstreamProtocolErrors), ("downstream_rq_idle_timeout", downstreamTimeouts),
          ("downstream_cx_idle_timeout", downstreamIdleClosed), ("tcp_downstream_cx_total", tcpConnections),
-         ("tcp_downstream_cx_no_route", tcpNoCluster), ("tcp_idle_timeout", tcpIdleTimeouts)]
+         ("tcp_downstream_cx_no_route", tcpNoCluster), ("tcp_idle_timeout", tcpIdleTimeouts),
+         ("downstream_cx_upgrades_total", upgrades)]
     }
 }
 

@@ -228,4 +228,27 @@ import Testing
         #expect(try Self.send("GET reviews/x HTTP/1.1\r\nHost: a\r\n\r\n", on: channel).hasPrefix("HTTP/1.1 400 "))
         #expect(!channel.isActive)
     }
+
+    @Test func upgradeRequestsAreForwardedRefusedOrPlain() {
+        func head(_ headers: [(String, String)]) -> HTTPRequestHead {
+            HTTPRequestHead(version: .http1_1, method: .GET, uri: "/", headers: HTTPHeaders(headers))
+        }
+        var websocket = head([("Connection", "keep-alive, Upgrade"), ("Upgrade", "WebSocket")])
+        #expect(DownstreamHTTPHandler.upgradeRequest(&websocket, allowed: ["websocket"]) == .allowed("WebSocket"))
+        var other = head([("Connection", "upgrade"), ("Upgrade", "foo/2")])
+        #expect(DownstreamHTTPHandler.upgradeRequest(&other, allowed: ["websocket"]) == .refused)
+        // Without Connection: upgrade it is not an upgrade (neither for NIO's parser nor for Envoy).
+        var noConnection = head([("Upgrade", "websocket")])
+        #expect(DownstreamHTTPHandler.upgradeRequest(&noConnection, allowed: []) == .none)
+        var h2c = head([("Connection", "Upgrade, HTTP2-Settings"), ("Upgrade", "h2c"), ("HTTP2-Settings", "AAMAAABkAAQAAP__")])
+        #expect(DownstreamHTTPHandler.upgradeRequest(&h2c, allowed: []) == .none)
+        #expect(!h2c.headers.contains(name: "upgrade") && !h2c.headers.contains(name: "http2-settings"))
+    }
+
+    @Test func anUpgradeTheManagerDoesNotAllowGets403AndAClose() throws {
+        let channel = try Self.connection()
+        let out = try Self.send("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", on: channel)
+        #expect(out.hasPrefix("HTTP/1.1 403 Forbidden\r\n"), "\(out)")
+        #expect(!channel.isActive)
+    }
 }
