@@ -135,11 +135,20 @@ def cpu_ticks(pid):
 
 
 def rss_mb(pid):
+    return memory_mb(pid)["rss"]
+
+
+def memory_mb(pid):
+    """Resident memory and its parts: anonymous (heap, stacks: this process's own) and
+    file-backed (the executable's and shared libraries' pages, mapped 64 KB around each
+    touched page by the kernel's fault-around, and shared with other processes)."""
+    parts = {"rss": 0.0, "anon": 0.0, "file": 0.0}
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+            for key, field in (("rss", "VmRSS:"), ("anon", "RssAnon:"), ("file", "RssFile:")):
+                if line.startswith(field):
+                    parts[key] = int(line.split()[1]) / 1024
+    return parts
 
 
 def wrk(url, seconds):
@@ -217,7 +226,7 @@ def main():
                    "meshproxy": f"http://{MESHPROXY_EGRESS}:9080/"}
         for name, url in targets.items():
             wait(f"{name} to answer", lambda u=url: urllib.request.urlopen(urllib.request.Request(u, headers={"Host": "web"}), timeout=2).status == 200)
-        idle_rss = {name: rss_mb(p.pid) for name, p in proxies.items()}
+        idle_memory = {name: memory_mb(p.pid) for name, p in proxies.items()}
         rows = {name: [] for name in targets}
         balance = {}
         for round_index in range(args.rounds):
@@ -237,7 +246,7 @@ def main():
                 p50, p99, samples = h2load(url, args.rps, args.seconds, work)
                 row = {"rps": rps, "requests": requests, "non_2xx": errors, "p50_us": p50, "p99_us": p99, "latency_samples": samples,
                        "cpu_us_per_request": (ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests) if pid and requests else None,
-                       "rss_mb": rss_mb(pid) if pid else None}
+                       "rss_mb": rss_mb(pid) if pid else None, "memory_mb": memory_mb(pid) if pid else None}
                 rows[name].append(row)
                 print(f"round {round_index + 1} {name:9} {rps:10.0f} rps  p50 {p50} us  p99 {p99} us  "
                       + (f"cpu {row['cpu_us_per_request']:.1f} us/rq  rss {row['rss_mb']:.1f} MB" if pid else "") + (f"  non-2xx {errors}" if errors else ""))
@@ -245,7 +254,10 @@ def main():
         for name in proxies:
             median[name]["cpu_us_per_request"] = statistics.median([r["cpu_us_per_request"] for r in rows[name]])
             median[name]["rss_mb_loaded"] = max(r["rss_mb"] for r in rows[name])
-            median[name]["rss_mb_idle"] = idle_rss[name]
+            median[name]["rss_mb_idle"] = idle_memory[name]["rss"]
+            median[name]["anon_mb_idle"] = idle_memory[name]["anon"]
+            median[name]["anon_mb_loaded"] = max(r["memory_mb"]["anon"] for r in rows[name])
+            median[name]["file_mb_loaded"] = max(r["memory_mb"]["file"] for r in rows[name])
         direct, envoy, mesh = median["direct"], median["envoy"], median["meshproxy"]
         added = lambda m, q: m[q] - direct[q]
         ratios = {
@@ -256,6 +268,7 @@ def main():
             "added_p99_vs_envoy": added(mesh, "p99_us") / max(1, added(envoy, "p99_us")),
             "cpu_per_request_vs_envoy": mesh["cpu_us_per_request"] / envoy["cpu_us_per_request"],
             "rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"],
+            "anon_loaded_vs_envoy": mesh["anon_mb_loaded"] / envoy["anon_mb_loaded"],
         }
         print("\nmedians:")
         for name, m in median.items():
