@@ -392,7 +392,9 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
             try TCPProxySession.splice(downstream: channel, upstream: upstream.channel, worker: http.worker, idleTimeout: idleTimeout) {
                 http.connectionClosed(upstream)
             }
-            try upstream.leaveHTTP()
+            // Bytes that came with the 101 are handed on by the decoder's removal, with no
+            // read-complete after them to flush them: without this they would wait for the next read.
+            try upstream.leaveHTTP().whenComplete { _ in channel.flush() }
         } catch {
             // The pipelines are not what this code built: nothing sane can follow on either.
             http.worker.stats.downstreamProtocolErrors += 1

@@ -99,10 +99,14 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandl
     /// After an accepted upgrade: this connection leaves HTTP. Its handlers come off the pipeline
     /// (the decoder last, handing on any bytes that followed the 101) and the byte pipe, already
     /// added after them by the caller, takes over. The pool forgets it when the pipe closes.
-    func leaveHTTP() throws {
+    /// Completes when the decoder has left, its held bytes handed on (NIO does that in a later
+    /// loop task, outside any read burst, so the caller flushes then).
+    func leaveHTTP() throws -> EventLoopFuture<Void> {
         let operations = channel.pipeline.syncOperations
         operations.removeHandler(self, promise: nil)
         operations.removeHandler(try operations.handler(type: HTTPRequestEncoder.self), promise: nil)
-        operations.removeHandler(try operations.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: nil)
+        let decoderGone = channel.eventLoop.makePromise(of: Void.self)
+        operations.removeHandler(try operations.handler(type: ByteToMessageHandler<HTTPResponseDecoder>.self), promise: decoderGone)
+        return decoderGone.futureResult
     }
 }
