@@ -6,6 +6,7 @@ import NIOCore
 import ProxyConfig
 import ProxyCore
 import ProxyUpstream
+import SwiftProtobuf
 import Synchronization
 import XDS
 
@@ -135,22 +136,9 @@ public final class ProxyConfigStore: Sendable {
         return "{\"configs\": [\(sections.joined(separator: ",\n"))]}\n"
     }
 
-    /// `text` as a JSON string literal.
+    /// `text` as a JSON string literal, escaped by SwiftProtobuf's JSON writer (the one that
+    /// writes the resources beside it).
     static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20: out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        (try? Google_Protobuf_Value(stringValue: text).jsonString()) ?? "\"\""
     }
 }
-
-import SwiftProtobuf

@@ -54,20 +54,37 @@ struct RunCommand: AsyncParsableCommand {
             guard let xdsAddress, let nodeId, let (host, port) = Self.split(xdsAddress) else {
                 throw ValidationError("give --bootstrap FILE, or --xds-address HOST:PORT and --node-id ID")
             }
-            var admin = ""
+            var proto = Envoy_Config_Bootstrap_V3_Bootstrap()
+            proto.node.id = nodeId
+            // Istio's node ID: the third field is NAME.NAMESPACE; the cluster is the name.
+            proto.node.cluster = nodeId.split(separator: "~").dropFirst(2).first?.split(separator: ".").first.map(String.init) ?? ""
             if let adminAddress {
                 guard let (adminHost, adminPort) = Self.split(adminAddress) else { throw ValidationError("--admin-address must be HOST:PORT") }
-                admin = "\"admin\": {\"address\": {\"socket_address\": {\"address\": \"\(adminHost)\", \"port_value\": \(adminPort)}}},"
+                proto.admin.address.socketAddress.address = adminHost
+                proto.admin.address.socketAddress.portValue = UInt32(adminPort)
             }
-            json = """
-                {"node": {"id": "\(nodeId)", "cluster": "\(nodeId.split(separator: "~").dropFirst(2).first?.split(separator: ".").first ?? "")"},
-                 \(admin)
-                 "dynamic_resources": {"ads_config": {"api_type": "DELTA_GRPC", "transport_api_version": "V3",
-                   "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]},
-                   "cds_config": {"ads": {}, "resource_api_version": "V3"}, "lds_config": {"ads": {}, "resource_api_version": "V3"}},
-                 "static_resources": {"clusters": [{"name": "xds-grpc", "type": "STATIC", "load_assignment": {"cluster_name": "xds-grpc",
-                   "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "\(host)", "port_value": \(port)}}}}]}]}}]}}
-                """
+            proto.dynamicResources.adsConfig.apiType = .deltaGrpc
+            proto.dynamicResources.adsConfig.transportApiVersion = .v3
+            var ads = Envoy_Config_Core_V3_GrpcService()
+            ads.envoyGrpc.clusterName = "xds-grpc"
+            proto.dynamicResources.adsConfig.grpcServices = [ads]
+            proto.dynamicResources.cdsConfig.ads = .init()
+            proto.dynamicResources.cdsConfig.resourceApiVersion = .v3
+            proto.dynamicResources.ldsConfig.ads = .init()
+            proto.dynamicResources.ldsConfig.resourceApiVersion = .v3
+            var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+            endpoint.endpoint.address.socketAddress.address = host
+            endpoint.endpoint.address.socketAddress.portValue = UInt32(port)
+            var locality = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+            locality.lbEndpoints = [endpoint]
+            var xds = Envoy_Config_Cluster_V3_Cluster()
+            xds.name = "xds-grpc"
+            xds.type = .static
+            xds.loadAssignment.clusterName = "xds-grpc"
+            xds.loadAssignment.endpoints = [locality]
+            proto.staticResources.clusters = [xds]
+            // Through JSON so a --config-json overlay merges the same way as onto a bootstrap file.
+            json = try proto.jsonString()
         }
         let config: ProxyBootstrap
         do {

@@ -21,22 +21,7 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
         response: RPCWriter<Envoy_Service_Discovery_V3_DiscoveryResponse>,
         context: ServerContext
     ) async throws {
-        var machine = SotWStreamStateMachine()
-        try await run(request, protocolName: "GRPC", node: { $0.hasNode ? $0.node : nil }) { event, connection in
-            switch event {
-            case .request(let request):
-                let (kind, reply) = machine.receive(request)
-                await record(kind, request.typeURL, connection)
-                if let reply { try await response.write(reply) }
-                connection.update { $0.types = machine.status }
-            case .resources(let resources, let publishedAt):
-                let replies = machine.update(resources)
-                for reply in replies { try await response.write(reply) }
-                connection.update { $0.types = machine.status }
-                record(pushes: replies.map(\.typeURL), publishedAt: publishedAt)
-                if !replies.isEmpty { await server.count(pushes: 1) }
-            }
-        }
+        try await serve(SotWStreamStateMachine(), request, response)
     }
 
     public func deltaAggregatedResources(
@@ -44,8 +29,18 @@ public struct AggregatedDiscoveryService: Envoy_Service_Discovery_V3_AggregatedD
         response: RPCWriter<Envoy_Service_Discovery_V3_DeltaDiscoveryResponse>,
         context: ServerContext
     ) async throws {
-        var machine = DeltaStreamStateMachine()
-        try await run(request, protocolName: "DELTA_GRPC", node: { $0.hasNode ? $0.node : nil }) { event, connection in
+        try await serve(DeltaStreamStateMachine(), request, response)
+    }
+
+    /// One stream of either protocol: requests and snapshots through the protocol's state
+    /// machine, its responses written back.
+    private func serve<Machine: ADSStreamStateMachine>(
+        _ initial: Machine,
+        _ requests: RPCAsyncSequence<Machine.Request, any Error>,
+        _ response: RPCWriter<Machine.Response>
+    ) async throws {
+        var machine = initial
+        try await run(requests, protocolName: Machine.protocolName, node: { $0.hasNode ? $0.node : nil }) { event, connection in
             switch event {
             case .request(let request):
                 let (kind, reply) = machine.receive(request)
