@@ -3,7 +3,8 @@
 import EnvoyAPI
 import SwiftProtobuf
 
-public struct HTTPConnectionManagerConfig: Sendable {
+/// A class: every request of a connection refers to it, and a reference is one retain.
+public final class HTTPConnectionManagerConfig: Sendable {
     public enum RouteSource: Sendable {
         /// Routes arrive over RDS under this name.
         case rds(String)
@@ -20,20 +21,20 @@ public struct HTTPConnectionManagerConfig: Sendable {
     /// How `x-forwarded-client-cert` is treated (with mTLS).
     public enum ForwardClientCert: Sendable { case sanitize, forwardOnly, appendForward, sanitizeSet, alwaysForwardOnly }
 
-    public var statPrefix: String
-    public var routes: RouteSource
-    public var filters: [HTTPFilter]
+    public let statPrefix: String
+    public let routes: RouteSource
+    public let filters: [HTTPFilter]
     /// Trust the connection's peer address as the client's (edge proxies) rather than x-forwarded-for.
-    public var useRemoteAddress: Bool
-    public var normalizePath: Bool
-    public var stripAnyHostPort: Bool
-    public var upgradeTypes: [String]
-    public var forwardClientCert: ForwardClientCert
-    public var setClientCertSubject: Bool
-    public var setClientCertURI: Bool
-    public var setClientCertDNS: Bool
+    public let useRemoteAddress: Bool
+    public let normalizePath: Bool
+    public let stripAnyHostPort: Bool
+    public let upgradeTypes: [String]
+    public let forwardClientCert: ForwardClientCert
+    public let setClientCertSubject: Bool
+    public let setClientCertURI: Bool
+    public let setClientCertDNS: Bool
     /// The downstream edge's limits and clocks (Envoy's defaults where unset).
-    public var downstream: DownstreamLimits
+    public let downstream: DownstreamLimits
 
     init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, limits: ConfigLimits, at path: String) throws {
         var rest = proto

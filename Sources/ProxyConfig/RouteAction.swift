@@ -9,18 +9,18 @@ public enum RouteAction: Sendable {
     case direct(DirectResponse)
 }
 
-public struct ForwardAction: Sendable {
-    public var clusters: WeightedChoice
+public final class ForwardAction: Sendable {
+    public let clusters: WeightedChoice
     /// The whole request's deadline; nil when disabled (`0s`). Envoy's default is 15 s.
-    public var timeout: Duration?
-    public var retry: RetryPolicy?
-    public var prefixRewrite: String?
-    public var regexRewrite: (pattern: CompiledRegex, substitution: String)?
-    public var hostRewrite: String?
-    public var hashPolicies: [HashPolicy]
-    public var mirrors: [MirrorPolicy]
+    public let timeout: Duration?
+    public let retry: RetryPolicy?
+    public let prefixRewrite: String?
+    public let regexRewrite: (pattern: CompiledRegex, substitution: String)?
+    public let hostRewrite: String?
+    public let hashPolicies: [HashPolicy]
+    public let mirrors: [MirrorPolicy]
     /// Caps a gRPC client's `grpc-timeout`; nil: the header is not used.
-    public var maxGRPCTimeout: Duration?
+    public let maxGRPCTimeout: Duration?
 
     init(proto: Envoy_Config_Route_V3_RouteAction, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -56,9 +56,11 @@ public struct ForwardAction: Sendable {
         rest.clearTimeout()
         retry = proto.hasRetryPolicy ? try RetryPolicy(proto: proto.retryPolicy, at: path + ".retry_policy") : nil
         rest.clearRetryPolicy()
+        try HeaderText.requireValue(proto.prefixRewrite, at: path + ".prefix_rewrite")
         prefixRewrite = proto.prefixRewrite.isEmpty ? nil : proto.prefixRewrite
         rest.prefixRewrite = ""
         if proto.hasRegexRewrite {
+            try HeaderText.requireValue(proto.regexRewrite.substitution, at: path + ".regex_rewrite.substitution")
             regexRewrite = (try CompiledRegex(proto.regexRewrite.pattern.regex, maxProgramSize: limits.maxRegexProgramSize,
                                               at: path + ".regex_rewrite.pattern"), proto.regexRewrite.substitution)
         } else {
@@ -66,7 +68,9 @@ public struct ForwardAction: Sendable {
         }
         rest.clearRegexRewrite()
         switch proto.hostRewriteSpecifier {
-        case .hostRewriteLiteral(let host)?: hostRewrite = host
+        case .hostRewriteLiteral(let host)?:
+            try HeaderText.requireValue(host, at: path + ".host_rewrite_literal")
+            hostRewrite = host
         case nil: hostRewrite = nil
         default: throw ProxyConfigError(path, "only host_rewrite_literal is supported for host rewriting")
         }
@@ -270,6 +274,11 @@ public struct RedirectAction: Sendable {
         case .UNRECOGNIZED(let value): throw ProxyConfigError(path + ".response_code", "unknown value \(value)")
         }
         stripQuery = proto.stripQuery
+        // The redirect's parts are written into the Location header.
+        for (field, value) in [("scheme_redirect", scheme ?? ""), ("host_redirect", host ?? ""),
+                               ("path_redirect", proto.pathRedirect), ("prefix_rewrite", proto.prefixRewrite)] {
+            try HeaderText.requireValue(value, at: "\(path).\(field)")
+        }
     }
 }
 

@@ -56,6 +56,10 @@ public struct CorsPolicy: Sendable {
         allowHeaders = proto.allowHeaders
         exposeHeaders = proto.exposeHeaders
         maxAge = proto.maxAge
+        for (field, value) in [("allow_methods", allowMethods), ("allow_headers", allowHeaders),
+                               ("expose_headers", exposeHeaders), ("max_age", maxAge)] {
+            try HeaderText.requireValue(value, at: "\(path).\(field)")
+        }
         rest.allowMethods = ""
         rest.allowHeaders = ""
         rest.exposeHeaders = ""

@@ -2,16 +2,19 @@
 
 import EnvoyAPI
 
-public struct RouteTable: Sendable {
-    public var name: String
-    public var virtualHosts: [VirtualHostConfig]
+/// Route tables, virtual hosts, routes and forward actions are classes with constant fields: the
+/// router hands them to every request, and a reference costs one retain where a copy of a struct
+/// retains each of its strings and arrays (a third of the proxy's CPU went to that).
+public final class RouteTable: Sendable {
+    public let name: String
+    public let virtualHosts: [VirtualHostConfig]
     /// Exact domains (lowercased) → index into `virtualHosts`.
-    private var exactDomains: [String: Int] = [:]
+    private let exactDomains: [String: Int]
     /// `*.suffix` domains, longest suffix first (Envoy prefers the longest wildcard).
-    private var suffixDomains: [(suffix: String, index: Int)] = []
+    private let suffixDomains: [(suffix: String, index: Int)]
     /// `prefix.*` domains, longest prefix first.
-    private var prefixDomains: [(prefix: String, index: Int)] = []
-    private var catchAll: Int?
+    private let prefixDomains: [(prefix: String, index: Int)]
+    private let catchAll: Int?
 
     public init(proto: Envoy_Config_Route_V3_RouteConfiguration, limits: ConfigLimits, at path: String? = nil) throws {
         let path = path ?? "route_configs[\(proto.name)]"
@@ -26,6 +29,10 @@ public struct RouteTable: Sendable {
         // request to a missing cluster gets 503 either way.
         rest.clearValidateClusters()
         try requireNothingElse(rest, at: path)
+        var exactDomains: [String: Int] = [:]
+        var suffixDomains: [(suffix: String, index: Int)] = []
+        var prefixDomains: [(prefix: String, index: Int)] = []
+        var catchAll: Int?
         for (index, host) in virtualHosts.enumerated() {
             for domain in host.domains {
                 let domain = domain.lowercased()
@@ -45,8 +52,10 @@ public struct RouteTable: Sendable {
                 }
             }
         }
-        suffixDomains.sort { $0.suffix.count > $1.suffix.count }
-        prefixDomains.sort { $0.prefix.count > $1.prefix.count }
+        self.exactDomains = exactDomains
+        self.suffixDomains = suffixDomains.sorted { $0.suffix.count > $1.suffix.count }
+        self.prefixDomains = prefixDomains.sorted { $0.prefix.count > $1.prefix.count }
+        self.catchAll = catchAll
     }
 
     /// The virtual host for a request's host (already lowercased): exact, then the longest
@@ -63,13 +72,13 @@ public struct RouteTable: Sendable {
     }
 }
 
-public struct VirtualHostConfig: Sendable {
+public final class VirtualHostConfig: Sendable {
     public enum TLSRequirement: Sendable { case none, externalOnly, all }
 
-    public var name: String
-    public var domains: [String]
-    public var routes: [RouteConfig]
-    public var requireTLS: TLSRequirement
+    public let name: String
+    public let domains: [String]
+    public let routes: [RouteConfig]
+    public let requireTLS: TLSRequirement
 
     init(proto: Envoy_Config_Route_V3_VirtualHost, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -97,16 +106,16 @@ public struct VirtualHostConfig: Sendable {
     }
 }
 
-public struct RouteConfig: Sendable {
-    public var name: String
-    public var match: RouteMatch
-    public var action: RouteAction
-    public var requestHeadersToAdd: [HeaderToAdd]
-    public var requestHeadersToRemove: [String]
-    public var responseHeadersToAdd: [HeaderToAdd]
-    public var responseHeadersToRemove: [String]
-    public var fault: FaultPolicy?
-    public var cors: CorsPolicy?
+public final class RouteConfig: Sendable {
+    public let name: String
+    public let match: RouteMatch
+    public let action: RouteAction
+    public let requestHeadersToAdd: [HeaderToAdd]
+    public let requestHeadersToRemove: [String]
+    public let responseHeadersToAdd: [HeaderToAdd]
+    public let responseHeadersToRemove: [String]
+    public let fault: FaultPolicy?
+    public let cors: CorsPolicy?
 
     init(proto: Envoy_Config_Route_V3_Route, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -133,8 +142,8 @@ public struct RouteConfig: Sendable {
         rest.requestHeadersToRemove = []
         rest.responseHeadersToAdd = []
         rest.responseHeadersToRemove = []
-        fault = nil
-        cors = nil
+        var fault: FaultPolicy?
+        var cors: CorsPolicy?
         for (filter, config) in proto.typedPerFilterConfig.sorted(by: { $0.key < $1.key }) {
             let filterPath = "\(path).typed_per_filter_config[\(filter)]"
             switch filter {
@@ -146,6 +155,8 @@ public struct RouteConfig: Sendable {
                 throw ProxyConfigError(filterPath, "per-route config for \(filter) is not supported by meshproxy")
             }
         }
+        self.fault = fault
+        self.cors = cors
         rest.typedPerFilterConfig = [:]
         // Metadata and decorators name the route for tracing and stats; they do not change routing.
         rest.clearMetadata()
@@ -169,6 +180,8 @@ public struct HeaderToAdd: Sendable {
             rest.clearAppend()
             try requireNothingElse(rest, at: "\(path)[\(index)]")
             guard !option.header.key.isEmpty else { throw ProxyConfigError("\(path)[\(index)].header.key", "is empty") }
+            try HeaderText.requireName(option.header.key, at: "\(path)[\(index)].header.key")
+            try HeaderText.requireValue(option.header.value, at: "\(path)[\(index)].header.value")
             let mode: Mode
             if option.hasAppend {
                 mode = option.append.value ? .append : .overwrite

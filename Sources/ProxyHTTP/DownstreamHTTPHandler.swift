@@ -53,13 +53,16 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// NIO's HTTP/1.1 server codec with this connection manager's header limits. NIO's own
     /// protocol error handler is left out: this handler answers codec errors itself (400 or 431).
+    /// So is its outbound header validator: response headers come from the upstream's parser or
+    /// from config that ProxyConfig checked (`HeaderText`), and validating them again on every
+    /// response cost more than any other handler on the write path.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, manager: HTTPConnectionManagerConfig) throws {
         var decoderLimits = NIOHTTPDecoderLimitConfiguration()
         decoderLimits.maxHeaderFieldSize = manager.downstream.maxRequestHeadersBytes
         decoderLimits.maxHeaderListSize = manager.downstream.maxRequestHeadersBytes
         decoderLimits.maxHeaderFieldCount = manager.downstream.maxHeadersCount
         try pipeline.configureHTTPServerPipeline(withPipeliningAssistance: false, withServerUpgrade: nil, withErrorHandling: false,
-                                                 withOutboundHeaderValidation: true, withEncoderConfiguration: .init(),
+                                                 withOutboundHeaderValidation: false, withEncoderConfiguration: .init(),
                                                  withDecoderLimitConfiguration: decoderLimits)
     }
 
@@ -354,7 +357,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     static func upgradeRequest(_ head: inout HTTPRequestHead, allowed: [String]) -> UpgradeRequest {
         guard let value = head.headers.first(name: "upgrade"),
               head.headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "upgrade" }) else { return .none }
-        let type = value.split(separator: "/").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let type = value.split(separator: "/").first.map { ASCII.trimmed($0).lowercased() } ?? ""
         if type == "h2c" {
             head.headers.remove(name: "upgrade")
             head.headers.remove(name: "http2-settings")
@@ -386,7 +389,6 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         do {
             let operations = context.pipeline.syncOperations
             operations.removeHandler(try operations.handler(type: ByteToMessageHandler<HTTPRequestDecoder>.self), promise: nil)
-            operations.removeHandler(try operations.handler(type: NIOHTTPResponseHeadersValidator.self), promise: nil)
             operations.removeHandler(try operations.handler(type: HTTPResponseEncoder.self), promise: nil)
             operations.removeHandler(context: context, promise: nil)
             try TCPProxySession.splice(downstream: channel, upstream: upstream.channel, worker: http.worker, idleTimeout: idleTimeout) {

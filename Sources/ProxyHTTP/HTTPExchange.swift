@@ -1,6 +1,5 @@
 // One proxied request: route, faults, cluster and host choice, attempts with retries and timeouts, and the response back.
 
-import Foundation
 import NIOCore
 import NIOHTTP1
 import ProxyConfig
@@ -127,7 +126,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     }
 
     func downstreamReadComplete() {
-        connection?.channel.flush()
+        connection?.flush()
     }
 
     /// The client went away: stop everything, give back what was taken.
@@ -232,7 +231,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if requestComplete {
             connection.write(.end(trailers), flush: true)
         } else {
-            connection.channel.flush()
+            connection.flush()
         }
     }
 
@@ -302,7 +301,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         response.headers.replaceOrAdd(name: "connection", value: "upgrade")
         let idle = manager.downstream.streamIdleTimeout
         let downstream = self.downstream
-        worker.loop.execute { downstream.becomeTunnel(response, upstream: connection, idleTimeout: idle) }
+        worker.loop.assumeIsolated().execute { downstream.becomeTunnel(response, upstream: connection, idleTimeout: idle) }
     }
 
     func discardedResponseEnded(_ connection: UpstreamHTTPConnection) {
@@ -533,7 +532,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             head.uri = pattern.replacingAll(in: path, with: substitution) + query
         }
         if let host = action.hostRewrite { head.headers.replaceOrAdd(name: "host", value: host) }
-        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: UUID().uuidString.lowercased()) }
+        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: http.requestIDs.next()) }
         if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: "http") }
         if manager.useRemoteAddress, let peer = downstream.remoteIP {
             if let existing = head.headers.first(name: "x-forwarded-for") {

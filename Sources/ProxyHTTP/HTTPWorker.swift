@@ -12,6 +12,7 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     let worker: Worker
     let pool: ConnectionPool<UpstreamHTTPConnection>
     let upstreamBindAddress: SocketAddress?
+    var requestIDs = RequestIDGenerator()
     /// Requests waiting for a connection because the cluster is at `max_connections`, by cluster.
     private var waiting: [ObjectIdentifier: CircularBuffer<HTTPExchange>] = [:]
 

@@ -5,14 +5,28 @@ import ProxyConfig
 
 enum HeaderPolicy {
     /// Connection-scoped headers never cross the proxy (RFC 9110 §7.6.1); framing headers stay,
-    /// since the encoder on the other side frames the body the same way.
+    /// since the encoder on the other side frames the body the same way. One pass finds them;
+    /// most messages carry none or only `Connection: keep-alive`, and then nothing is removed
+    /// by name (each removal is a scan of every header).
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
-        if let connection = headers.first(name: "connection") {
-            for token in connection.split(separator: ",") {
-                let name = token.trimmingCharacters(in: .whitespaces).lowercased()
-                if name != "close", name != "keep-alive", !name.isEmpty { headers.remove(name: name) }
+        var found = false
+        var listed: [String] = []
+        for (name, value) in headers {
+            switch name.utf8.count {
+            case 10 where ASCII.equalsIgnoringCase(name, "connection"):
+                found = true
+                for token in ASCII.commaSeparatedLowercased(value) where token != "close" && token != "keep-alive" {
+                    listed.append(token)
+                }
+            case 10 where ASCII.equalsIgnoringCase(name, "keep-alive"), 16 where ASCII.equalsIgnoringCase(name, "proxy-connection"),
+                 7 where ASCII.equalsIgnoringCase(name, "upgrade"), 2 where ASCII.equalsIgnoringCase(name, "te"):
+                found = true
+            default:
+                break
             }
         }
+        guard found else { return }
+        for name in listed { headers.remove(name: name) }
         headers.remove(name: "connection")
         headers.remove(name: "keep-alive")
         headers.remove(name: "proxy-connection")
@@ -37,11 +51,41 @@ enum HeaderPolicy {
         for line in headers["cookie"] {
             for pair in line.split(separator: ";") {
                 let parts = pair.split(separator: "=", maxSplits: 1)
-                if parts.count == 2, parts[0].trimmingCharacters(in: .whitespaces) == name { return String(parts[1]) }
+                if parts.count == 2, ASCII.trimmed(parts[0]) == name { return String(parts[1]) }
             }
         }
         return nil
     }
 }
 
-import Foundation
+/// Byte-wise text helpers for header names and lists (Character-wise String operations run
+/// grapheme breaking on every byte; header syntax is ASCII).
+enum ASCII {
+    /// `text` equals `lowercase` (already lowercase) ignoring ASCII case.
+    static func equalsIgnoringCase(_ text: String, _ lowercase: StaticString) -> Bool {
+        guard text.utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        let expected = UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)
+        for (byte, want) in zip(text.utf8, expected) where lower(byte) != want { return false }
+        return true
+    }
+
+    static func lower(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+    }
+
+    /// The non-empty items of a comma-separated list, trimmed and lowercased.
+    static func commaSeparatedLowercased(_ list: String) -> [String] {
+        list.utf8.split(separator: UInt8(ascii: ",")).compactMap { item in
+            let bytes = item.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+            return bytes.isEmpty ? nil : String(decoding: bytes.map(lower), as: UTF8.self)
+        }
+    }
+
+    /// `text` without leading and trailing spaces and tabs.
+    static func trimmed(_ text: Substring) -> Substring {
+        let utf8 = text.utf8
+        guard let first = utf8.firstIndex(where: { $0 != 0x20 && $0 != 0x09 }),
+              let last = utf8.lastIndex(where: { $0 != 0x20 && $0 != 0x09 }) else { return "" }
+        return text[first...last]
+    }
+}

@@ -20,13 +20,15 @@ enum Router {
         case .rds(let name): table = snapshot.routeTables[name]
         }
         guard let table else { return .noRoute }
+        // Scanning is done on UTF-8 bytes: Character-wise search runs grapheme breaking per byte.
         var authority = (head.headers.first(name: "host") ?? "").lowercased()
-        if manager.stripAnyHostPort, let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {
+        if manager.stripAnyHostPort, let colon = authority.utf8.lastIndex(of: UInt8(ascii: ":")),
+           authority.utf8.last != UInt8(ascii: "]") {
             authority = String(authority[..<colon])
         }
         guard let host = table.virtualHost(for: authority) else { return .noRoute }
         let uri = head.uri[...]
-        let question = uri.firstIndex(of: "?")
+        let question = uri.utf8.firstIndex(of: UInt8(ascii: "?"))
         var path = question.map { uri[..<$0] } ?? uri
         if manager.normalizePath { path = PathNormalizer.normalize(path)[...] }
         let query = question.map { uri[uri.index(after: $0)...] } ?? ""
@@ -51,7 +53,7 @@ enum Router {
 /// RFC 3986 dot-segment removal, as Envoy's `normalize_path` does before matching.
 enum PathNormalizer {
     static func normalize(_ path: Substring) -> String {
-        guard path.contains("/.") else { return String(path) }
+        guard hasDotSegment(path) else { return String(path) }
         var output: [Substring] = []
         for segment in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
             if segment == "." { continue }
@@ -63,5 +65,15 @@ enum PathNormalizer {
         }
         let joined = "/" + output.joined(separator: "/")
         return path.hasSuffix("/.") || path.hasSuffix("/..") ? joined + (joined.hasSuffix("/") ? "" : "/") : joined
+    }
+
+    /// Whether "/." occurs: the only way a path can hold a dot segment.
+    static func hasDotSegment(_ path: Substring) -> Bool {
+        var previousSlash = false
+        for byte in path.utf8 {
+            if previousSlash, byte == UInt8(ascii: ".") { return true }
+            previousSlash = byte == UInt8(ascii: "/")
+        }
+        return false
     }
 }

@@ -23,6 +23,9 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandl
     private var keepAlive = true
     private var requestsServed = 0
     private var closed = false
+    /// This handler's place in the pipeline: writes start here rather than at the channel's tail
+    /// (the same handlers run; the generic Channel.write entry point costs more per call).
+    private var context: ChannelHandlerContext?
 
     init(channel: Channel, host: UpstreamHost, cluster: UpstreamCluster, http: HTTPWorker) {
         self.channel = channel
@@ -42,15 +45,28 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandl
         responseComplete = false
         requestsServed += 1
         if !head.isKeepAlive { keepAlive = false }
-        channel.write(HTTPClientRequestPart.head(head), promise: nil)
+        write(.head(head), flush: false)
     }
 
     func write(_ part: HTTPClientRequestPart, flush: Bool) {
+        guard let context else { return }  // removed from the pipeline: the connection left HTTP
         if flush {
-            channel.writeAndFlush(part, promise: nil)
+            context.writeAndFlush(wrapOutboundOut(part), promise: nil)
         } else {
-            channel.write(part, promise: nil)
+            context.write(wrapOutboundOut(part), promise: nil)
         }
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -28,8 +28,10 @@ public final class ConnectionPool<Connection: PooledConnection> {
     /// An idle, still-open connection to `host`, most recently used first (its socket is warm).
     public func takeIdle(to host: SocketAddress) -> Connection? {
         loop.preconditionInEventLoop()
-        while var stack = idle[host], let connection = stack.popLast() {
-            idle[host] = stack.isEmpty ? nil : stack
+        // In place: copying the stack out of the dictionary would copy (and retain) every idle
+        // connection on every request. An emptied stack stays, ready for the next release.
+        guard let index = idle.index(forKey: host) else { return nil }
+        while let connection = idle.values[index].popLast() {
             if connection.channel.isActive { return connection }
         }
         return nil
@@ -47,10 +49,9 @@ public final class ConnectionPool<Connection: PooledConnection> {
 
     /// Forgets a connection that closed (idle or not).
     public func remove(_ connection: Connection, host: SocketAddress) {
-        if var stack = idle[host], let index = stack.firstIndex(where: { $0 === connection }) {
-            stack.remove(at: index)
-            idle[host] = stack.isEmpty ? nil : stack
-        }
+        guard let slot = idle.index(forKey: host),
+              let index = idle.values[slot].firstIndex(where: { $0 === connection }) else { return }
+        idle.values[slot].remove(at: index)
     }
 
     public func opened() { openConnections += 1 }

@@ -27,10 +27,15 @@ extension UpstreamCluster {
     public func chooseHost(_ context: LoadBalancerContext, state: inout LoadBalancerState,
                            now: NIODeadline = .now()) -> UpstreamHost? {
         guard let level = chooseLevel(context, now: now) else { return nil }
-        var candidates = level.hosts.filter { $0.isAvailable(now: now) }
+        // Count before filtering: when every host is available (the usual case) the level's own
+        // array is the candidate list and nothing is allocated per request.
+        var available = 0
+        for index in level.hosts.indices where level.hosts[index].isAvailable(now: now) { available += 1 }
+        var candidates = level.hosts
         // Panic: with too few healthy hosts, spread over all of them rather than overload the few.
-        if Double(candidates.count) < Double(level.hosts.count) * config.healthyPanicThreshold / 100 {
-            candidates = level.hosts
+        let panic = Double(available) < Double(level.hosts.count) * config.healthyPanicThreshold / 100
+        if available < level.hosts.count, !panic {
+            candidates = level.hosts.filter { $0.isAvailable(now: now) }
         }
         if config.localityWeighted, level.localities.count > 1, let group = chooseLocality(level, now: now) {
             let inGroup = candidates.filter { $0.locality == group.locality }

@@ -29,7 +29,8 @@ public final class HostState: Sendable {
     }
 }
 
-public struct UpstreamHost: Sendable {
+/// A class: the balancer hands hosts around per request, and a reference is one retain.
+public final class UpstreamHost: Sendable {
     public let address: SocketAddressConfig
     public let socketAddress: SocketAddress
     public let weight: Int

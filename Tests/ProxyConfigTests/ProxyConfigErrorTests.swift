@@ -28,6 +28,31 @@ import Testing
         }
     }
 
+    /// Header text from config is checked once here, because the downstream encoder no longer
+    /// validates each response (a CR or LF in a value would split the response).
+    @Test func headerTextThatCouldSplitAMessageIsRefusedWithItsPath() throws {
+        var option = Envoy_Config_Core_V3_HeaderValueOption()
+        option.header.key = "x-team"
+        option.header.value = "a\r\nset-cookie: stolen=1"
+        let badValue = Self.table { $0.responseHeadersToAdd = [option] }
+        #expect(throws: ProxyConfigError("route_configs[9080].virtual_hosts[0].routes[0].response_headers_to_add[0].header.value",
+                                         "contains CR, LF or NUL, which a header value cannot hold")) {
+            _ = try RouteTable(proto: badValue, limits: ConfigLimits())
+        }
+        option.header.key = "x team"
+        option.header.value = "fine"
+        let badName = Self.table { $0.requestHeadersToAdd = [option] }
+        #expect(throws: ProxyConfigError("route_configs[9080].virtual_hosts[0].routes[0].request_headers_to_add[0].header.key",
+                                         "\"x team\" is not a valid header name")) {
+            _ = try RouteTable(proto: badName, limits: ConfigLimits())
+        }
+        let badRewrite = Self.table { $0.route.hostRewriteLiteral = "evil\nhost" }
+        #expect(throws: ProxyConfigError.self) { _ = try RouteTable(proto: badRewrite, limits: ConfigLimits()) }
+        option.header.key = "x-team"
+        option.header.value = "payments, \u{e9}quipe"  // obs-text is allowed
+        _ = try RouteTable(proto: Self.table { $0.responseHeadersToAdd = [option] }, limits: ConfigLimits())
+    }
+
     @Test func aRegexAboveTheProgramSizeLimitIsRefusedAsEnvoyWould() throws {
         let table = Self.table { $0.match.safeRegex.regex = "[a-z]{4,200}" }
         #expect(throws: ProxyConfigError.self) { _ = try RouteTable(proto: table, limits: ConfigLimits(maxRegexProgramSize: 100)) }

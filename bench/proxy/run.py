@@ -11,7 +11,7 @@ Per round, interleaved (direct, Envoy, meshproxy, ...):
 - RSS idle (after config arrived) and after load; per-worker open connections mid-run.
 
 Usage: bench/proxy/run.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
-       [--seconds 8] [--rounds 3] [--concurrency 2] [--json bench/results/proxy.json]
+       [--seconds 8] [--rounds 3] [--concurrency 2] [--json bench/results/proxy.json] [--perf perf.data]
 Installs nginx, wrk and h2load (nghttp2-client) from Debian when missing. Never asserts a
 threshold: it prints the raw figures, the medians and the ratios.
 """
@@ -180,6 +180,8 @@ def main():
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
     parser.add_argument("--json")
+    parser.add_argument("--perf", help="record meshproxy's first wrk run with `perf record` into this file")
+    parser.add_argument("--perf-call-graph", default="dwarf", help="perf's --call-graph: dwarf (Swift's runtime calls are leaves without frames) or fp")
     args = parser.parse_args()
     ensure_tools()
     work = tempfile.mkdtemp(prefix="swiftmesh-bench-proxy-")
@@ -237,7 +239,13 @@ def main():
                     # Open connections per worker, read halfway through a load run.
                     sampler = subprocess.Popen(["sh", "-c", f"sleep {args.seconds / 2}; curl -s http://{MESHPROXY_NODE}:15000/stats"],
                                                stdout=subprocess.PIPE, text=True)
+                profiler = None
+                if name == "meshproxy" and round_index == 0 and args.perf:
+                    profiler = subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph, "-F", "999", "-o", args.perf, "-p", str(pid), "--", "sleep", str(args.seconds)],
+                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 rps, requests, errors = wrk(url, args.seconds)
+                if profiler:
+                    profiler.wait()
                 ticks = (cpu_ticks(pid) - before) if pid else 0
                 if name == "meshproxy" and round_index == 0:
                     stats = sampler.communicate()[0]
