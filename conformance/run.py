@@ -183,6 +183,8 @@ class Run:
                 argv += ["--fail-status", str(backend["fail_status"])]
             if "delay_ms" in backend:
                 argv += ["--delay-ms", str(backend["delay_ms"])]
+            if backend.get("http2"):
+                argv += ["--http2"]
             self.start(backend["name"], argv)
         self.wait_for("meshd /ready", lambda: self.http_get(f"http://127.0.0.1:{self.debug_port}/ready").startswith("ready"))
         self.proxy_count = 0
@@ -192,7 +194,7 @@ class Run:
             labels = [f"--label={k}={v}" for k, v in gateway.get("labels", {"istio": "ingressgateway"}).items()]
             self.start_proxy("gateway", f"router~{self.gateway_ip}~gateway.default~default.svc.cluster.local", labels)
         for backend in self.backends.values():
-            self.wait_for(f"echo server {backend['name']}", lambda b=backend: self.http_get(f"http://{b['address']}:{ECHO_PORT}/__echo/stats"))
+            self.wait_for(f"echo server {backend['name']}", lambda b=backend: self.backend_stats(b))
         self.wait_synced()
 
     def start_proxy(self, name, node_id, extra):
@@ -228,6 +230,11 @@ class Run:
 
     def send(self, connection, request, extra_headers=None):
         headers = {"host": request.get("host", "reviews")}
+        if request.get("http2"):
+            headers.update(request.get("headers", {}))
+            headers.update(extra_headers or {})
+            host, port = self.target(request)
+            return self.curl_http2(request, f"http://{host}:{port}{request.get('path', '/')}", headers)
         headers.update(request.get("headers", {}))
         # header_bytes: {name: N} sends a header of N bytes (oversize-head scenarios).
         headers.update({name: "b" * size for name, size in request.get("header_bytes", {}).items()})
@@ -318,6 +325,10 @@ class Run:
                     got = json.loads(r["body"])[field]
                     if got != expect[key]:
                         fail(f"the backend saw {field} {got}, expected {expect[key]}")
+        if "http_version" in expect:
+            wrong = [r.get("http_version", "1.1") for r in results if r.get("http_version", "1.1") != str(expect["http_version"])]
+            if wrong:
+                fail(f"{len(wrong)} of {len(results)} answers came over HTTP/{wrong[0]}, expected HTTP/{expect['http_version']}")
         if "incomplete" in expect:
             wrong = [r for r in results if r["incomplete"] != expect["incomplete"]]
             if wrong:
@@ -377,9 +388,66 @@ class Run:
             if sock.recv(100) != b"":
                 raise Failure("the tunnel did not end after the client closed")
 
+    def backend_stats(self, backend):
+        url = f"http://{backend['address']}:{ECHO_PORT}/__echo/stats"
+        if backend.get("http2"):
+            return json.loads(self.curl_http2({"path": "/__echo/stats"}, url)["body"])
+        return json.loads(self.http_get(url))
+
     def backend_requests(self, name):
-        backend = self.backends[name]
-        return json.loads(self.http_get(f"http://{backend['address']}:{ECHO_PORT}/__echo/stats"))["requests"]
+        return self.backend_stats(self.backends[name])["requests"]
+
+    def curl_http2(self, request, url, headers=None):
+        """One request over h2c with prior knowledge (curl), answered like `send`."""
+        argv = ["curl", "-s", "--http2-prior-knowledge", "--max-time", str(request.get("timeout", 10)),
+                "-X", request.get("method", "GET"), "-D", "-", "-o", os.path.join(self.work, "h2-body"), "-w", "%{http_version}"]
+        for name, value in (headers or {}).items():
+            argv += ["-H", f"{name}: {value}"]
+        started = time.time()
+        out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=request.get("timeout", 10) + 5)
+        if out.returncode != 0:
+            raise Failure(f"curl --http2-prior-knowledge {url} failed (exit {out.returncode}): {out.stderr.strip()}")
+        lines = out.stdout.splitlines()
+        version = lines[-1]
+        status = int(lines[0].split()[1])
+        response_headers = {}
+        for line in lines[1:-1]:
+            if ":" in line:
+                name, value = line.split(":", 1)
+                response_headers[name.strip().lower()] = value.strip()
+        with open(os.path.join(self.work, "h2-body"), "rb") as f:
+            body = f.read().decode(errors="replace")
+        return {"status": status, "headers": response_headers, "body": body, "incomplete": False,
+                "ms": (time.time() - started) * 1000, "http_version": version}
+
+    def grpc(self, call, expect):
+        """gRPC calls with grpcio (a real gRPC client over h2c), any method, raw bytes: the echo
+        backend returns the request message. Checks the status code, the reply, who answered
+        and the trailing metadata."""
+        import grpc
+        host, port = self.target(call)
+        channel = grpc.insecure_channel(f"{host}:{port}", options=[("grpc.default_authority", call.get("host", "reviews"))])
+        try:
+            method = channel.unary_unary(call["method"], request_serializer=None, response_deserializer=None)
+            for _ in range(call.get("count", 1)):
+                metadata = list(call.get("metadata", {}).items())
+                try:
+                    reply, info = method.with_call(call.get("message", "").encode(), metadata=metadata, timeout=call.get("timeout", 10))
+                    code, initial, trailing = "OK", dict(info.initial_metadata()), dict(info.trailing_metadata())
+                except grpc.RpcError as error:
+                    reply, code = None, error.code().name
+                    initial, trailing = dict(error.initial_metadata() or ()), dict(error.trailing_metadata() or ())
+                if code != expect.get("code", "OK"):
+                    raise Failure(f"gRPC {call['method']} ended {code}, expected {expect.get('code', 'OK')} (trailers {trailing})")
+                if "reply" in expect and (reply or b"").decode() != expect["reply"]:
+                    raise Failure(f"gRPC reply was {reply!r}, expected {expect['reply']!r}")
+                if "server" in expect and initial.get("x-echo-server") != expect["server"]:
+                    raise Failure(f"gRPC call answered by {initial.get('x-echo-server')}, expected {expect['server']}")
+                for name, value in expect.get("trailers", {}).items():
+                    if trailing.get(name) != value:
+                        raise Failure(f"gRPC trailer {name} was {trailing.get(name)!r}, expected {value!r} (all: {trailing})")
+        finally:
+            channel.close()
 
     # --- steps ------------------------------------------------------------------------------
     def step(self, step):
@@ -388,6 +456,8 @@ class Run:
             self.check(results, step.get("expect", {}))
         if "upgrade" in step:
             self.upgrade(step["upgrade"], step.get("expect", {}))
+        if "grpc" in step:
+            self.grpc(step["grpc"], step.get("expect", {}))
         if "backend_requests" in step:
             deadline = time.time() + 3
             for name, expected in step["backend_requests"].items():

@@ -39,3 +39,9 @@ PYYAML_VERSION=6.0.3
 if ! "$tools/venv/bin/python" -c "import yaml, sys; sys.exit(yaml.__version__ != '$PYYAML_VERSION')" 2>/dev/null; then
   "$tools/venv/bin/pip" install -q "PyYAML==$PYYAML_VERSION"
 fi
+
+# gRPC's own client (PyPI grpcio) drives the conformance runner's gRPC steps.
+GRPCIO_VERSION=1.76.0
+if ! "$tools/venv/bin/python" -c "import grpc, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" 2>/dev/null; then
+  "$tools/venv/bin/pip" install -q "grpcio==$GRPCIO_VERSION"
+fi

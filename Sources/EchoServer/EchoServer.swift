@@ -4,6 +4,7 @@ import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 
 /// Request headers that steer the answer (conformance scenarios use them):
@@ -19,7 +20,11 @@ import NIOPosix
 ///   framing: a proxy must pass bytes, whatever they are).
 /// `GET /__echo/stats` returns how many requests arrived (not counting itself).
 /// With `--fail-status N` every request gets N (an unhealthy endpoint); with `--delay-ms N`
-/// every answer waits N ms (a slow shadow).
+/// every answer waits N ms (a slow shadow). With `--http2` it speaks h2c (prior knowledge)
+/// instead of HTTP/1.1, one stream per request, and answers gRPC requests (`content-type:
+/// application/grpc*`) as a gRPC echo of any method: the request's messages come back as the
+/// response, with `x-echo-server` in the headers and, in the trailers, `grpc-status` (0, or
+/// the request's `x-echo-grpc-status`), the path and the `te` header that arrived.
 @main
 struct EchoServer {
     static func main() throws {
@@ -28,14 +33,16 @@ struct EchoServer {
         var name = "echo"
         var failStatus: Int?
         var delayMilliseconds: Int64 = 0
+        var http2 = false
         while let argument = arguments.popFirst() {
             switch argument {
             case "--listen": listen = arguments.popFirst() ?? listen
             case "--name": name = arguments.popFirst() ?? name
             case "--fail-status": failStatus = arguments.popFirst().flatMap(Int.init)
             case "--delay-ms": delayMilliseconds = arguments.popFirst().flatMap(Int64.init) ?? 0
+            case "--http2": http2 = true
             default:
-                FileHandle.standardError.write(Data("usage: echo-server --listen HOST:PORT --name NAME [--fail-status N] [--delay-ms N]\n".utf8))
+                FileHandle.standardError.write(Data("usage: echo-server --listen HOST:PORT --name NAME [--fail-status N] [--delay-ms N] [--http2]\n".utf8))
                 exit(2)
             }
         }
@@ -47,7 +54,19 @@ struct EchoServer {
         let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [RawEchoUpgrader()], completionHandler: { context in
+                if http2 {
+                    return channel.eventLoop.makeCompletedFuture {
+                        _ = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                            mode: .server, connectionConfiguration: .init(), streamConfiguration: .init()
+                        ) { stream in
+                            stream.eventLoop.makeCompletedFuture {
+                                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                                try stream.pipeline.syncOperations.addHandler(EchoHandler(state: state))
+                            }
+                        }
+                    }
+                }
+                return channel.pipeline.configureHTTPServerPipeline(withServerUpgrade: (upgraders: [RawEchoUpgrader()], completionHandler: { context in
                     // Sent once the HTTP handlers are gone, at once: it can share a segment with
                     // the 101, as a server-first protocol's bytes would.
                     context.channel.writeAndFlush(ByteBuffer(string: "upstream-ready\n"), promise: nil)
@@ -92,6 +111,8 @@ final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchec
     let state: EchoState
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
+    /// The body itself, kept only for gRPC (echoed back).
+    private var grpcBody: ByteBuffer?
 
     init(state: EchoState) {
         self.state = state
@@ -102,11 +123,14 @@ final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchec
         case .head(let head):
             self.head = head
             bodyBytes = 0
-        case .body(let buffer):
+            grpcBody = head.headers.first(name: "content-type")?.hasPrefix("application/grpc") == true ? ByteBuffer() : nil
+        case .body(var buffer):
             bodyBytes += buffer.readableBytes
+            grpcBody?.writeBuffer(&buffer)
         case .end:
             guard let head else { return }
             self.head = nil
+            if let body = grpcBody { return answerGRPC(head, body: body, context: context) }
             answer(head, context: context)
         }
     }
@@ -145,6 +169,17 @@ final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchec
         } else {
             write(status: status, body: body + "\n", extra: extra, keepAlive: keepAlive, context: context)
         }
+    }
+
+    private func answerGRPC(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        _ = state.record(key: nil)
+        let headers: HTTPHeaders = ["content-type": "application/grpc", "x-echo-server": state.name]
+        var trailers: HTTPHeaders = ["grpc-status": head.headers.first(name: "x-echo-grpc-status") ?? "0",
+                                     "x-echo-path": head.uri, "x-echo-te": head.headers.first(name: "te") ?? ""]
+        if trailers.first(name: "grpc-status") != "0" { trailers.add(name: "grpc-message", value: "asked for by x-echo-grpc-status") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .ok, headers: headers))), promise: nil)
+        if body.readableBytes > 0 { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
     }
 
     private func writeTruncated(status: Int, body: String, missing: Int, context: ChannelHandlerContext) {

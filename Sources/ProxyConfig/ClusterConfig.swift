@@ -55,6 +55,10 @@ public struct ClusterConfig: Sendable {
     /// An idle upstream connection is closed after this long (Envoy's default: 1 hour).
     public var idleTimeout: Duration?
     public var maxRequestsPerConnection: Int?
+    /// The upstream speaks HTTP/2 (h2c): one multiplexed connection per host and worker, a
+    /// stream per request (`explicit_http_config.http2_protocol_options`; ConfigGen sets it for
+    /// gRPC and HTTP/2 ports).
+    public var upstreamHTTP2: Bool
     /// The source address of upstream connections, when the cluster sets its own (Istio's
     /// inbound passthrough uses 127.0.0.6); otherwise the bootstrap's.
     public var bindAddress: String?
@@ -150,6 +154,7 @@ public struct ClusterConfig: Sendable {
         rest.clearCommonLbConfig()
         idleTimeout = .seconds(3600)
         maxRequestsPerConnection = nil
+        var upstreamHTTP2 = false
         for (key, value) in proto.typedExtensionProtocolOptions {
             let optionsPath = "\(path).typed_extension_protocol_options[\(key)]"
             guard key == "envoy.extensions.upstreams.http.v3.HttpProtocolOptions" else {
@@ -168,14 +173,21 @@ public struct ClusterConfig: Sendable {
             try requireNothingElse(commonRest, at: optionsPath + ".common_http_protocol_options")
             optionsRest.clearCommonHTTPProtocolOptions()
             if case .explicitHTTPConfig(let explicit)? = options.upstreamProtocolOptions {
-                guard case .httpProtocolOptions? = explicit.protocolConfig else {
-                    throw ProxyConfigError(optionsPath + ".explicit_http_config", "HTTP/2 upstreams arrive with meshproxy's HTTP/2 slice (issue 6)")
+                switch explicit.protocolConfig {
+                case .httpProtocolOptions(let http1)?:
+                    try requireNothingElse(http1, at: optionsPath + ".explicit_http_config.http_protocol_options")
+                case .http2ProtocolOptions(let http2)?:
+                    try requireNothingElse(http2, at: optionsPath + ".explicit_http_config.http2_protocol_options")
+                    upstreamHTTP2 = true
+                case .http3ProtocolOptions?, nil:
+                    throw ProxyConfigError(optionsPath + ".explicit_http_config", "needs http_protocol_options or http2_protocol_options")
                 }
-                optionsRest.upstreamProtocolOptions = nil  // HTTP/1.1 upstream: what meshproxy speaks today
+                optionsRest.upstreamProtocolOptions = nil
             }
             try requireNothingElse(optionsRest, at: optionsPath)
         }
         rest.typedExtensionProtocolOptions = [:]
+        self.upstreamHTTP2 = upstreamHTTP2
         if proto.hasMaxRequestsPerConnection, proto.maxRequestsPerConnection.value > 0 {
             maxRequestsPerConnection = Int(proto.maxRequestsPerConnection.value)
         }

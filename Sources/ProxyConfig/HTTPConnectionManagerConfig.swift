@@ -35,6 +35,11 @@ public final class HTTPConnectionManagerConfig: Sendable {
     public let setClientCertDNS: Bool
     /// The downstream edge's limits and clocks (Envoy's defaults where unset).
     public let downstream: DownstreamLimits
+    /// Which HTTP versions downstream clients may speak (`codec_type`). With `auto` (the
+    /// default, and what Istio sends) HTTP/2's connection preface selects HTTP/2 (h2c with prior
+    /// knowledge); anything else is HTTP/1.1.
+    public let codec: Codec
+    public enum Codec: Sendable { case auto, http1, http2 }
 
     init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -108,6 +113,17 @@ public final class HTTPConnectionManagerConfig: Sendable {
         common.clearMaxRequestsPerConnection()
         try requireNothingElse(common, at: path + ".common_http_protocol_options")
         rest.clearCommonHTTPProtocolOptions()
+        switch proto.codecType {
+        case .auto: codec = .auto
+        case .http1: codec = .http1
+        case .http2: codec = .http2
+        case .http3: throw ProxyConfigError(path + ".codec_type", "HTTP3 is not supported by meshproxy")
+        case .UNRECOGNIZED(let value): throw ProxyConfigError(path + ".codec_type", "unknown value \(value)")
+        }
+        rest.codecType = .auto
+        // HTTP/2's settings: the defaults are what meshproxy's HTTP/2 codec does; any set field is named.
+        try requireNothingElse(rest.http2ProtocolOptions, at: path + ".http2_protocol_options")
+        rest.clearHTTP2ProtocolOptions()
         var http1 = rest.httpProtocolOptions
         http1.clearAllowAbsoluteURL()
         try requireNothingElse(http1, at: path + ".http_protocol_options")

@@ -24,6 +24,8 @@ public struct WorkerStats: Sendable {
     public var mirrored = 0
     /// Upgrades (WebSocket) the upstream accepted: the connection became a byte pipe.
     public var upgrades = 0
+    /// Requests that arrived as HTTP/2 streams.
+    public var http2Streams = 0
     /// TCP proxy connections, those with no cluster to go to, and those closed for idling.
     public var tcpConnections = 0
     public var tcpNoCluster = 0

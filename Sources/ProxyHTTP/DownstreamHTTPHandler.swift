@@ -14,7 +14,7 @@ import ProxyCore
 /// heads 431, then the connection closes; a head or body that stops arriving gets 408 (slowloris);
 /// an idle connection closes. Timers are armed only when a read leaves a request incomplete, and
 /// the idle timer re-arms lazily from a timestamp, so a request that arrives whole costs no timer.
-final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandler {
+final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandler, ExchangeDownstream {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
@@ -205,8 +205,12 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     /// A whole local answer. It waits for the rest of the request (read and dropped, up to
     /// `discardLimit`); past that the answer goes out and the connection closes, since the rest
     /// of the body could not be told apart from a next request.
-    func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool,
-                    deferIfIncomplete: Bool = true) {
+    func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool) {
+        writeLocal(head, body: body, request: request, requestComplete: requestComplete, deferIfIncomplete: true)
+    }
+
+    private func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool,
+                            deferIfIncomplete: Bool) {
         if !requestComplete, deferIfIncomplete {
             pendingLocal = (head, body, request)
             discardedBytes = 0

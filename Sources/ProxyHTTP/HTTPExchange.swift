@@ -11,7 +11,7 @@ import ProxyUpstream
 /// updates never change it midway. Body parts stream through; they are also kept (up to
 /// `retryBufferLimit`) while a retry or mirror may still need them.
 final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loop
-    private unowned let downstream: DownstreamHTTPHandler
+    private unowned let downstream: any ExchangeDownstream
     private let http: HTTPWorker
     private var worker: Worker { http.worker }
     private let manager: HTTPConnectionManagerConfig
@@ -51,7 +51,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     static let retryBufferLimit = 64 * 1024
 
-    init(downstream: DownstreamHTTPHandler, http: HTTPWorker, manager: HTTPConnectionManagerConfig, head: HTTPRequestHead,
+    init(downstream: any ExchangeDownstream, http: HTTPWorker, manager: HTTPConnectionManagerConfig, head: HTTPRequestHead,
          upgrade: String? = nil) {
         self.downstream = downstream
         self.http = http

@@ -1,4 +1,4 @@
-// Puts HTTP/1.1 or the TCP proxy on a new downstream connection, per worker.
+// Puts HTTP/1.1, HTTP/2 or the TCP proxy on a new downstream connection, per worker.
 
 import NIOCore
 import NIOHTTP1
@@ -8,7 +8,8 @@ import ProxyCore
 
 /// The proxy's network filters: the HTTP connection manager installs NIO's HTTP/1.1 codec (with the manager's header limits)
 /// and the downstream handler (which answers malformed or smuggling-shaped requests with 400,
-/// oversize heads with 431, and closes).
+/// oversize heads with 431, and closes), or HTTP/2 when the connection opens with its preface
+/// (`codec_type` AUTO) or the manager asks for it (HTTP2).
 public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked Sendable {
     private let workers: [ObjectIdentifier: HTTPWorker]
 
@@ -26,8 +27,24 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
         switch chain.network {
         case .http(let manager):
             let operations = channel.pipeline.syncOperations
-            try DownstreamHTTPHandler.configure(operations, manager: manager)
-            try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
+            let installHTTP1 = { (operations: ChannelPipeline.SynchronousOperations) throws in
+                try DownstreamHTTPHandler.configure(operations, manager: manager)
+                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
+            }
+            switch manager.codec {
+            case .http1:
+                try installHTTP1(operations)
+            case .http2:
+                try DownstreamHTTP2.configure(operations, http: http, manager: manager)
+            case .auto:
+                try operations.addHandler(HTTPProtocolSniffer { http2, operations in
+                    if http2 {
+                        try DownstreamHTTP2.configure(operations, http: http, manager: manager)
+                    } else {
+                        try installHTTP1(operations)
+                    }
+                })
+            }
         case .tcp(let proxy):
             try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress)
         }

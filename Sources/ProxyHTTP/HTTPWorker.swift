@@ -2,6 +2,7 @@
 
 import NIOCore
 import NIOHTTP1
+import NIOHTTP2
 import NIOPosix
 import ProxyCore
 import ProxyUpstream
@@ -13,6 +14,20 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     let pool: ConnectionPool<UpstreamHTTPConnection>
     let upstreamBindAddress: SocketAddress?
     var requestIDs = RequestIDGenerator()
+    /// This worker's HTTP/2 connection per upstream host (connected or connecting).
+    private var http2Connections: [SocketAddress: HTTP2Entry] = [:]
+
+    private final class HTTP2Entry {
+        let cluster: UpstreamCluster
+        let attempt: EventLoopFuture<UpstreamHTTP2Connection>
+        /// Set once connected.
+        var connection: UpstreamHTTP2Connection?
+
+        init(cluster: UpstreamCluster, attempt: EventLoopFuture<UpstreamHTTP2Connection>) {
+            self.cluster = cluster
+            self.attempt = attempt
+        }
+    }
     /// Requests waiting for a connection because the cluster is at `max_connections`, by cluster.
     private var waiting: [ObjectIdentifier: CircularBuffer<HTTPExchange>] = [:]
 
@@ -31,6 +46,7 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     }
 
     func acquire(host: UpstreamHost, cluster: UpstreamCluster, for exchange: HTTPExchange?) -> Acquired {
+        if cluster.config.upstreamHTTP2 { return acquireStream(host: host, cluster: cluster) }
         if let idle = pool.takeIdle(to: host.socketAddress), idle.cluster === cluster || idle.cluster.name == cluster.name {
             return .ready(idle)
         }
@@ -54,9 +70,9 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
         cluster.resources.release(.pendingRequests)
     }
 
-    private func connect(host: UpstreamHost, cluster: UpstreamCluster) -> EventLoopFuture<UpstreamHTTPConnection> {
-        let loop = worker.loop
-        var bootstrap = ClientBootstrap(group: loop)
+    /// A client bootstrap on this worker's loop with the cluster's connect timeout and bind address.
+    private func bootstrap(_ cluster: UpstreamCluster) -> ClientBootstrap {
+        var bootstrap = ClientBootstrap(group: worker.loop)
             .connectTimeout(TimeAmount.nanoseconds(Int64(cluster.config.connectTimeout.components.seconds) * 1_000_000_000
                                                     + cluster.config.connectTimeout.components.attoseconds / 1_000_000_000))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -71,7 +87,11 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
             bootstrap = bootstrap.bind(to: bind)
         }
         worker.stats.upstreamConnectionsOpened += 1
-        return bootstrap.channelInitializer { channel in
+        return bootstrap
+    }
+
+    private func connect(host: UpstreamHost, cluster: UpstreamCluster) -> EventLoopFuture<UpstreamHTTPConnection> {
+        bootstrap(cluster).channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 // Bytes after an accepted upgrade's 101 are handed on when the decoder comes off.
                 try channel.pipeline.syncOperations.addHTTPClientHandlers(
@@ -90,6 +110,105 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
             self.wakeWaiter(cluster)
             throw error
         }
+    }
+
+    // MARK: - HTTP/2 upstreams
+
+    /// A new stream on this worker's HTTP/2 connection to `host`, connecting first if there is
+    /// none. Requests that arrive while it connects share the one connection attempt.
+    private func acquireStream(host: UpstreamHost, cluster: UpstreamCluster) -> Acquired {
+        let key = host.socketAddress
+        if let existing = http2Connections[key], existing.cluster === cluster || existing.cluster.name == cluster.name {
+            return .connecting(stream(when: existing.attempt))
+        }
+        guard cluster.resources.tryAcquire(.connections, limit: cluster.config.thresholds.maxConnections) else { return .overflow }
+        let attempt = connectHTTP2(host: host, cluster: cluster)
+        let entry = HTTP2Entry(cluster: cluster, attempt: attempt)
+        http2Connections[key] = entry
+        attempt.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let connection): entry.connection = connection
+            case .failure: self.forgetHTTP2(key, entry: entry)
+            }
+        }
+        return .connecting(stream(when: attempt))
+    }
+
+    private func connectHTTP2(host: UpstreamHost, cluster: UpstreamCluster) -> EventLoopFuture<UpstreamHTTP2Connection> {
+        let key = host.socketAddress
+        return bootstrap(cluster).channelInitializer { channel in
+            channel.eventLoop.makeCompletedFuture {
+                let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
+                    mode: .client, connectionConfiguration: HTTP2Codec.connection(), streamConfiguration: HTTP2Codec.stream()
+                ) { stream in stream.close() }  // servers do not open streams to us (push is off)
+                try channel.pipeline.syncOperations.addHandler(
+                    UpstreamHTTP2Connection(channel: channel, multiplexer: multiplexer, host: host, cluster: cluster))
+            }
+        }
+        .connect(to: host.socketAddress)
+        .flatMapThrowing { channel in
+            try channel.pipeline.syncOperations.handler(type: UpstreamHTTP2Connection.self)
+        }
+        .assumeIsolated()
+        .always { result in
+            guard case .success(let connection) = result else {
+                cluster.resources.release(.connections)
+                self.worker.stats.upstreamConnectFailures += 1
+                return
+            }
+            // After GOAWAY the connection finishes its streams but takes no new ones.
+            connection.onGoAway = { self.forgetHTTP2(key, connection: connection) }
+            connection.channel.closeFuture.assumeIsolated().whenComplete { _ in
+                cluster.resources.release(.connections)
+                self.forgetHTTP2(key, connection: connection)
+            }
+        }
+        .nonisolated()
+    }
+
+    /// Forgets the HTTP/2 entry for `key` if it is this connection's (a newer one may have replaced it).
+    private func forgetHTTP2(_ key: SocketAddress, connection: UpstreamHTTP2Connection) {
+        if let entry = http2Connections[key], entry.connection === connection { http2Connections[key] = nil }
+    }
+
+    private func forgetHTTP2(_ key: SocketAddress, entry: HTTP2Entry) {
+        if http2Connections[key] === entry { http2Connections[key] = nil }
+    }
+
+    /// A stream on the connection `attempt` makes, once it is made.
+    private func stream(when attempt: EventLoopFuture<UpstreamHTTP2Connection>) -> EventLoopFuture<UpstreamHTTPConnection> {
+        let promise = worker.loop.makePromise(of: UpstreamHTTPConnection.self)
+        attempt.assumeIsolated().whenComplete { result in
+            switch result {
+            case .success(let connection): self.openStream(on: connection, promise: promise)
+            case .failure(let error): promise.fail(error)
+            }
+        }
+        return promise.futureResult
+    }
+
+    private func openStream(on connection: UpstreamHTTP2Connection, promise: EventLoopPromise<UpstreamHTTPConnection>) {
+        let created = worker.loop.makePromise(of: Channel.self)
+        connection.multiplexer.createStreamChannel(promise: created) { [self, host = connection.host, cluster = connection.cluster] stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ClientCodec(httpProtocol: .http))
+                try stream.pipeline.syncOperations.addHandler(
+                    UpstreamHTTPConnection(channel: stream, host: host, cluster: cluster, http: self, isStream: true))
+            }
+        }
+        created.futureResult.assumeIsolated().whenComplete { result in
+            do {
+                let stream = try result.get()
+                promise.assumeIsolated().succeed(try stream.pipeline.syncOperations.handler(type: UpstreamHTTPConnection.self))
+            } catch {
+                promise.fail(error)
+            }
+        }
+    }
+
+    /// A stream ended: nothing to pool; a request waiting for the cluster may go.
+    func streamClosed(_ stream: UpstreamHTTPConnection) {
+        wakeWaiter(stream.cluster)
     }
 
     /// A connection finished a request: back to the pool, or closed; a waiting request may go.

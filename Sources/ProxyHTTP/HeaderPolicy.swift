@@ -5,11 +5,14 @@ import ProxyConfig
 
 enum HeaderPolicy {
     /// Connection-scoped headers never cross the proxy (RFC 9110 §7.6.1); framing headers stay,
-    /// since the encoder on the other side frames the body the same way. One pass finds them;
+    /// since the encoder on the other side frames the body the same way. `TE` goes too unless
+    /// it asks for trailers, which gRPC needs end to end (Envoy keeps `te: trailers` the same
+    /// way, and it is the one TE value HTTP/2 allows). One pass finds them;
     /// most messages carry none or only `Connection: keep-alive`, and then nothing is removed
     /// by name (each removal is a scan of every header).
     static func removeHopByHop(_ headers: inout HTTPHeaders) {
         var found = false
+        var keepsTrailers = false
         var listed: [String] = []
         for (name, value) in headers {
             switch name.utf8.count {
@@ -19,8 +22,13 @@ enum HeaderPolicy {
                     listed.append(token)
                 }
             case 10 where ASCII.equalsIgnoringCase(name, "keep-alive"), 16 where ASCII.equalsIgnoringCase(name, "proxy-connection"),
-                 7 where ASCII.equalsIgnoringCase(name, "upgrade"), 2 where ASCII.equalsIgnoringCase(name, "te"):
+                 7 where ASCII.equalsIgnoringCase(name, "upgrade"):
                 found = true
+            case 2 where ASCII.equalsIgnoringCase(name, "te"):
+                found = true
+                if ASCII.commaSeparatedLowercased(value).contains(where: { $0 == "trailers" || $0.hasPrefix("trailers;") }) {
+                    keepsTrailers = true
+                }
             default:
                 break
             }
@@ -32,6 +40,7 @@ enum HeaderPolicy {
         headers.remove(name: "proxy-connection")
         headers.remove(name: "upgrade")
         headers.remove(name: "te")
+        if keepsTrailers { headers.add(name: "te", value: "trailers") }
     }
 
     /// A route's header additions and removals, with Envoy's append semantics; removals first.

@@ -1,4 +1,4 @@
-// One HTTP/1.1 connection to an upstream host: hands the response to the exchange that owns it, then goes back to the pool.
+// One HTTP/1.1 connection (or HTTP/2 stream) to an upstream host: hands the response to the exchange that owns it, then goes back to the pool.
 
 import NIOCore
 import NIOHTTP1
@@ -27,15 +27,20 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandl
     /// (the same handlers run; the generic Channel.write entry point costs more per call).
     private var context: ChannelHandlerContext?
 
-    init(channel: Channel, host: UpstreamHost, cluster: UpstreamCluster, http: HTTPWorker) {
+    /// An HTTP/2 stream rather than a connection: it carries one request, is never pooled, and
+    /// its HTTP/2 connection (not the stream) counts against `max_connections`.
+    let isStream: Bool
+
+    init(channel: Channel, host: UpstreamHost, cluster: UpstreamCluster, http: HTTPWorker, isStream: Bool = false) {
         self.channel = channel
         self.host = host
         self.cluster = cluster
         self.http = http
+        self.isStream = isStream
     }
 
     var isReusable: Bool {
-        guard keepAlive, responseComplete, !closed else { return false }
+        guard !isStream, keepAlive, responseComplete, !closed else { return false }
         if let limit = cluster.config.maxRequestsPerConnection, requestsServed >= limit { return false }
         return true
     }
@@ -45,6 +50,11 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandl
         responseComplete = false
         requestsServed += 1
         if !head.isKeepAlive { keepAlive = false }
+        if isStream {
+            var head = head
+            HTTP2Codec.removeConnectionSpecific(&head.headers)
+            return write(.head(head), flush: false)
+        }
         write(.head(head), flush: false)
     }
 
@@ -101,7 +111,7 @@ final class UpstreamHTTPConnection: ChannelInboundHandler, RemovableChannelHandl
 
     func channelInactive(context: ChannelHandlerContext) {
         closed = true
-        http.connectionClosed(self)
+        if isStream { http.streamClosed(self) } else { http.connectionClosed(self) }
         let owner = exchange
         exchange = nil
         if !responseComplete { owner?.upstreamReset(self) }

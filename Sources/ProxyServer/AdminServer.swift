@@ -165,6 +165,7 @@ extension WorkerStats {
         downstreamIdleClosed += other.downstreamIdleClosed
         tcpConnections += other.tcpConnections
         upgrades += other.upgrades
+        http2Streams += other.http2Streams
         tcpNoCluster += other.tcpNoCluster
         tcpIdleTimeouts += other.tcpIdleTimeouts
     }
@@ -179,7 +180,7 @@ extension WorkerStats {
          ("downstream_cx_protocol_error", downstreamProtocolErrors), ("downstream_rq_idle_timeout", downstreamTimeouts),
          ("downstream_cx_idle_timeout", downstreamIdleClosed), ("tcp_downstream_cx_total", tcpConnections),
          ("tcp_downstream_cx_no_route", tcpNoCluster), ("tcp_idle_timeout", tcpIdleTimeouts),
-         ("downstream_cx_upgrades_total", upgrades)]
+         ("downstream_cx_upgrades_total", upgrades), ("downstream_rq_http2_total", http2Streams)]
     }
 }
 

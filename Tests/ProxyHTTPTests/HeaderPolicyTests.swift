@@ -7,10 +7,13 @@ import Testing
 @Suite struct HeaderPolicyTests {
     @Test func hopByHopHeadersAndTheOnesConnectionNamesAreRemovedInAnyCase() {
         var headers: HTTPHeaders = ["Host": "web", "CONNECTION": " Keep-Alive , X-Secret ,close,", "x-secret": "1", "X-Kept": "2",
-                                    "Keep-Alive": "timeout=5", "TE": "trailers", "Upgrade": "h2c", "Proxy-Connection": "keep-alive",
+                                    "Keep-Alive": "timeout=5", "TE": "gzip", "Upgrade": "h2c", "Proxy-Connection": "keep-alive",
                                     "content-length": "3"]
         HeaderPolicy.removeHopByHop(&headers)
         #expect(headers.map(\.name) == ["Host", "X-Kept", "content-length"])
+        var grpc: HTTPHeaders = ["te": "Trailers", "content-type": "application/grpc"]
+        HeaderPolicy.removeHopByHop(&grpc)
+        #expect(grpc["te"] == ["trailers"])  // gRPC's one TE value survives
         var untouched: HTTPHeaders = ["host": "web", "x-connection": "close", "tee": "1"]
         HeaderPolicy.removeHopByHop(&untouched)
         #expect(untouched.count == 3)

@@ -1,0 +1,223 @@
+// HTTP/2 from clients: the preface decides the protocol, and each stream is one exchange.
+
+import NIOCore
+import NIOHTTP1
+import NIOHTTP2
+import ProxyConfig
+
+/// Chooses a connection's protocol from its first bytes (`codec_type: AUTO`): HTTP/2's
+/// connection preface means h2c with prior knowledge (what gRPC clients send in plaintext);
+/// anything else is HTTP/1.1. It installs the chosen codec behind itself, hands on the bytes it
+/// held and leaves the pipeline, so it costs nothing after the first read.
+final class HTTPProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    private var held: ByteBuffer?
+    private let install: (_ http2: Bool, _ pipeline: ChannelPipeline.SynchronousOperations) throws -> Void
+
+    init(install: @escaping (_ http2: Bool, _ pipeline: ChannelPipeline.SynchronousOperations) throws -> Void) {
+        self.install = install
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        if var held = held {
+            held.writeBuffer(&buffer)
+            buffer = held
+        }
+        let prefix = buffer.readableBytesView.prefix(Self.preface.count)
+        guard prefix.elementsEqual(Self.preface.prefix(prefix.count)) else { return choose(http2: false, buffer, context) }
+        guard prefix.count == Self.preface.count else {
+            held = buffer  // a preface so far: wait for the rest of it
+            return
+        }
+        choose(http2: true, buffer, context)
+    }
+
+    private func choose(http2: Bool, _ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
+        held = nil
+        do {
+            try install(http2, context.pipeline.syncOperations)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(wrapInboundOut(buffer))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        held = nil
+        context.fireChannelInactive()
+    }
+}
+
+enum DownstreamHTTP2 {
+    /// NIO's HTTP/2 server codec with a child channel per stream, each translating frames into
+    /// HTTP/1 parts for a `DownstreamHTTP2Stream`.
+    static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, http: HTTPWorker,
+                          manager: HTTPConnectionManagerConfig) throws {
+        _ = try pipeline.configureHTTP2Pipeline(mode: .server,
+                                                connectionConfiguration: HTTP2Codec.connection(maxHeaderListSize: manager.downstream.maxRequestHeadersBytes),
+                                                streamConfiguration: HTTP2Codec.stream()) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
+                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager))
+            }
+        }
+    }
+}
+
+/// Settings both sides of the proxy use for HTTP/2.
+enum HTTP2Codec {
+    /// Flow-control windows of 1 MiB (NIO's default of 64 KiB halves a stream's throughput on a
+    /// path with any latency; Envoy's is 256 MiB).
+    static let window = 1 << 20
+
+    /// `maxHeaderListSize`: the request head limit (`max_request_headers_kb`) as HTTP/2 states it.
+    static func connection(maxHeaderListSize: Int = 60 * 1024) -> NIOHTTP2Handler.ConnectionConfiguration {
+        var configuration = NIOHTTP2Handler.ConnectionConfiguration()
+        configuration.initialSettings = [
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 2_147_483_647),
+            HTTP2Setting(parameter: .initialWindowSize, value: window),
+            HTTP2Setting(parameter: .maxHeaderListSize, value: maxHeaderListSize),
+        ]
+        configuration.targetWindowSize = window
+        return configuration
+    }
+
+    static func stream() -> NIOHTTP2Handler.StreamConfiguration {
+        var configuration = NIOHTTP2Handler.StreamConfiguration()
+        configuration.targetWindowSize = window
+        return configuration
+    }
+
+    /// HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2); HTTP/1.1 framing travels in
+    /// frames instead of `transfer-encoding`. `te: trailers` is the one TE value allowed.
+    static func removeConnectionSpecific(_ headers: inout HTTPHeaders) {
+        HeaderPolicy.removeHopByHop(&headers)
+        headers.remove(name: "transfer-encoding")
+    }
+}
+
+/// One HTTP/2 stream from a client, carrying one request. The stream is the exchange's
+/// downstream: the response goes out on it, and resetting it is how an exchange that cannot
+/// finish tells the client.
+final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let http: HTTPWorker
+    private let manager: HTTPConnectionManagerConfig
+    private var context: ChannelHandlerContext?
+    private var exchange: HTTPExchange?
+    private var responded = false
+    private(set) var remoteIP: String?
+    let closeAfterResponse = false
+
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig) {
+        self.http = http
+        self.manager = manager
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        remoteIP = context.channel.parent?.remoteAddress?.ipAddress
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(var head):
+            guard exchange == nil, !responded else { return }
+            http.worker.stats.http2Streams += 1
+            // Upgrades do not exist in HTTP/2 (extended CONNECT is not offered in our settings).
+            HTTP2Codec.removeConnectionSpecific(&head.headers)
+            let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head)
+            self.exchange = exchange
+            exchange.start()
+        case .body(let buffer):
+            exchange?.requestBody(buffer)
+        case .end(let trailers):
+            exchange?.requestEnd(trailers)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.downstreamReadComplete()
+        context.flush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let exchange = self.exchange
+        self.exchange = nil
+        if !responded { exchange?.downstreamClosed() }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A stream error (malformed headers, a reset by the client): this stream ends here.
+        context.close(promise: nil)
+    }
+
+    // MARK: - ExchangeDownstream
+
+    func writeHead(_ head: HTTPResponseHead) {
+        var head = head
+        HTTP2Codec.removeConnectionSpecific(&head.headers)
+        context?.write(wrapOutboundOut(.head(head)), promise: nil)
+    }
+
+    func writeBody(_ buffer: ByteBuffer) {
+        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+    }
+
+    func flush() {
+        context?.flush()
+    }
+
+    func writeEnd(_ trailers: HTTPHeaders?) {
+        responded = true
+        exchange = nil
+        context?.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+    }
+
+    func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool) {
+        // A stream can be answered before its request ends: the rest of it is read and dropped.
+        // A gRPC status the proxy makes (a fault abort) goes in trailers: gRPC clients read the
+        // status only from the stream's last HEADERS frame.
+        var head = head
+        var trailers: HTTPHeaders?
+        if body == nil, let status = head.headers.first(name: "grpc-status") {
+            var grpc: HTTPHeaders = ["grpc-status": status]
+            if let message = head.headers.first(name: "grpc-message") { grpc.add(name: "grpc-message", value: message) }
+            head.headers.remove(name: "grpc-status")
+            head.headers.remove(name: "grpc-message")
+            head.headers.remove(name: "content-length")
+            trailers = grpc
+        }
+        writeHead(head)
+        if let body, request.method != .HEAD { writeBody(body) }
+        writeEnd(trailers)
+    }
+
+    func abortResponse() {
+        responded = true
+        exchange = nil
+        context?.close(promise: nil)  // RST_STREAM
+    }
+
+    func closeAfterUpgradeDeclined() {}
+
+    func becomeTunnel(_ response: HTTPResponseHead, upstream: UpstreamHTTPConnection, idleTimeout: Duration?) {
+        // Not reached: HTTP/2 streams never carry an upgrade (the exchange has none to forward).
+        abortResponse()
+        upstream.channel.close(promise: nil)
+    }
+}

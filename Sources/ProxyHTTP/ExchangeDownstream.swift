@@ -1,0 +1,24 @@
+// What an exchange needs from the client side: an HTTP/1.1 connection or one HTTP/2 stream.
+
+import NIOCore
+import NIOHTTP1
+
+/// The downstream end of one exchange. HTTP/1.1 connections (`DownstreamHTTPHandler`) and
+/// HTTP/2 streams (`DownstreamHTTP2Stream`) both present their messages as NIO's HTTP/1 parts,
+/// so the router, retries and the upstream side are one code path for both protocols.
+protocol ExchangeDownstream: AnyObject {
+    /// The client's address (`x-forwarded-for` with `use_remote_address`, hashing by source IP).
+    var remoteIP: String? { get }
+    /// The connection closes after this response (HTTP/1.1 only).
+    var closeAfterResponse: Bool { get }
+    func writeHead(_ head: HTTPResponseHead)
+    func writeBody(_ buffer: ByteBuffer)
+    func flush()
+    func writeEnd(_ trailers: HTTPHeaders?)
+    /// A whole answer made by the proxy (local reply, redirect, direct response).
+    func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool)
+    /// The response cannot be completed after its head went out: the client must see an error.
+    func abortResponse()
+    func closeAfterUpgradeDeclined()
+    func becomeTunnel(_ response: HTTPResponseHead, upstream: UpstreamHTTPConnection, idleTimeout: Duration?)
+}
