@@ -7,6 +7,8 @@ with header and prefix matches in front of the catch-all route, Istio's default 
 Per round, interleaved (direct, Envoy, meshproxy, ...):
 - throughput: wrk -t1 -c64 for --seconds (closed loop);
 - latency: h2load --h1 -c4 at a fixed rate below saturation (--rps per connection), p50/p99;
+- HTTP/2 throughput (proxies only): h2load -c16 -m10, h2c with prior knowledge to the proxy,
+  HTTP/1.1 from the proxy to nginx;
 - CPU per request: the proxy's utime+stime over the wrk run / requests served;
 - RSS idle (after config arrived) and after load; per-worker open connections mid-run.
 
@@ -170,6 +172,15 @@ def h2load(url, rps, seconds, work):
     return times[len(times) // 2], times[int(len(times) * 0.99)], len(times)
 
 
+def h2load_throughput(url, seconds):
+    """HTTP/2 (h2c, prior knowledge) throughput: 16 connections, 10 streams each, closed loop."""
+    out = subprocess.run(["h2load", "-c16", "-m10", "-D", str(seconds), "-H", ":authority: web", url],
+                         capture_output=True, text=True).stdout
+    line = next(line for line in out.splitlines() if line.startswith("finished in"))
+    succeeded = next(int(line.split("succeeded,")[0].split()[-1]) for line in out.splitlines() if line.startswith("requests:"))
+    return float(line.split(",")[1].split()[0]), succeeded
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bin-dir", required=True, help="meshd and meshctl")
@@ -252,15 +263,19 @@ def main():
                     balance = {line.split(".")[1]: int(line.rsplit(" ", 1)[1]) for line in stats.splitlines()
                                if line.startswith("server.worker_") and ".downstream_cx_active" in line}
                 p50, p99, samples = h2load(url, args.rps, args.seconds, work)
+                # HTTP/2 from the client (the proxies' listeners take h2c; nginx here does not).
+                h2_rps, h2_ok = h2load_throughput(url, args.seconds) if pid else (None, None)
                 row = {"rps": rps, "requests": requests, "non_2xx": errors, "p50_us": p50, "p99_us": p99, "latency_samples": samples,
+                       "h2_rps": h2_rps, "h2_succeeded": h2_ok,
                        "cpu_us_per_request": (ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests) if pid and requests else None,
                        "rss_mb": rss_mb(pid) if pid else None, "memory_mb": memory_mb(pid) if pid else None}
                 rows[name].append(row)
                 print(f"round {round_index + 1} {name:9} {rps:10.0f} rps  p50 {p50} us  p99 {p99} us  "
-                      + (f"cpu {row['cpu_us_per_request']:.1f} us/rq  rss {row['rss_mb']:.1f} MB" if pid else "") + (f"  non-2xx {errors}" if errors else ""))
+                      + (f"cpu {row['cpu_us_per_request']:.1f} us/rq  rss {row['rss_mb']:.1f} MB  h2 {h2_rps:.0f} rps" if pid else "") + (f"  non-2xx {errors}" if errors else ""))
         median = {name: {key: statistics.median([r[key] for r in rs]) for key in ("rps", "p50_us", "p99_us")} for name, rs in rows.items()}
         for name in proxies:
             median[name]["cpu_us_per_request"] = statistics.median([r["cpu_us_per_request"] for r in rows[name]])
+            median[name]["h2_rps"] = statistics.median([r["h2_rps"] for r in rows[name]])
             median[name]["rss_mb_loaded"] = max(r["rss_mb"] for r in rows[name])
             median[name]["rss_mb_idle"] = idle_memory[name]["rss"]
             median[name]["anon_mb_idle"] = idle_memory[name]["anon"]
@@ -271,6 +286,7 @@ def main():
         ratios = {
             "throughput_vs_envoy": mesh["rps"] / envoy["rps"],
             "throughput_vs_direct": mesh["rps"] / direct["rps"],
+            "h2_throughput_vs_envoy": mesh["h2_rps"] / envoy["h2_rps"],
             "envoy_throughput_vs_direct": envoy["rps"] / direct["rps"],
             "added_p50_vs_envoy": added(mesh, "p50_us") / max(1, added(envoy, "p50_us")),
             "added_p99_vs_envoy": added(mesh, "p99_us") / max(1, added(envoy, "p99_us")),
