@@ -31,26 +31,26 @@ import Testing
     /// Header text from config is checked once here, because the downstream encoder no longer
     /// validates each response (a CR or LF in a value would split the response).
     @Test func headerTextThatCouldSplitAMessageIsRefusedWithItsPath() throws {
-        var option = Envoy_Config_Core_V3_HeaderValueOption()
-        option.header.key = "x-team"
-        option.header.value = "a\r\nset-cookie: stolen=1"
-        let badValue = Self.table { $0.responseHeadersToAdd = [option] }
-        #expect(throws: ProxyConfigError("route_configs[9080].virtual_hosts[0].routes[0].response_headers_to_add[0].header.value",
-                                         "contains CR, LF or NUL, which a header value cannot hold")) {
-            _ = try RouteTable(proto: badValue, limits: ConfigLimits())
+        func header(_ key: String, _ value: String) -> Envoy_Config_Core_V3_HeaderValueOption {
+            var option = Envoy_Config_Core_V3_HeaderValueOption()
+            option.header.key = key
+            option.header.value = value
+            return option
         }
-        option.header.key = "x team"
-        option.header.value = "fine"
-        let badName = Self.table { $0.requestHeadersToAdd = [option] }
-        #expect(throws: ProxyConfigError("route_configs[9080].virtual_hosts[0].routes[0].request_headers_to_add[0].header.key",
-                                         "\"x team\" is not a valid header name")) {
-            _ = try RouteTable(proto: badName, limits: ConfigLimits())
+        let route = "route_configs[9080].virtual_hosts[0].routes[0]"
+        let refused: [(String, (inout Envoy_Config_Route_V3_Route) -> Void, ProxyConfigError)] = [
+            ("CRLF in a value", { $0.responseHeadersToAdd = [header("x-team", "a\r\nset-cookie: stolen=1")] },
+             ProxyConfigError(route + ".response_headers_to_add[0].header.value", "contains CR, LF or NUL, which a header value cannot hold")),
+            ("a space in a name", { $0.requestHeadersToAdd = [header("x team", "fine")] },
+             ProxyConfigError(route + ".request_headers_to_add[0].header.key", "\"x team\" is not a valid header name")),
+            ("LF in a host rewrite", { $0.route.hostRewriteLiteral = "evil\nhost" },
+             ProxyConfigError(route + ".route.host_rewrite_literal", "contains CR, LF or NUL, which a header value cannot hold")),
+        ]
+        for (what, configure, error) in refused {
+            #expect(throws: error, "\(what)") { _ = try RouteTable(proto: Self.table(configure), limits: ConfigLimits()) }
         }
-        let badRewrite = Self.table { $0.route.hostRewriteLiteral = "evil\nhost" }
-        #expect(throws: ProxyConfigError.self) { _ = try RouteTable(proto: badRewrite, limits: ConfigLimits()) }
-        option.header.key = "x-team"
-        option.header.value = "payments, \u{e9}quipe"  // obs-text is allowed
-        _ = try RouteTable(proto: Self.table { $0.responseHeadersToAdd = [option] }, limits: ConfigLimits())
+        // obs-text (bytes above 0x7f) is allowed in values.
+        _ = try RouteTable(proto: Self.table { $0.responseHeadersToAdd = [header("x-team", "payments, \u{e9}quipe")] }, limits: ConfigLimits())
     }
 
     @Test func aRegexAboveTheProgramSizeLimitIsRefusedAsEnvoyWould() throws {
