@@ -458,6 +458,22 @@ class Run:
             self.upgrade(step["upgrade"], step.get("expect", {}))
         if "grpc" in step:
             self.grpc(step["grpc"], step.get("expect", {}))
+        if "admin_stats" in step:
+            # The client proxy's admin: named stats in /stats, and /stats/prometheus that
+            # Prometheus' own checker accepts.
+            text = self.http_get(f"http://{self.client_ip}:15000/stats")
+            for name in step["admin_stats"].get("names", []):
+                if not any(line.split(":")[0] == name for line in text.splitlines()):
+                    raise Failure(f"/stats has no {name}")
+            metrics = self.http_get(f"http://{self.client_ip}:15000/stats/prometheus")
+            check = subprocess.run(["promtool", "check", "metrics"], input=metrics, capture_output=True, text=True, timeout=10)
+            # promtool exits 1 for lint advice (e.g. counters without _total); only errors fail.
+            errors = [line for line in (check.stdout + check.stderr).splitlines() if line.lower().startswith("error")]
+            if errors:
+                raise Failure(f"promtool check metrics: {errors[:3]}")
+            for family in step["admin_stats"].get("prometheus", []):
+                if not any(line.startswith(family + "{") for line in metrics.splitlines()):
+                    raise Failure(f"/stats/prometheus has no {family}")
         if "backend_requests" in step:
             deadline = time.time() + 3
             for name, expected in step["backend_requests"].items():

@@ -107,40 +107,78 @@ final class AdminServer: Sendable {
         return lines.map { $0 + "\n" }.joined()
     }
 
-    /// Envoy-style names: per worker, then summed HTTP counters, then per-cluster counters.
-    func statsText(_ stats: [(Int, Int, WorkerStats)]) -> String {
-        var lines: [String] = []
+    /// Every statistic once: per worker, then summed HTTP counters, then per-cluster gauges.
+    /// `/stats` and `/stats/prometheus` are two renderings of this list.
+    func adminStats(_ stats: [(Int, Int, WorkerStats)]) -> [AdminStat] {
+        var list: [AdminStat] = []
         var total = WorkerStats()
         for (index, active, worker) in stats.sorted(by: { $0.0 < $1.0 }) {
-            lines.append("server.worker_\(index).downstream_cx_active: \(active)")
-            lines.append("server.worker_\(index).downstream_cx_total: \(worker.connectionsAccepted)")
-            lines.append("server.worker_\(index).downstream_rq_total: \(worker.requests)")
+            let tag = (name: "worker", value: String(index))
+            for (name, kind, value) in [("downstream_cx_active", AdminStat.Kind.gauge, active),
+                                        ("downstream_cx_total", .counter, worker.connectionsAccepted),
+                                        ("downstream_rq_total", .counter, worker.requests)] {
+                list.append(AdminStat(kind: kind, family: "server_worker_" + name, tag: tag,
+                                      statName: "server.worker_\(index).\(name)", value: value))
+            }
             total.add(worker)
         }
         for (name, value) in total.named {
-            lines.append("http.meshproxy.\(name): \(value)")
+            list.append(AdminStat(kind: .counter, family: "http_" + name, tag: ("envoy_http_conn_manager_prefix", "meshproxy"),
+                                  statName: "http.meshproxy.\(name)", value: value))
         }
         for (name, cluster) in store.currentClusters().sorted(by: { $0.key < $1.key }) {
-            lines.append("cluster.\(name).upstream_cx_active: \(cluster.resources.current(.connections))")
-            lines.append("cluster.\(name).upstream_rq_active: \(cluster.resources.current(.requests))")
-            lines.append("cluster.\(name).upstream_rq_pending_active: \(cluster.resources.current(.pendingRequests))")
-            lines.append("cluster.\(name).upstream_rq_overflow: \(cluster.resources.overflows.load(ordering: .relaxed))")
+            let resources = cluster.resources
+            for (stat, kind, value) in [("upstream_cx_active", AdminStat.Kind.gauge, resources.current(.connections)),
+                                        ("upstream_rq_active", .gauge, resources.current(.requests)),
+                                        ("upstream_rq_pending_active", .gauge, resources.current(.pendingRequests)),
+                                        ("upstream_rq_overflow", .counter, resources.overflows.load(ordering: .relaxed))] {
+                list.append(AdminStat(kind: kind, family: "cluster_" + stat, tag: ("envoy_cluster_name", name),
+                                      statName: "cluster.\(name).\(stat)", value: value))
+            }
         }
-        return lines.map { $0 + "\n" }.joined()
+        return list
     }
 
+    /// Envoy's `/stats` text: `name: value` lines.
+    func statsText(_ stats: [(Int, Int, WorkerStats)]) -> String {
+        adminStats(stats).map { "\($0.statName): \($0.value)\n" }.joined()
+    }
+
+    /// Prometheus text format 0.0.4: one `# TYPE` line per family, then its tagged samples.
     func prometheusText(_ stats: [(Int, Int, WorkerStats)]) -> String {
-        var out = "# TYPE envoy_server_worker_downstream_cx_active gauge\n"
-        for (index, active, _) in stats { out += "envoy_server_worker_downstream_cx_active{worker=\"\(index)\"} \(active)\n" }
-        out += "# TYPE envoy_server_worker_downstream_cx_total counter\n"
-        for (index, _, worker) in stats { out += "envoy_server_worker_downstream_cx_total{worker=\"\(index)\"} \(worker.connectionsAccepted)\n" }
-        var total = WorkerStats()
-        for (_, _, worker) in stats { total.add(worker) }
-        for (name, value) in total.named {
-            out += "# TYPE envoy_http_\(name) counter\nenvoy_http_\(name){envoy_http_conn_manager_prefix=\"meshproxy\"} \(value)\n"
+        var families: [String: [AdminStat]] = [:]
+        var order: [String] = []
+        for stat in adminStats(stats) {
+            if families[stat.family] == nil { order.append(stat.family) }
+            families[stat.family, default: []].append(stat)
+        }
+        var out = ""
+        for family in order {
+            let samples = families[family]!
+            out += "# TYPE envoy_\(family) \(samples[0].kind.rawValue)\n"
+            for sample in samples {
+                out += "envoy_\(family){\(sample.tag.name)=\"\(Self.escapeLabel(sample.tag.value))\"} \(sample.value)\n"
+            }
         }
         return out
     }
+
+    static func escapeLabel(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// One statistic: its Envoy name for `/stats` and its Prometheus family and tag for `/stats/prometheus`.
+struct AdminStat {
+    enum Kind: String { case counter, gauge }
+    let kind: Kind
+    /// The Prometheus family without the `envoy_` prefix (`cluster_upstream_cx_active`).
+    let family: String
+    let tag: (name: String, value: String)
+    /// Envoy's dotted name (`cluster.outbound|9080||reviews.upstream_cx_active`).
+    let statName: String
+    let value: Int
 }
 
 extension WorkerStats {

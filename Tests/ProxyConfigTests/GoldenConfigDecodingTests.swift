@@ -34,19 +34,27 @@ enum GoldenResources {
         ["identity slice", "DNS resolution", "tls_inspector", "http_inspector"].contains { error.message.contains($0) }
     }
 
+    static let limits = ConfigLimits(maxRegexProgramSize: 32768)
+
+    /// Decodes every resource; a refusal must name a later slice. Returns what was accepted.
+    static func decodeEach<M, Config>(_ resources: [(String, M)], _ decode: (M) throws -> Config) -> [(String, Config)] {
+        var accepted: [(String, Config)] = []
+        for (where_, proto) in resources {
+            do {
+                accepted.append((where_, try decode(proto)))
+            } catch let error as ProxyConfigError {
+                #expect(isLaterSlice(error), "\(where_): \(error)")
+            } catch {
+                Issue.record("\(where_): \(error)")
+            }
+        }
+        return accepted
+    }
+
     @Test func everyGoldenClusterDecodes() throws {
         let clusters = try GoldenResources.load("clusters", as: Envoy_Config_Cluster_V3_Cluster.self)
         #expect(clusters.count > 40)
-        var accepted = 0
-        for (where_, proto) in clusters {
-            do {
-                _ = try ClusterConfig(proto: proto, limits: ConfigLimits(maxRegexProgramSize: 32768))
-                accepted += 1
-            } catch let error as ProxyConfigError {
-                #expect(Self.isLaterSlice(error), "\(where_): \(error)")
-            }
-        }
-        #expect(accepted > 30)
+        #expect(Self.decodeEach(clusters) { try ClusterConfig(proto: $0, limits: Self.limits) }.count > 30)
         // gRPC and HTTP/2 ports get HTTP/2 upstreams, which meshproxy now speaks.
         let http2 = try clusters.filter { try $0.1.typedExtensionProtocolOptions.values.contains { any in
             let options = try Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions(unpackingAny: any)
@@ -54,12 +62,8 @@ enum GoldenResources {
             return false
         } }
         #expect(!http2.isEmpty)
-        for (where_, proto) in http2 {
-            do {
-                #expect(try ClusterConfig(proto: proto, limits: ConfigLimits(maxRegexProgramSize: 32768)).upstreamHTTP2, "\(where_)")
-            } catch let error as ProxyConfigError {
-                #expect(Self.isLaterSlice(error), "\(where_): \(error)")
-            }
+        for (where_, config) in Self.decodeEach(http2, { try ClusterConfig(proto: $0, limits: Self.limits) }) {
+            #expect(config.upstreamHTTP2, "\(where_)")
         }
     }
 
@@ -81,15 +85,6 @@ enum GoldenResources {
 
     @Test func everyGoldenListenerDecodesOrNamesItsSlice() throws {
         let listeners = try GoldenResources.load("listeners", as: Envoy_Config_Listener_V3_Listener.self)
-        var accepted = 0
-        for (where_, proto) in listeners {
-            do {
-                _ = try ListenerConfig(proto: proto, limits: ConfigLimits(maxRegexProgramSize: 32768))
-                accepted += 1
-            } catch let error as ProxyConfigError {
-                #expect(Self.isLaterSlice(error), "\(where_): \(error)")
-            }
-        }
-        #expect(accepted >= 5)
+        #expect(Self.decodeEach(listeners) { try ListenerConfig(proto: $0, limits: Self.limits) }.count >= 5)
     }
 }
