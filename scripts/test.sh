@@ -10,8 +10,10 @@ swift build --build-tests "${scratch[@]}"
 swift test --skip-build "${scratch[@]}"
 bin="$(swift build "${scratch[@]}" --show-bin-path)"
 # End to end: `meshctl demo` through Istio's Bookinfo tasks (its own subnet 127.11 and ports), in
-# parallel with the conformance scenarios (127.30+ and ports 16000+).
-.build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" > .build-tools/e2e-demo.log 2>&1 &
+# parallel with the conformance scenarios (127.30+ and ports 16000+): on meshproxy (the demo's
+# default), then mixed (Envoy and meshproxy alternating: mTLS interop on every kind of hop).
+{ .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy meshproxy \
+    && .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy mixed; } > .build-tools/e2e-demo.log 2>&1 &
 e2e=$!
 # Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC,
 # then the same scenarios against meshproxy (differential: a scenario that passes on Envoy and

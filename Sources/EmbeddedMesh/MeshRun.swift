@@ -4,6 +4,22 @@ import ConfigGen
 import Foundation
 import MeshModel
 
+/// Which proxy runs beside each workload and as the gateway.
+public enum DataPlane: String, Sendable, CaseIterable {
+    /// meshproxy everywhere, each with its identity agent inside.
+    case meshproxy
+    /// Stock Envoy everywhere, each with a `meshproxy agent` serving it SDS.
+    case envoy
+    /// Alternating in plan order (the gateway is Envoy, the first workload meshproxy, ...): every
+    /// kind of hop, Envoy → meshproxy, meshproxy → Envoy and each to its own kind, under the same
+    /// mTLS. The interoperability check.
+    case mixed
+
+    func proxy(forIndex index: Int) -> DataPlane {
+        self == .mixed ? (index % 2 == 0 ? .envoy : .meshproxy) : self
+    }
+}
+
 /// Everything a mesh run needs to start.
 public struct MeshRunOptions: Sendable {
     /// Where config, logs, bootstraps and the state file go.
@@ -11,6 +27,7 @@ public struct MeshRunOptions: Sendable {
     /// The meshd and bookinfo-style executables' directory (meshctl's own).
     public var binDirectory: String
     public var envoy: String
+    public var dataPlane: DataPlane = .meshproxy
     public var workloads: [WorkloadSpec]
     /// `127.N`: workload addresses are `127.N.1.i` (instance) and `127.N.2.i` (egress).
     public var subnet = "127.10"
@@ -116,10 +133,12 @@ public final class MeshRun: Sendable {
                 try self.supervisor.start(spec.name, [try self.executable(argv[0])] + argv.dropFirst(), environment: environment)
             }
             try startProxy(name: "\(spec.name)-sidecar", node: ProxyNodeID(type: .sidecar, ip: workload.instanceAddress, name: spec.name, namespace: spec.namespace),
-                           adminPort: workload.adminPort, labels: spec.labels, serviceAccount: spec.serviceAccount, baseID: workload.baseID)
+                           adminPort: workload.adminPort, labels: spec.labels, serviceAccount: spec.serviceAccount, baseID: workload.baseID,
+                           kind: proxyKind(of: workload.spec.name))
         }
         try startProxy(name: gateway.name, node: ProxyNodeID(type: .router, ip: gateway.address, name: gateway.name, namespace: gateway.namespace),
-                       adminPort: options.gatewayAdminPort, labels: gateway.labels, serviceAccount: gateway.serviceAccount, baseID: options.baseID)
+                       adminPort: options.gatewayAdminPort, labels: gateway.labels, serviceAccount: gateway.serviceAccount, baseID: options.baseID,
+                       kind: proxyKind(of: nil))
 
         for workload in plan.workloads {
             try await waitUntil("\(workload.spec.name) ready", timeout: .seconds(20)) {
@@ -148,24 +167,43 @@ public final class MeshRun: Sendable {
         try? FileManager.default.removeItem(atPath: MeshState.path(in: options.runDirectory))
     }
 
-    /// The workload's identity agent, then its Envoy reading certificates from the agent's socket.
-    private func startProxy(name: String, node: ProxyNodeID, adminPort: Int, labels: [String: String], serviceAccount: String, baseID: Int) throws {
+    /// The proxy kind of a workload (nil: the gateway), by the run's data plane.
+    public func proxyKind(of workload: String?) -> DataPlane {
+        guard let workload else { return options.dataPlane.proxy(forIndex: 0) }
+        let index = plan.workloads.firstIndex { $0.spec.name == workload } ?? 0
+        return options.dataPlane.proxy(forIndex: index + 1)
+    }
+
+    /// meshproxy with its identity agent inside, or the workload's identity agent and then its
+    /// Envoy reading certificates from the agent's socket. Both get the same bootstrap.
+    private func startProxy(name: String, node: ProxyNodeID, adminPort: Int, labels: [String: String], serviceAccount: String, baseID: Int,
+                            kind: DataPlane) throws {
         let proxies = (options.runDirectory as NSString).appendingPathComponent("proxies")
         let socket = (proxies as NSString).appendingPathComponent("\(name).sds.sock")
         let token = ((dataDirectory as NSString).appendingPathComponent("tokens/\(node.namespace)") as NSString).appendingPathComponent(node.name)
-        try step("\(name): identity agent (SDS on \(socket))") {
-            try self.supervisor.start("\(name)-agent", [self.binary("meshproxy"), "agent", "--ca-address", "127.0.0.1:\(self.options.caPort)",
-                                                        "--ca-root", (self.dataDirectory as NSString).appendingPathComponent("root-cert.pem"),
-                                                        "--token-file", token, "--namespace", node.namespace, "--service-account", serviceAccount,
-                                                        "--sds-socket", socket, "--cert-ttl", String(self.options.workloadCertificateTTL)])
-        }
+        let rootCertificate = (dataDirectory as NSString).appendingPathComponent("root-cert.pem")
         var bootstrap = BootstrapOptions(node: node, xdsHost: "127.0.0.1", xdsPort: UInt32(options.xdsPort))
         bootstrap.adminPort = UInt32(adminPort)
         bootstrap.labels = labels
         bootstrap.serviceAccount = serviceAccount
         bootstrap.sdsSocket = socket
+        if kind == .meshproxy { bootstrap.xdsProtocol = .delta }  // meshproxy's ADS client speaks delta
         let path = (proxies as NSString).appendingPathComponent("\(name).json")
         try ProtoJSON.pretty(try BootstrapGenerator.bootstrap(bootstrap)).write(toFile: path, atomically: true, encoding: .utf8)
+        if kind == .meshproxy {
+            try step("\(name): meshproxy at \(node.ip) (admin :\(adminPort), identity agent inside)") {
+                try self.supervisor.start(name, [self.binary("meshproxy"), "run", "--bootstrap", path, "--concurrency", "1",
+                                                 "--ca-address", "127.0.0.1:\(self.options.caPort)", "--ca-root", rootCertificate,
+                                                 "--token-file", token, "--cert-ttl", String(self.options.workloadCertificateTTL)])
+            }
+            return
+        }
+        try step("\(name): identity agent (SDS on \(socket))") {
+            try self.supervisor.start("\(name)-agent", [self.binary("meshproxy"), "agent", "--ca-address", "127.0.0.1:\(self.options.caPort)",
+                                                        "--ca-root", rootCertificate,
+                                                        "--token-file", token, "--namespace", node.namespace, "--service-account", serviceAccount,
+                                                        "--sds-socket", socket, "--cert-ttl", String(self.options.workloadCertificateTTL)])
+        }
         try step("\(name): Envoy at \(node.ip) (admin :\(adminPort))") {
             // No hot restart: it would leave shared memory in /dev/shm behind every run.
             try self.supervisor.start(name, [self.options.envoy, "-c", path, "--base-id", String(baseID), "--disable-hot-restart", "--concurrency", "1",

@@ -11,18 +11,17 @@ public struct IdentityAgent: Sendable {
     public var ca: CAClient
     public var identityURI: String
     public var ttl: Duration
-    public var sdsSocket: String
     public var log: @Sendable (String) -> Void
 
-    public init(ca: CAClient, identityURI: String, ttl: Duration, sdsSocket: String, log: @escaping @Sendable (String) -> Void) {
+    public init(ca: CAClient, identityURI: String, ttl: Duration, log: @escaping @Sendable (String) -> Void) {
         self.ca = ca
         self.identityURI = identityURI
         self.ttl = ttl
-        self.sdsSocket = sdsSocket
         self.log = log
     }
 
-    public func run() async throws {
+    /// `meshproxy agent`: rotation, and SDS on `sdsSocket` for a colocated Envoy.
+    public func serve(sdsSocket: String) async throws {
         let store = SecretStore()
         try? FileManager.default.removeItem(atPath: sdsSocket)
         let server = GRPCServer(
@@ -30,7 +29,7 @@ public struct IdentityAgent: Sendable {
             services: [SecretDiscoveryService(store: store, log: log)])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
-            group.addTask { try await rotate(into: store) }
+            group.addTask { try await rotate { store.publish($0) } }
             defer {
                 server.beginGracefulShutdown()
                 try? FileManager.default.removeItem(atPath: sdsSocket)
@@ -39,12 +38,16 @@ public struct IdentityAgent: Sendable {
         }
     }
 
-    func rotate(into store: SecretStore) async throws {
+    /// Gets a certificate, hands it to `publish`, and renews it at 80% of its lifetime, until
+    /// cancelled. meshproxy runs this in-process (its embedded agent); `run()` serves it over SDS.
+    public func rotate(publish: @Sendable (WorkloadCertificate) -> Void) async throws {
         var backoff: Duration = .seconds(1)
+        var expiry: Date?
         while !Task.isCancelled {
             do {
                 let certificate = try await ca.issue(identityURI: identityURI, ttl: ttl)
-                store.publish(certificate)
+                publish(certificate)
+                expiry = certificate.notAfter
                 log("agent: certificate \(certificate.serial) for \(identityURI), valid until \(certificate.notAfter), renewing at \(certificate.renewAt)")
                 backoff = .seconds(1)
                 let wait = max(1, certificate.renewAt.timeIntervalSinceNow)
@@ -52,7 +55,6 @@ public struct IdentityAgent: Sendable {
             } catch is CancellationError {
                 return
             } catch {
-                let expiry = store.current.certificate?.notAfter
                 log("agent: \(error); retrying in \(backoff)\(expiry.map { " (the current certificate is valid until \($0))" } ?? "")")
                 try await Task.sleep(for: backoff)
                 backoff = min(backoff * 2, .seconds(30))

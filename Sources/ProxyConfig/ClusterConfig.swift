@@ -43,8 +43,18 @@ public struct ClusterConfig: Sendable {
         public var maxEjectionPercent: Int
     }
 
+    /// `transport_socket_matches`: the first whose tlsMode (nil: any) is the endpoint's wins.
+    public struct TransportSocketMatch: Sendable {
+        public var name: String
+        public var tlsMode: String?
+        public var tls: TLSContextConfig?
+    }
+
     public var name: String
     public var discovery: Discovery
+    /// TLS to every endpoint (`transport_socket`) unless a socket match says otherwise.
+    public var tls: TLSContextConfig?
+    public var tlsByEndpoint: [TransportSocketMatch]
     public var loadBalancer: LoadBalancerPolicy
     public var connectTimeout: Duration
     public var thresholds: Thresholds
@@ -192,15 +202,22 @@ public struct ClusterConfig: Sendable {
             maxRequestsPerConnection = Int(proto.maxRequestsPerConnection.value)
         }
         rest.clearMaxRequestsPerConnection()
-        if proto.hasTransportSocket {
-            guard proto.transportSocket.name == "envoy.transport_sockets.raw_buffer" else {
-                throw ProxyConfigError(path + ".transport_socket", "\(proto.transportSocket.name): upstream TLS arrives with meshproxy's identity slice (issue 6)")
+        tls = proto.hasTransportSocket
+            ? try TLSContextConfig.transportSocket(proto.transportSocket, role: .client, limits: limits, at: path + ".transport_socket") : nil
+        rest.clearTransportSocket()
+        tlsByEndpoint = try proto.transportSocketMatches.enumerated().map { index, match in
+            let matchPath = "\(path).transport_socket_matches[\(index)]"
+            // Endpoints carry Istio's one key (`tlsMode`) in their socket-match metadata.
+            var tlsMode: String?
+            for (key, value) in match.match.fields {
+                guard key == "tlsMode", case .stringValue(let mode)? = value.kind else {
+                    throw ProxyConfigError(matchPath + ".match", "meshproxy matches endpoints on a string tlsMode only (got \(key))")
+                }
+                tlsMode = mode
             }
-            rest.clearTransportSocket()
-        }
-        for (index, match) in proto.transportSocketMatches.enumerated()
-        where match.transportSocket.name != "envoy.transport_sockets.raw_buffer" {
-            throw ProxyConfigError("\(path).transport_socket_matches[\(index)]", "\(match.transportSocket.name): upstream TLS arrives with meshproxy's identity slice (issue 6)")
+            return TransportSocketMatch(name: match.name, tlsMode: tlsMode,
+                                        tls: try TLSContextConfig.transportSocket(match.transportSocket, role: .client, limits: limits,
+                                                                                  at: matchPath + ".transport_socket"))
         }
         rest.transportSocketMatches = []
         bindAddress = proto.hasUpstreamBindConfig && proto.upstreamBindConfig.hasSourceAddress ? proto.upstreamBindConfig.sourceAddress.address : nil
@@ -247,5 +264,14 @@ public struct ClusterConfig: Sendable {
         if proto.hasEnforcingSuccessRate, proto.enforcingSuccessRate.value == 0 { rest.clearEnforcingSuccessRate() }
         try requireNothingElse(rest, at: path)
         return detection
+    }
+}
+
+extension ClusterConfig {
+    /// The TLS a connection to an endpoint with `tlsMode` uses: the first matching socket match,
+    /// else the cluster's transport socket (Envoy's order).
+    public func tls(forEndpointTLSMode tlsMode: String?) -> TLSContextConfig? {
+        for match in tlsByEndpoint where match.tlsMode == nil || match.tlsMode == tlsMode { return match.tls }
+        return tls
     }
 }

@@ -38,6 +38,9 @@ public struct ListenerConfig: Sendable {
     /// What a listener filter inspects before a chain is chosen.
     public enum ListenerFilter: String, Sendable {
         case originalDestination = "envoy.filters.listener.original_dst"
+        /// Reads a TLS ClientHello's server name and ALPN (and tells TLS from plaintext) before
+        /// the chain is chosen.
+        case tlsInspector = "envoy.filters.listener.tls_inspector"
     }
 
     public var name: String
@@ -48,6 +51,8 @@ public struct ListenerConfig: Sendable {
     public var useOriginalDestination: Bool
     public var direction: Direction
     public var listenerFilters: [ListenerFilter]
+    /// The listener has a tls_inspector: chains are chosen by transport protocol, SNI and ALPN.
+    public var inspectsTLS: Bool
     public var filterChains: [FilterChainConfig]
     public var defaultFilterChain: FilterChainConfig?
 
@@ -74,6 +79,7 @@ public struct ListenerConfig: Sendable {
             return known
         }
         rest.listenerFilters = []
+        inspectsTLS = listenerFilters.contains(.tlsInspector)
         filterChains = try proto.filterChains.enumerated().map { index, chain in
             try FilterChainConfig(proto: chain, limits: limits, at: "\(path).filter_chains[\(index)]")
         }
@@ -140,6 +146,8 @@ public struct FilterChainConfig: Sendable {
     public var name: String
     public var match: FilterChainMatch
     public var network: NetworkFilter
+    /// The chain's transport socket: TLS terminated here, or nil for plaintext.
+    public var tls: TLSContextConfig?
 
     init(proto: Envoy_Config_Listener_V3_FilterChain, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -157,12 +165,9 @@ public struct FilterChainConfig: Sendable {
         matchRest.applicationProtocols = []
         try requireNothingElse(matchRest, at: path + ".filter_chain_match")
         rest.clearFilterChainMatch()
-        if proto.hasTransportSocket {
-            guard proto.transportSocket.name == "envoy.transport_sockets.raw_buffer" else {
-                throw ProxyConfigError(path + ".transport_socket", "\(proto.transportSocket.name): TLS on meshproxy's listeners arrives with its identity slice (issue 6)")
-            }
-            rest.clearTransportSocket()
-        }
+        tls = proto.hasTransportSocket
+            ? try TLSContextConfig.transportSocket(proto.transportSocket, role: .server, limits: limits, at: path + ".transport_socket") : nil
+        rest.clearTransportSocket()
         rest.clearMetadata()
         // Filters: any number of network filters that meshproxy knows, ending in a terminal one.
         guard let last = proto.filters.last else { throw ProxyConfigError(path + ".filters", "is empty") }

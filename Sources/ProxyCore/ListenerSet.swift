@@ -7,7 +7,9 @@ import ProxyConfig
 /// Installs the handlers of a chosen filter chain on a new connection (the HTTP layer for an
 /// HTTP connection manager; TCP proxying for a TCP proxy).
 public protocol NetworkFilterInstaller: Sendable {
-    func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker) throws
+    /// `security` is the connection's TLS peer (nil on a plaintext chain).
+    func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
+                 security: ConnectionSecurity?) throws
 }
 
 /// Binds, rebinds and closes listeners as snapshots arrive. A listener whose address stays
@@ -70,13 +72,15 @@ public final class ListenerSet: @unchecked Sendable {
                 }
                 worker.stats.connectionsAccepted += 1
                 // The listener as the worker's snapshot has it now: updates reach new connections.
-                guard let current = worker.snapshot.listeners[name],
-                      let chain = current.filterChain(destinationPort: current.address.port, serverName: nil,
-                                                      transportProtocol: "raw_buffer", applicationProtocols: []) else {
-                    return channel.close()
-                }
+                guard let current = worker.snapshot.listeners[name] else { return channel.close() }
                 do {
-                    try installer.install(chain, listener: current, on: channel, worker: worker)
+                    if current.inspectsTLS {
+                        try channel.pipeline.syncOperations.addHandler(TLSInspector { hello, _ in
+                            try Self.start(current, hello: hello, on: channel, worker: worker, installer: installer)
+                        })
+                    } else {
+                        try Self.start(current, hello: .plaintext, on: channel, worker: worker, installer: installer)
+                    }
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
                     log("listener \(name): \(error)")
@@ -88,6 +92,30 @@ public final class ListenerSet: @unchecked Sendable {
             group.worker(for: loop).activeConnections.wrappingSubtract(1, ordering: .relaxed)
             log("listener \(name): could not take a connection: \(error)")
         }
+    }
+
+    /// The connection's filter chain by what its first bytes said; TLS terminated here when
+    /// the chain has a transport socket; then the chain's network filter.
+    static func start(_ listener: ListenerConfig, hello: ClientHello, on channel: Channel, worker: Worker,
+                      installer: NetworkFilterInstaller) throws {
+        guard let chain = listener.filterChain(destinationPort: listener.address.port, serverName: hello.serverName,
+                                               transportProtocol: hello.transportProtocol,
+                                               applicationProtocols: hello.applicationProtocols) else {
+            throw TLSSetupError("no filter chain matches a \(hello.transportProtocol) connection\(hello.serverName.map { " for \($0)" } ?? "")")
+        }
+        var security: ConnectionSecurity?
+        if let tls = chain.tls {
+            let established = ConnectionSecurity()
+            do {
+                try channel.pipeline.syncOperations.addHandler(try worker.tls.serverHandler(tls, security: established))
+                try channel.pipeline.syncOperations.addHandler(TLSHandshakeCounter(worker: worker))
+            } catch {
+                worker.stats.tlsHandshakeErrors += 1
+                throw error
+            }
+            security = established
+        }
+        try installer.install(chain, listener: listener, on: channel, worker: worker, security: security)
     }
 
     /// Names and addresses of the listeners bound now.

@@ -11,6 +11,8 @@ public final class ProxySnapshot: Sendable {
     public let listeners: [String: ListenerConfig]
     public let routeTables: [String: RouteTable]
     public let clusters: [String: UpstreamCluster]
+    /// The SDS secrets its TLS contexts name (Istio's `default` and `ROOTCA`).
+    public let secretNames: Set<String>
 
     public init(version: Int, listeners: [String: ListenerConfig], routeTables: [String: RouteTable],
                 clusters: [String: UpstreamCluster]) {
@@ -18,6 +20,17 @@ public final class ProxySnapshot: Sendable {
         self.listeners = listeners
         self.routeTables = routeTables
         self.clusters = clusters
+        var names = Set<String>()
+        for listener in listeners.values {
+            for chain in listener.filterChains + [listener.defaultFilterChain].compactMap({ $0 }) {
+                names.formUnion(chain.tls?.secretNames ?? [])
+            }
+        }
+        for cluster in clusters.values {
+            names.formUnion(cluster.config.tls?.secretNames ?? [])
+            for match in cluster.config.tlsByEndpoint { names.formUnion(match.tls?.secretNames ?? []) }
+        }
+        secretNames = names
     }
 
     public static let empty = ProxySnapshot(version: 0, listeners: [:], routeTables: [:], clusters: [:])

@@ -114,6 +114,9 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         worker.stats.upstreamConnectionsOpened += 1
         bootstrap.channelInitializer { [self] channel in
             channel.eventLoop.makeCompletedFuture {
+                if let tls = cluster.config.tls(forEndpointTLSMode: host.tlsMode) {
+                    try channel.pipeline.syncOperations.addHandler(try self.worker.tls.clientHandler(tls))
+                }
                 try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: self, isDownstream: false))
             }
         }

@@ -36,6 +36,10 @@ public struct WorkerStats: Sendable {
     public var downstreamTimeouts = 0
     /// Connections closed for having no request for the idle timeout.
     public var downstreamIdleClosed = 0
+    /// TLS handshakes completed with clients, and those that failed (bad certificate, no
+    /// certificate under mTLS, plaintext to a TLS-only chain, a secret not yet delivered).
+    public var tlsHandshakes = 0
+    public var tlsHandshakeErrors = 0
 
     public init() {}
 
@@ -61,14 +65,20 @@ public final class Worker: @unchecked Sendable {
     public var snapshot: ProxySnapshot = .empty
     public var stats = WorkerStats()
     public var loadBalancing = LoadBalancerState()
+    /// TLS contexts for this worker's connections, from the proxy's shared secrets.
+    public let tls: TLSContexts
 
-    public init(index: Int, loop: EventLoop) {
+    public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache()) {
         self.index = index
         self.loop = loop
+        self.tls = TLSContexts(secrets: secrets)
     }
 
     /// Installs `snapshot` for every request that starts from now on.
     public func publish(_ snapshot: ProxySnapshot) {
-        loop.execute { self.snapshot = snapshot }
+        loop.execute {
+            self.snapshot = snapshot
+            self.tls.reset()
+        }
     }
 }

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTP2
 import ProxyConfig
+import ProxyCore
 
 /// Chooses a connection's protocol from its first bytes (`codec_type: AUTO`): HTTP/2's
 /// connection preface means h2c with prior knowledge (what gRPC clients send in plaintext);
@@ -59,13 +60,13 @@ enum DownstreamHTTP2 {
     /// NIO's HTTP/2 server codec with a child channel per stream, each translating frames into
     /// HTTP/1 parts for a `DownstreamHTTP2Stream`.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, http: HTTPWorker,
-                          manager: HTTPConnectionManagerConfig) throws {
+                          manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) throws {
         _ = try pipeline.configureHTTP2Pipeline(mode: .server,
                                                 connectionConfiguration: HTTP2Codec.connection(maxHeaderListSize: manager.downstream.maxRequestHeadersBytes),
                                                 streamConfiguration: HTTP2Codec.stream()) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager))
+                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager, security: security))
             }
         }
     }
@@ -118,9 +119,12 @@ final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
     private(set) var remoteIP: String?
     let closeAfterResponse = false
 
-    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig) {
+    let security: ConnectionSecurity?
+
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) {
         self.http = http
         self.manager = manager
+        self.security = security
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

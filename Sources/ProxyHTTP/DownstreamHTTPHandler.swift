@@ -46,9 +46,12 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     private var requestsStarted = 0
     private var responseInProgress = false
 
-    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig) {
+    let security: ConnectionSecurity?
+
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) {
         self.http = http
         self.manager = manager
+        self.security = security
     }
 
     /// NIO's HTTP/1.1 server codec with this connection manager's header limits. NIO's own

@@ -2,6 +2,7 @@
 
 import NIOCore
 import NIOHTTP1
+import ProxyCore
 
 /// The downstream end of one exchange. HTTP/1.1 connections (`DownstreamHTTPHandler`) and
 /// HTTP/2 streams (`DownstreamHTTP2Stream`) both present their messages as NIO's HTTP/1 parts,
@@ -9,6 +10,8 @@ import NIOHTTP1
 protocol ExchangeDownstream: AnyObject {
     /// The client's address (`x-forwarded-for` with `use_remote_address`, hashing by source IP).
     var remoteIP: String? { get }
+    /// The TLS peer, when the client connected over TLS.
+    var security: ConnectionSecurity? { get }
     /// The connection closes after this response (HTTP/1.1 only).
     var closeAfterResponse: Bool { get }
     func writeHead(_ head: HTTPResponseHead)

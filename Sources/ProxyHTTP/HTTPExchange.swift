@@ -533,7 +533,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         }
         if let host = action.hostRewrite { head.headers.replaceOrAdd(name: "host", value: host) }
         if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: http.requestIDs.next()) }
-        if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: "http") }
+        let security = downstream.security
+        if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: security == nil ? "http" : "https") }
+        Self.forwardClientCert(manager, security: security, headers: &head.headers)
         if manager.useRemoteAddress, let peer = downstream.remoteIP {
             if let existing = head.headers.first(name: "x-forwarded-for") {
                 head.headers.replaceOrAdd(name: "x-forwarded-for", value: existing + "," + peer)
@@ -545,6 +547,33 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             head.headers.replaceOrAdd(name: "x-envoy-expected-rq-timeout-ms", value: String(Self.nanoseconds(timeout) / 1_000_000))
         }
         return head
+    }
+
+    /// `x-forwarded-client-cert` by the manager's `forward_client_cert_details` (Envoy's rules:
+    /// only a client that proved itself with a certificate may pass one on or get one set).
+    static func forwardClientCert(_ manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?, headers: inout HTTPHeaders) {
+        let name = "x-forwarded-client-cert"
+        let mutual = security?.peerAuthenticated == true
+        switch manager.forwardClientCert {
+        case .alwaysForwardOnly:
+            return
+        case .forwardOnly where mutual:
+            return
+        case .sanitize, .forwardOnly:
+            headers.remove(name: name)
+        case .appendForward, .sanitizeSet:
+            guard mutual, let security,
+                  let current = security.clientCertDetails(subject: manager.setClientCertSubject, uri: manager.setClientCertURI,
+                                                           dns: manager.setClientCertDNS) else {
+                headers.remove(name: name)
+                return
+            }
+            if manager.forwardClientCert == .appendForward, let existing = headers.first(name: name) {
+                headers.replaceOrAdd(name: name, value: existing + "," + current)
+            } else {
+                headers.replaceOrAdd(name: name, value: current)
+            }
+        }
     }
 
     private func hashKey(_ policies: [HashPolicy]) -> UInt64? {

@@ -20,7 +20,8 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
         self.workers = byLoop
     }
 
-    public func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker) throws {
+    public func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
+                        security: ConnectionSecurity?) throws {
         guard let http = workers[ObjectIdentifier(channel.eventLoop)] else {
             throw ProxyConfigError("listeners[\(listener.name)]", "connection on a loop that is not a worker")
         }
@@ -29,17 +30,17 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
             let operations = channel.pipeline.syncOperations
             let installHTTP1 = { (operations: ChannelPipeline.SynchronousOperations) throws in
                 try DownstreamHTTPHandler.configure(operations, manager: manager)
-                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager))
+                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, security: security))
             }
             switch manager.codec {
             case .http1:
                 try installHTTP1(operations)
             case .http2:
-                try DownstreamHTTP2.configure(operations, http: http, manager: manager)
+                try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security)
             case .auto:
                 try operations.addHandler(HTTPProtocolSniffer { http2, operations in
                     if http2 {
-                        try DownstreamHTTP2.configure(operations, http: http, manager: manager)
+                        try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security)
                     } else {
                         try installHTTP1(operations)
                     }

@@ -90,9 +90,17 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
         return bootstrap
     }
 
+    /// TLS first on a new upstream connection when the endpoint's transport socket asks for it
+    /// (auto-mTLS: Istio's `tlsMode: istio` endpoints); requests wait inside it for the handshake.
+    private func addTLS(to channel: Channel, host: UpstreamHost, cluster: UpstreamCluster) throws {
+        guard let tls = cluster.config.tls(forEndpointTLSMode: host.tlsMode) else { return }
+        try channel.pipeline.syncOperations.addHandler(try worker.tls.clientHandler(tls))
+    }
+
     private func connect(host: UpstreamHost, cluster: UpstreamCluster) -> EventLoopFuture<UpstreamHTTPConnection> {
         bootstrap(cluster).channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
+                try self.addTLS(to: channel, host: host, cluster: cluster)
                 // Bytes after an accepted upgrade's 101 are handed on when the decoder comes off.
                 try channel.pipeline.syncOperations.addHTTPClientHandlers(
                     leftOverBytesStrategy: .forwardBytes, enableOutboundHeaderValidation: false)
@@ -138,6 +146,7 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
         let key = host.socketAddress
         return bootstrap(cluster).channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
+                try self.addTLS(to: channel, host: host, cluster: cluster)
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: HTTP2Codec.connection(), streamConfiguration: HTTP2Codec.stream()
                 ) { stream in stream.close() }  // servers do not open streams to us (push is off)

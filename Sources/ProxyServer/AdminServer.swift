@@ -182,43 +182,27 @@ struct AdminStat {
 }
 
 extension WorkerStats {
+    /// Every counter once: its Envoy stat name and where it lives (summing and listing both read this).
+    nonisolated(unsafe) static let fields: [(name: String, value: WritableKeyPath<WorkerStats, Int>)] = [
+        ("downstream_cx_total", \.connectionsAccepted), ("downstream_rq_total", \.requests),
+        ("downstream_rq_2xx", \.responses2xx), ("downstream_rq_3xx", \.responses3xx), ("downstream_rq_4xx", \.responses4xx),
+        ("downstream_rq_5xx", \.responses5xx), ("upstream_cx_total", \.upstreamConnectionsOpened),
+        ("upstream_cx_connect_fail", \.upstreamConnectFailures), ("upstream_rq_retry", \.upstreamRetries),
+        ("upstream_rq_timeout", \.upstreamTimeouts), ("upstream_rq_overflow", \.overflows), ("no_route", \.noRoute),
+        ("no_healthy_upstream", \.noHealthyUpstream), ("fault_injected", \.faultsInjected), ("rq_mirrored", \.mirrored),
+        ("downstream_cx_protocol_error", \.downstreamProtocolErrors), ("downstream_rq_idle_timeout", \.downstreamTimeouts),
+        ("downstream_cx_idle_timeout", \.downstreamIdleClosed), ("tcp_downstream_cx_total", \.tcpConnections),
+        ("tcp_downstream_cx_no_route", \.tcpNoCluster), ("tcp_idle_timeout", \.tcpIdleTimeouts),
+        ("downstream_cx_upgrades_total", \.upgrades), ("downstream_rq_http2_total", \.http2Streams),
+        ("ssl_handshake", \.tlsHandshakes), ("ssl_connection_error", \.tlsHandshakeErrors),
+    ]
+
     mutating func add(_ other: WorkerStats) {
-        connectionsAccepted += other.connectionsAccepted
-        requests += other.requests
-        responses2xx += other.responses2xx
-        responses3xx += other.responses3xx
-        responses4xx += other.responses4xx
-        responses5xx += other.responses5xx
-        upstreamConnectionsOpened += other.upstreamConnectionsOpened
-        upstreamConnectFailures += other.upstreamConnectFailures
-        upstreamRetries += other.upstreamRetries
-        upstreamTimeouts += other.upstreamTimeouts
-        overflows += other.overflows
-        noRoute += other.noRoute
-        noHealthyUpstream += other.noHealthyUpstream
-        faultsInjected += other.faultsInjected
-        mirrored += other.mirrored
-        downstreamProtocolErrors += other.downstreamProtocolErrors
-        downstreamTimeouts += other.downstreamTimeouts
-        downstreamIdleClosed += other.downstreamIdleClosed
-        tcpConnections += other.tcpConnections
-        upgrades += other.upgrades
-        http2Streams += other.http2Streams
-        tcpNoCluster += other.tcpNoCluster
-        tcpIdleTimeouts += other.tcpIdleTimeouts
+        for field in Self.fields { self[keyPath: field.value] += other[keyPath: field.value] }
     }
 
     var named: [(String, Int)] {
-        [("downstream_cx_total", connectionsAccepted), ("downstream_rq_total", requests),
-         ("downstream_rq_2xx", responses2xx), ("downstream_rq_3xx", responses3xx), ("downstream_rq_4xx", responses4xx),
-         ("downstream_rq_5xx", responses5xx), ("upstream_cx_total", upstreamConnectionsOpened),
-         ("upstream_cx_connect_fail", upstreamConnectFailures), ("upstream_rq_retry", upstreamRetries),
-         ("upstream_rq_timeout", upstreamTimeouts), ("upstream_rq_overflow", overflows), ("no_route", noRoute),
-         ("no_healthy_upstream", noHealthyUpstream), ("fault_injected", faultsInjected), ("rq_mirrored", mirrored),
-         ("downstream_cx_protocol_error", downstreamProtocolErrors), ("downstream_rq_idle_timeout", downstreamTimeouts),
-         ("downstream_cx_idle_timeout", downstreamIdleClosed), ("tcp_downstream_cx_total", tcpConnections),
-         ("tcp_downstream_cx_no_route", tcpNoCluster), ("tcp_idle_timeout", tcpIdleTimeouts),
-         ("downstream_cx_upgrades_total", upgrades), ("downstream_rq_http2_total", http2Streams)]
+        Self.fields.map { ($0.name, self[keyPath: $0.value]) }
     }
 }
 

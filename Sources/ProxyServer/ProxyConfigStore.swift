@@ -23,6 +23,7 @@ public final class ProxyConfigStore: Sendable {
         var raw: [ResourceType: [String: DeltaClientStateMachine.Held]] = [:]
         var version = 0
         var received: Set<ResourceType> = []
+        var secretNames: Set<String> = []
     }
 
     private let state = Mutex(State())
@@ -30,18 +31,27 @@ public final class ProxyConfigStore: Sendable {
     private let workers: [Worker]
     private let listenerSet: ListenerSet
     private let log: @Sendable (String) -> Void
+    private let secrets: SecretCache
+    /// Secrets have a source (the embedded identity agent); without one, config that names an
+    /// SDS secret is refused rather than left waiting for a certificate that cannot come.
+    private let hasIdentity: Bool
 
-    public init(limits: ConfigLimits, workers: [Worker], listenerSet: ListenerSet, log: @escaping @Sendable (String) -> Void) {
+    public init(limits: ConfigLimits, workers: [Worker], listenerSet: ListenerSet, secrets: SecretCache, hasIdentity: Bool,
+                log: @escaping @Sendable (String) -> Void) {
         self.limits = limits
         self.workers = workers
         self.listenerSet = listenerSet
+        self.secrets = secrets
+        self.hasIdentity = hasIdentity
         self.log = log
     }
 
     /// Applies one type's resources as they are after a response; nil to ACK, a reason to NACK.
     public func apply(_ type: ResourceType, _ resources: [String: DeltaClientStateMachine.Held]) -> String? {
         do {
-            let snapshot: ProxySnapshot = try state.withLock { state in
+            let snapshot: ProxySnapshot = try state.withLock { current in
+                // Built on a copy: a refusal anywhere leaves the last good config whole.
+                var state = current
                 switch type {
                 case .listener:
                     state.listeners = try decode(resources, as: Envoy_Config_Listener_V3_Listener.self) { try ListenerConfig(proto: $0, limits: limits) }
@@ -55,8 +65,16 @@ public final class ProxyConfigStore: Sendable {
                 state.raw[type] = resources
                 state.received.insert(type)
                 if type == .cluster || type == .endpoint { rebuildClusters(&state) }
+                let snapshot = ProxySnapshot(version: state.version + 1, listeners: state.listeners, routeTables: state.routeTables,
+                                             clusters: state.clusters)
+                if !hasIdentity, let name = snapshot.secretNames.sorted().first {
+                    throw ProxyConfigError("\(type.shortName) transport_socket", "names the SDS secret \"\(name)\", but this meshproxy has no "
+                                           + "identity: run it with --ca-address, --ca-root and --token-file (its embedded agent)")
+                }
                 state.version += 1
-                return ProxySnapshot(version: state.version, listeners: state.listeners, routeTables: state.routeTables, clusters: state.clusters)
+                state.secretNames = snapshot.secretNames
+                current = state
+                return snapshot
             }
             for worker in workers { worker.publish(snapshot) }
             if type == .listener { _ = listenerSet.update(snapshot.listeners) }
@@ -103,7 +121,9 @@ public final class ProxyConfigStore: Sendable {
 
     /// True once clusters and listeners have arrived (Envoy's LIVE).
     public var isInitialized: Bool {
-        state.withLock { $0.received.isSuperset(of: [.cluster, .listener]) }
+        let (received, names) = state.withLock { ($0.received.isSuperset(of: [.cluster, .listener]), $0.secretNames) }
+        // As Envoy's listeners warm until their SDS secrets arrive.
+        return received && secrets.missing(names).isEmpty
     }
 
     public func currentClusters() -> [String: UpstreamCluster] { state.withLock { $0.clusters } }

@@ -14,10 +14,15 @@ public struct ProxyServer: Sendable {
     public var bootstrap: ProxyBootstrap
     public var concurrency: Int
     public var log: @Sendable (String) -> Void
+    /// The embedded identity agent: keeps the workload's certificate (`default`) and the mesh's
+    /// trust bundle (`ROOTCA`) current in the cache it is given, for as long as the proxy runs.
+    public var identity: (@Sendable (SecretCache) async throws -> Void)?
 
-    public init(bootstrap: ProxyBootstrap, concurrency: Int, log: @escaping @Sendable (String) -> Void) {
+    public init(bootstrap: ProxyBootstrap, concurrency: Int, identity: (@Sendable (SecretCache) async throws -> Void)? = nil,
+                log: @escaping @Sendable (String) -> Void) {
         self.bootstrap = bootstrap
         self.concurrency = concurrency
+        self.identity = identity
         self.log = log
     }
 
@@ -28,11 +33,23 @@ public struct ProxyServer: Sendable {
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, concurrency))
         let loops = Array(group.makeIterator())
-        let workers = loops.enumerated().map { Worker(index: $0.offset, loop: $0.element) }
+        let secrets = SecretCache()
+        let workers = loops.enumerated().map { Worker(index: $0.offset, loop: $0.element, secrets: secrets) }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)
         let listenerSet = try ListenerSet(group: balanced, installer: installer, log: log)
-        let store = ProxyConfigStore(limits: bootstrap.limits, workers: workers, listenerSet: listenerSet, log: log)
+        let store = ProxyConfigStore(limits: bootstrap.limits, workers: workers, listenerSet: listenerSet, secrets: secrets,
+                                     hasIdentity: identity != nil, log: log)
+        let identityTask = identity.map { agent in
+            Task { [log] in
+                do {
+                    try await agent(secrets)
+                } catch is CancellationError {
+                } catch {
+                    log("identity agent stopped: \(error)")
+                }
+            }
+        }
         let (quitStream, quitContinuation) = AsyncStream.makeStream(of: Void.self)
         let admin = AdminServer(store: store, workers: workers, listenerSet: listenerSet, nodeID: bootstrap.node.id,
                                 quit: { quitContinuation.yield() })
@@ -55,6 +72,7 @@ public struct ProxyServer: Sendable {
         log("stopping")
         adsTask.cancel()
         _ = await adsTask.result
+        identityTask?.cancel()
         // Shutdown goes on past a step that fails, so the others still run; each failure is said.
         do {
             try await listenerSet.closeAll().get()

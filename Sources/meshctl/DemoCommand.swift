@@ -36,7 +36,10 @@ struct MeshLocation: ParsableArguments {
 
 /// How `meshctl demo` and `meshctl up` place and run a mesh.
 struct MeshRunArguments: ParsableArguments {
-    @Option(help: "The Envoy binary (default: the one scripts/setup.sh installs, or envoy on PATH).")
+    @Option(help: "The data plane: meshproxy, envoy (stock Envoy with meshproxy's agent), or mixed (alternating; every hop between the two kinds).")
+    var proxy: String = DataPlane.meshproxy.rawValue
+
+    @Option(help: "The Envoy binary, for --proxy envoy or mixed (default: the one scripts/setup.sh installs, or envoy on PATH).")
     var envoy: String?
 
     @OptionGroup var location: MeshLocation
@@ -54,6 +57,9 @@ struct MeshRunArguments: ParsableArguments {
     var workloadCertTTL: Int = 86400
 
     func validate() throws {
+        guard DataPlane(rawValue: proxy) != nil else {
+            throw ValidationError("--proxy must be one of \(DataPlane.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(proxy)\"")
+        }
         let parts = subnet.split(separator: ".")
         guard parts.count == 2, parts[0] == "127", let second = Int(parts[1]), (1...254).contains(second) else {
             throw ValidationError("--subnet must be 127.N with N in 1...254, not \"\(subnet)\"")
@@ -65,8 +71,11 @@ struct MeshRunArguments: ParsableArguments {
         if let running = try? MeshState.load(runDirectory: location.runDirectory), kill(running.pid, 0) == 0 {
             throw CommandFailure("a mesh is already running from \(location.runDirectory) (pid \(running.pid)); stop it with `meshctl down`")
         }
+        let dataPlane = DataPlane(rawValue: proxy) ?? .meshproxy
+        // Envoy is looked for only when the data plane has one.
         var options = MeshRunOptions(runDirectory: location.runDirectory, binDirectory: DemoDefaults.binDirectory,
-                                     envoy: try DemoDefaults.envoy(envoy), workloads: workloads)
+                                     envoy: dataPlane == .meshproxy ? "" : try DemoDefaults.envoy(envoy), workloads: workloads)
+        options.dataPlane = dataPlane
         options.subnet = subnet
         options.xdsPort = xdsPort
         options.debugPort = xdsPort + 4
@@ -128,20 +137,10 @@ enum BookinfoWorkloads {
 struct StartDemo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "start", abstract: "Start the demo mesh (the default).")
 
-    @Option(help: "The data plane: envoy (stock Envoy) or meshproxy.")
-    var proxy: String = "envoy"
-
     @Option(help: "Bookinfo's config directory (samples/bookinfo).")
     var samples: String?
 
     @OptionGroup var mesh: MeshRunArguments
-
-    func validate() throws {
-        guard proxy == "envoy" || proxy == "meshproxy" else { throw ValidationError("--proxy must be envoy or meshproxy") }
-        if proxy == "meshproxy" {
-            throw ValidationError("--proxy meshproxy: meshproxy is not built yet (it arrives with its own issue); use --proxy envoy")
-        }
-    }
 
     func run() async throws {
         let samples = try DemoDefaults.samples(samples)

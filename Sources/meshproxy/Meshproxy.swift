@@ -5,7 +5,9 @@ import EnvoyAPI
 import Foundation
 import IdentityAgent
 import ProxyConfig
+import ProxyCore
 import ProxyServer
+import SwiftProtobuf
 
 @main
 struct Meshproxy: AsyncParsableCommand {
@@ -44,6 +46,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Worker event loops (default: the number of cores).")
     var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @OptionGroup(title: "Identity (the embedded agent; all three turn it on)")
+    var identity: EmbeddedIdentityOptions
+
     func run() async throws {
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("meshproxy: \($0)\n".utf8)) }
         let json: String
@@ -62,6 +67,13 @@ struct RunCommand: AsyncParsableCommand {
                 guard let (adminHost, adminPort) = Self.split(adminAddress) else { throw ValidationError("--admin-address must be HOST:PORT") }
                 proto.admin.address.socketAddress.address = adminHost
                 proto.admin.address.socketAddress.portValue = UInt32(adminPort)
+            }
+            if identity.enabled {
+                // What `meshctl proxy-bootstrap` says of a proxy with an identity: meshd then
+                // sends it mTLS config.
+                proto.node.metadata.fields["WORKLOAD_IDENTITY"] = Google_Protobuf_Value(stringValue: "SDS")
+                proto.node.metadata.fields["NAMESPACE"] = Google_Protobuf_Value(stringValue: identity.namespace ?? Self.namespace(nodeId))
+                proto.node.metadata.fields["SERVICE_ACCOUNT"] = Google_Protobuf_Value(stringValue: identity.serviceAccount ?? "default")
             }
             proto.dynamicResources.adsConfig.apiType = .deltaGrpc
             proto.dynamicResources.adsConfig.transportApiVersion = .v3
@@ -92,7 +104,13 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as ProxyConfigError {
             throw ValidationError("\(error)")
         }
-        try await ProxyServer(bootstrap: config, concurrency: concurrency, log: log).run()
+        let agent = try identity.agent(node: config.node, log: log)
+        try await ProxyServer(bootstrap: config, concurrency: concurrency, identity: agent, log: log).run()
+    }
+
+    /// The namespace in an Istio node ID (`sidecar~IP~NAME.NAMESPACE~...`).
+    static func namespace(_ nodeID: String) -> String {
+        nodeID.split(separator: "~").dropFirst(2).first?.split(separator: ".").dropFirst().first.map(String.init) ?? "default"
     }
 
     static func split(_ address: String) -> (String, Int)? {
@@ -146,6 +164,69 @@ struct AgentCommand: AsyncParsableCommand {
         let client = CAClient(host: String(caAddress[..<colon]), port: port, rootPEM: String(decoding: root, as: UTF8.self),
                               token: String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
         let identity = "spiffe://\(trustDomain)/ns/\(namespace)/sa/\(serviceAccount)"
-        try await IdentityAgent(ca: client, identityURI: identity, ttl: .seconds(certTtl), sdsSocket: sdsSocket, log: log).run()
+        try await IdentityAgent(ca: client, identityURI: identity, ttl: .seconds(certTtl), log: log).serve(sdsSocket: sdsSocket)
+    }
+}
+
+/// `meshproxy run`'s identity: the agent runs inside the proxy (Istio's pilot-agent role without
+/// a second process or socket): its key is made here and never leaves the process, its
+/// certificate and the mesh root go straight into the proxy's secrets as `default` and `ROOTCA`,
+/// and a rotation reaches new connections while open ones keep theirs.
+struct EmbeddedIdentityOptions: ParsableArguments {
+    @Option(help: "meshd's CA address, HOST:PORT.")
+    var caAddress: String?
+
+    @Option(help: "The mesh's trust bundle, to check the CA's certificate (meshd writes <data dir>/root-cert.pem).")
+    var caRoot: String?
+
+    @Option(help: "The file with the workload's bootstrap token (<meshd data dir>/tokens/<namespace>/<name>).")
+    var tokenFile: String?
+
+    @Option(help: "The workload's namespace (default: the bootstrap node's NAMESPACE).")
+    var namespace: String?
+
+    @Option(help: "The workload's service account (default: the bootstrap node's SERVICE_ACCOUNT, else default).")
+    var serviceAccount: String?
+
+    @Option(help: "The mesh's trust domain.")
+    var trustDomain: String = "cluster.local"
+
+    @Option(help: "Certificate lifetime to ask for, in seconds.")
+    var certTtl: Int = 86400
+
+    var enabled: Bool { caAddress != nil || caRoot != nil || tokenFile != nil }
+
+    func validate() throws {
+        guard enabled else { return }
+        guard caAddress != nil, caRoot != nil, tokenFile != nil else {
+            throw ValidationError("the embedded identity agent needs all of --ca-address, --ca-root and --token-file")
+        }
+        guard certTtl > 0 else { throw ValidationError("--cert-ttl must be positive") }
+    }
+
+    func agent(node: Envoy_Config_Core_V3_Node, log: @escaping @Sendable (String) -> Void) throws -> (@Sendable (SecretCache) async throws -> Void)? {
+        guard enabled, let caAddress, let caRoot, let tokenFile else { return nil }
+        guard let (host, port) = RunCommand.split(caAddress) else { throw ValidationError("--ca-address must be HOST:PORT") }
+        guard let root = FileManager.default.contents(atPath: caRoot) else { throw ValidationError("--ca-root \(caRoot): cannot read it") }
+        guard let token = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("--token-file \(tokenFile): cannot read it") }
+        func metadata(_ key: String) -> String? {
+            if case .stringValue(let value)? = node.metadata.fields[key]?.kind, !value.isEmpty { return value }
+            return nil
+        }
+        let namespace = self.namespace ?? metadata("NAMESPACE") ?? RunCommand.namespace(node.id)
+        let serviceAccount = self.serviceAccount ?? metadata("SERVICE_ACCOUNT") ?? "default"
+        let client = CAClient(host: host, port: port, rootPEM: String(decoding: root, as: UTF8.self),
+                              token: String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+        let agent = IdentityAgent(ca: client, identityURI: "spiffe://\(trustDomain)/ns/\(namespace)/sa/\(serviceAccount)",
+                                  ttl: .seconds(certTtl), log: { log($0) })
+        return { secrets in
+            try await agent.rotate { certificate in
+                // The bundle first: a context built between the two writes then trusts the new
+                // root before it presents a certificate from it.
+                secrets.set(SecretDiscoveryService.rootSecret, .trustBundle(certificate.rootPEM))
+                secrets.set(SecretDiscoveryService.workloadSecret,
+                            .certificate(chainPEM: certificate.presentedChainPEM, keyPEM: certificate.keyPEM))
+            }
+        }
     }
 }

@@ -224,4 +224,44 @@ import Testing
             _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
         }
     }
+
+    /// TLS settings meshproxy cannot honour are refused with their path, never dropped: each
+    /// would change who may connect.
+    @Test func tlsSettingsThatChangeWhoMayConnectAreRefusedWithTheirPath() throws {
+        func cluster(_ edit: (inout Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext) -> Void) throws -> Envoy_Config_Cluster_V3_Cluster {
+            var context = Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext()
+            context.commonTlsContext.tlsCertificateSdsSecretConfigs = [.with { $0.name = "default" }]
+            context.commonTlsContext.validationContextSdsSecretConfig = .with { $0.name = "ROOTCA" }
+            edit(&context)
+            var cluster = Envoy_Config_Cluster_V3_Cluster()
+            cluster.name = "reviews"
+            cluster.type = .eds
+            cluster.transportSocket.name = "envoy.transport_sockets.tls"
+            cluster.transportSocket.typedConfig = try Google_Protobuf_Any(message: context)
+            return cluster
+        }
+        let accepted = try ClusterConfig(proto: try cluster { _ in }, limits: ConfigLimits())
+        #expect(accepted.tls?.secretNames == ["default", "ROOTCA"])
+        #expect(accepted.tls?.maximumVersion == .tls12)  // Envoy's client default
+        let path = "clusters[reviews].transport_socket.typed_config.common_tls_context"
+        let refused: [(String, (inout Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext) -> Void, ProxyConfigError)] = [
+            ("cipher suites", { $0.commonTlsContext.tlsParams.cipherSuites = ["ECDHE-RSA-AES128-GCM-SHA256"] },
+             ProxyConfigError(path + ".tls_params", "not supported by meshproxy: cipher_suites")),
+            ("two certificates", { $0.commonTlsContext.tlsCertificateSdsSecretConfigs.append(.with { $0.name = "other" }) },
+             ProxyConfigError(path, "meshproxy presents one certificate per context (got 2)")),
+            ("a key log", { $0.commonTlsContext.keyLog.path = "/tmp/keys" },
+             ProxyConfigError(path, "not supported by meshproxy: key_log")),
+            ("renegotiation", { $0.allowRenegotiation = true },
+             ProxyConfigError("clusters[reviews].transport_socket.typed_config", "not supported by meshproxy: allow_renegotiation")),
+        ]
+        for (what, edit, expected) in refused {
+            #expect(throws: expected, "\(what)") { _ = try ClusterConfig(proto: try cluster(edit), limits: ConfigLimits()) }
+        }
+        var alts = try cluster { _ in }
+        alts.transportSocket.name = "envoy.transport_sockets.alts"
+        #expect(throws: ProxyConfigError("clusters[reviews].transport_socket.name",
+                                         "transport socket envoy.transport_sockets.alts is not supported by meshproxy (raw_buffer and tls are)")) {
+            _ = try ClusterConfig(proto: alts, limits: ConfigLimits())
+        }
+    }
 }

@@ -65,6 +65,9 @@ enum MutualTLS {
     static func upstream(sni: String, peerIdentities: [String]) throws -> Envoy_Config_Core_V3_TransportSocket {
         var context = Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext()
         context.commonTlsContext = common(peerIdentities: peerIdentities, alpn: [])
+        // Envoy's client default stops at TLS 1.2; mesh hops use 1.3 (both ends are ours or Envoy).
+        context.commonTlsContext.tlsParams.tlsMinimumProtocolVersion = .tlsv12
+        context.commonTlsContext.tlsParams.tlsMaximumProtocolVersion = .tlsv13
         context.sni = sni
         return try socket(context)
     }

@@ -1,0 +1,265 @@
+// TLS on the proxy's connections: contexts built from config and secrets, and the peer each connection proved.
+
+import Crypto
+import Foundation
+import NIOCore
+import NIOSSL
+import NIOTLS
+import ProxyConfig
+import X509
+
+/// Who the other end of one TLS connection is, filled in during its handshake (on the
+/// connection's loop, before any application byte passes) and read by the layers above:
+/// `x-forwarded-client-cert`, `x-forwarded-proto`, and later the mesh's telemetry labels.
+public final class ConnectionSecurity: @unchecked Sendable {  // written once on the loop, then only read there
+    /// The peer certificate's URI SANs (a mesh workload's SPIFFE ID is the first).
+    public fileprivate(set) var peerURIs: [String] = []
+    public fileprivate(set) var peerDNSNames: [String] = []
+    /// The peer certificate's subject, RFC 4514 (empty for mesh workload certificates).
+    public fileprivate(set) var peerSubject = ""
+    /// Hex SHA-256 of the peer certificate's DER (Envoy's XFCC `Hash`).
+    public fileprivate(set) var peerCertificateHash: String?
+    /// This side's own URI SAN (XFCC `By`).
+    public fileprivate(set) var localURI: String?
+
+    public init() {}
+
+    /// The peer presented a certificate that passed verification.
+    public var peerAuthenticated: Bool { peerCertificateHash != nil }
+
+    /// This connection's element of `x-forwarded-client-cert`, in Envoy's field order
+    /// (By, Hash, Subject, URI, DNS); nil without a client certificate.
+    public func clientCertDetails(subject: Bool, uri: Bool, dns: Bool) -> String? {
+        guard let hash = peerCertificateHash else { return nil }
+        var fields: [String] = []
+        if let localURI { fields.append("By=\(localURI)") }
+        fields.append("Hash=\(hash)")
+        if subject { fields.append("Subject=\"\(peerSubject.replacingOccurrences(of: "\"", with: "\\\""))\"") }
+        if uri { fields += peerURIs.map { "URI=\($0)" } }
+        if dns { fields += peerDNSNames.map { "DNS=\($0)" } }
+        return fields.joined(separator: ";")
+    }
+}
+
+public struct TLSSetupError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One worker's TLS contexts (confined to its loop, so no lock). A context is built on first
+/// use and kept until the secrets it was built from change (a certificate rotation: connections
+/// open on the old one go on, new ones get the new certificate) or a new config snapshot
+/// arrives. Building one parses PEM and keys, milliseconds; handshakes reuse it.
+public final class TLSContexts {
+    private struct Entry {
+        let config: TLSContextConfig  // held so its identifier is not reused while cached
+        let generation: Int
+        let context: NIOSSLContext
+        let localURI: String?
+    }
+
+    public let secrets: SecretCache
+    private var cache: [ObjectIdentifier: Entry] = [:]
+
+    public init(secrets: SecretCache) {
+        self.secrets = secrets
+    }
+
+    /// Forgets every context (a new snapshot: its configs are new objects).
+    public func reset() {
+        cache.removeAll(keepingCapacity: true)
+    }
+
+    /// A server handler for a connection accepted on a chain with `config`.
+    public func serverHandler(_ config: TLSContextConfig, security: ConnectionSecurity) throws -> NIOSSLServerHandler {
+        let entry = try self.entry(config)
+        security.localURI = entry.localURI
+        return NIOSSLServerHandler._makeSSLServerHandler(context: entry.context,
+                                                         additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security))
+    }
+
+    /// A client handler for an upstream connection with `config`: SNI, our certificate, and the
+    /// server's chain and SAN checked before the first request byte leaves.
+    public func clientHandler(_ config: TLSContextConfig, security: ConnectionSecurity = ConnectionSecurity()) throws -> NIOSSLClientHandler {
+        let entry = try self.entry(config)
+        security.localURI = entry.localURI
+        return try NIOSSLClientHandler._makeSSLClientHandler(context: entry.context, serverHostname: config.serverName,
+                                                             additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security))
+    }
+
+    private func entry(_ config: TLSContextConfig) throws -> Entry {
+        let generation = secrets.generation
+        if let cached = cache[ObjectIdentifier(config)], cached.config === config, cached.generation == generation { return cached }
+        let (context, localURI) = try build(config)
+        let entry = Entry(config: config, generation: generation, context: context, localURI: localURI)
+        cache[ObjectIdentifier(config)] = entry
+        return entry
+    }
+
+    private func build(_ config: TLSContextConfig) throws -> (NIOSSLContext, String?) {
+        var chain: [NIOSSLCertificate] = []
+        var key: NIOSSLPrivateKey?
+        do {
+            switch config.certificate {
+            case .pair(let chainSource, let keySource)?:
+                chain = try NIOSSLCertificate.fromPEMBytes(Array(try Self.text(chainSource).utf8))
+                key = try NIOSSLPrivateKey(bytes: Array(try Self.text(keySource).utf8), format: .pem)
+            case .secret(let name)?:
+                guard case .certificate(let chainPEM, let keyPEM)? = secrets[name] else {
+                    throw TLSSetupError("the certificate \"\(name)\" has not arrived from the identity agent yet")
+                }
+                chain = try NIOSSLCertificate.fromPEMBytes(Array(chainPEM.utf8))
+                key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+            case nil:
+                break
+            }
+        } catch let error as TLSSetupError {
+            throw error
+        } catch {
+            throw TLSSetupError("\(config): its certificate or key does not parse: \(error)")
+        }
+        var configuration: TLSConfiguration
+        switch config.role {
+        case .server:
+            guard let key, !chain.isEmpty else { throw TLSSetupError("\(config): a server needs a certificate") }
+            configuration = .makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        case .client:
+            configuration = .makeClientConfiguration()
+            if let key {
+                configuration.certificateChain = chain.map { .certificate($0) }
+                configuration.privateKey = .privateKey(key)
+            }
+        }
+        if let trust = config.trust {
+            let pem: String
+            switch trust {
+            case .bundle(let source):
+                pem = try Self.text(source)
+            case .secret(let name):
+                guard case .trustBundle(let bundle)? = secrets[name] else {
+                    throw TLSSetupError("the trust bundle \"\(name)\" has not arrived from the identity agent yet")
+                }
+                pem = bundle
+            }
+            do {
+                configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)))
+            } catch {
+                throw TLSSetupError("\(config): its trusted CA does not parse: \(error)")
+            }
+            // A server without require_client_certificate still checks a certificate that is offered.
+            configuration.certificateVerification = config.role == .server && !config.requireClientCertificate
+                ? .optionalVerification : .noHostnameVerification
+        } else {
+            configuration.certificateVerification = .none  // Envoy: no validation context, no verification
+        }
+        configuration.minimumTLSVersion = Self.version(config.minimumVersion)
+        configuration.maximumTLSVersion = Self.version(config.maximumVersion)
+        configuration.applicationProtocols = config.alpn
+        do {
+            return (try NIOSSLContext(configuration: configuration), chain.first.flatMap { Self.identity(of: $0)?.uris.first })
+        } catch {
+            throw TLSSetupError("\(config): \(error)")
+        }
+    }
+
+    /// After the chain verified: the SAN matchers, then what the layers above want to know.
+    private static func peerCheck(_ config: TLSContextConfig, _ security: ConnectionSecurity) -> _NIOAdditionalPeerCertificateVerificationCallback {
+        { certificate, channel in
+            guard let identity = identity(of: certificate) else {
+                return channel.eventLoop.makeFailedFuture(TLSSetupError("the peer's certificate does not parse"))
+            }
+            if !config.subjectAltNames.isEmpty {
+                let matched = config.subjectAltNames.contains { matcher in
+                    let names: [String]
+                    switch matcher.kind {
+                    case .uri: names = identity.uris
+                    case .dns: names = identity.dnsNames
+                    case .email: names = identity.emails
+                    case .ipAddress: names = identity.ipAddresses
+                    }
+                    return names.contains(where: matcher.matcher.matches)
+                }
+                guard matched else {
+                    return channel.eventLoop.makeFailedFuture(
+                        TLSSetupError("the peer's certificate (\((identity.uris + identity.dnsNames).joined(separator: ", "))) matches no allowed subject alt name"))
+                }
+            }
+            security.peerURIs = identity.uris
+            security.peerDNSNames = identity.dnsNames
+            security.peerSubject = identity.subject
+            security.peerCertificateHash = identity.hash
+            return channel.eventLoop.makeSucceededVoidFuture()
+        }
+    }
+
+    struct Identity {
+        var uris: [String] = []
+        var dnsNames: [String] = []
+        var emails: [String] = []
+        var ipAddresses: [String] = []
+        var subject = ""
+        var hash = ""
+    }
+
+    static func identity(of certificate: NIOSSLCertificate) -> Identity? {
+        guard let der = try? certificate.toDERBytes(), let parsed = try? X509.Certificate(derEncoded: der) else { return nil }
+        var identity = Identity()
+        identity.subject = parsed.subject.description
+        identity.hash = SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        for name in (try? parsed.extensions.subjectAlternativeNames).map(Array.init) ?? [] {
+            switch name {
+            case .uniformResourceIdentifier(let uri): identity.uris.append(uri)
+            case .dnsName(let dns): identity.dnsNames.append(dns)
+            case .rfc822Name(let email): identity.emails.append(email)
+            case .ipAddress(let bytes):
+                let octets = Array(bytes.bytes)
+                if octets.count == 4 { identity.ipAddresses.append(octets.map(String.init).joined(separator: ".")) }
+                else if octets.count == 16, let address = try? SocketAddress(packedIPAddress: ByteBuffer(bytes: octets), port: 0) {
+                    identity.ipAddresses.append(address.ipAddress ?? "")
+                }
+            default: break
+            }
+        }
+        return identity
+    }
+
+    static func text(_ source: PEMSource) throws -> String {
+        switch source {
+        case .inline(let text): return text
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path) else { throw TLSSetupError("cannot read \(path)") }
+            return String(decoding: data, as: UTF8.self)
+        }
+    }
+
+    static func version(_ version: TLSContextConfig.Version) -> TLSVersion {
+        switch version {
+        case .tls10: return .tlsv1
+        case .tls11: return .tlsv11
+        case .tls12: return .tlsv12
+        case .tls13: return .tlsv13
+        }
+    }
+}
+
+/// Counts a downstream connection's handshake outcome in the worker's stats, then steps aside.
+final class TLSHandshakeCounter: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    private let worker: Worker
+
+    init(worker: Worker) { self.worker = worker }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted? = event as? TLSUserEvent {
+            worker.stats.tlsHandshakes += 1
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        worker.stats.tlsHandshakeErrors += 1
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        context.fireErrorCaught(error)
+    }
+}
