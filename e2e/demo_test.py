@@ -500,6 +500,10 @@ def main():
     args = parser.parse_args()
     os.chdir(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     print(f"data plane: {args.proxy}")
+    if args.proxy == "mixed":
+        # MeshRun alternates in plan order, the gateway first.
+        print("  gateway: Envoy → productpage: meshproxy → details: Envoy, reviews v1: meshproxy, v2: Envoy, v3: meshproxy"
+              " → ratings: Envoy (Envoy → meshproxy, meshproxy → Envoy, meshproxy → meshproxy, Envoy → Envoy; all STRICT mTLS)")
     ok = run(args) and run_up(args)
     print(f"e2e demo ({args.proxy}): PASS" if ok else f"e2e demo ({args.proxy}): FAIL")
     sys.exit(0 if ok else 1)

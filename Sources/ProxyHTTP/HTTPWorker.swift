@@ -47,8 +47,9 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
 
     func acquire(host: UpstreamHost, cluster: UpstreamCluster, for exchange: HTTPExchange?) -> Acquired {
         if cluster.config.upstreamHTTP2 { return acquireStream(host: host, cluster: cluster) }
-        if let idle = pool.takeIdle(to: host.socketAddress), idle.cluster === cluster || idle.cluster.name == cluster.name {
-            return .ready(idle)
+        if let idle = pool.takeIdle(to: host.socketAddress) {
+            if idle.cluster === cluster || Self.sameTransport(idle, host: host, cluster: cluster) { return .ready(idle) }
+            idle.channel.close(promise: nil)  // made under other settings: closing it frees its slot
         }
         let limits = cluster.config.thresholds
         if cluster.resources.tryAcquire(.connections, limit: limits.maxConnections) {
@@ -59,6 +60,14 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
             return .pending
         }
         return .overflow
+    }
+
+    /// An idle connection made for an earlier version of `cluster` may carry this request if it is
+    /// the same cluster with the same transport: an endpoint update keeps connections, a change
+    /// of TLS (a new PeerAuthentication or DestinationRule) does not, as Envoy drains its pools.
+    private static func sameTransport(_ idle: UpstreamHTTPConnection, host: UpstreamHost, cluster: UpstreamCluster) -> Bool {
+        idle.cluster.name == cluster.name
+            && idle.cluster.config.tls(forEndpointTLSMode: idle.host.tlsMode) === cluster.config.tls(forEndpointTLSMode: host.tlsMode)
     }
 
     /// Takes a waiting exchange out of the queue (it gave up: timeout or downstream gone).
