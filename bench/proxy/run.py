@@ -153,8 +153,8 @@ def memory_mb(pid):
     return parts
 
 
-def wrk(url, seconds):
-    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "-H", "Host: web", url], capture_output=True, text=True).stdout
+def wrk(url, seconds, host="web"):
+    out = subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "-H", f"Host: {host}", url], capture_output=True, text=True).stdout
     requests = next(int(line.split()[0]) for line in out.splitlines() if "requests in" in line)
     rps = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("Requests/sec"))
     errors = sum(int(part.split()[-1]) for line in out.splitlines() if "Non-2xx" in line for part in [line])
