@@ -39,15 +39,7 @@ final class HTTPProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
 
     private func choose(http2: Bool, _ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
         held = nil
-        do {
-            try install(http2, context.pipeline.syncOperations)
-        } catch {
-            context.close(promise: nil)
-            return
-        }
-        context.fireChannelRead(wrapInboundOut(buffer))
-        context.fireChannelReadComplete()
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        FirstBytes.install(buffer, from: context) { try install(http2, $0) }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

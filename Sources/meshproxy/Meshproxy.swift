@@ -46,8 +46,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Worker event loops (default: the number of cores).")
     var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    @OptionGroup(title: "Identity (the embedded agent; all three turn it on)")
-    var identity: EmbeddedIdentityOptions
+    @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on)")
+    var identity: IdentityOptions
 
     func run() async throws {
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("meshproxy: \($0)\n".utf8)) }
@@ -104,7 +104,7 @@ struct RunCommand: AsyncParsableCommand {
         } catch let error as ProxyConfigError {
             throw ValidationError("\(error)")
         }
-        let agent = try identity.agent(node: config.node, log: log)
+        let agent = try identity.embedded(node: config.node, log: log)
         try await ProxyServer(bootstrap: config, concurrency: concurrency, identity: agent, log: log).run()
     }
 
@@ -130,50 +130,25 @@ struct AgentCommand: AsyncParsableCommand {
             `meshctl proxy-bootstrap --sds-socket PATH` sets that up.
             """)
 
-    @Option(help: "meshd's CA address, HOST:PORT.")
-    var caAddress: String = "127.0.0.1:15012"
-
-    @Option(help: "The mesh's trust bundle (meshd writes <data dir>/root-cert.pem).")
-    var caRoot: String
-
-    @Option(help: "The file with the workload's bootstrap token.")
-    var tokenFile: String
-
-    @Option(help: "The workload's namespace.")
-    var namespace: String = "default"
-
-    @Option(help: "The workload's service account (its WorkloadEntry's serviceAccount).")
-    var serviceAccount: String = "default"
-
-    @Option(help: "The mesh's trust domain.")
-    var trustDomain: String = "cluster.local"
+    @OptionGroup(title: "Identity")
+    var identity: IdentityOptions
 
     @Option(help: "Where to serve SDS (a Unix socket path).")
     var sdsSocket: String
 
-    @Option(help: "Certificate lifetime to ask for, in seconds.")
-    var certTtl: Int = 86400
-
     func run() async throws {
-        guard let colon = caAddress.lastIndex(of: ":"), let port = Int(caAddress[caAddress.index(after: colon)...]) else {
-            throw ValidationError("--ca-address must be HOST:PORT")
-        }
-        guard let root = FileManager.default.contents(atPath: caRoot) else { throw ValidationError("--ca-root \(caRoot): cannot read it") }
-        guard let token = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("--token-file \(tokenFile): cannot read it") }
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
-        let client = CAClient(host: String(caAddress[..<colon]), port: port, rootPEM: String(decoding: root, as: UTF8.self),
-                              token: String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        let identity = "spiffe://\(trustDomain)/ns/\(namespace)/sa/\(serviceAccount)"
-        try await IdentityAgent(ca: client, identityURI: identity, ttl: .seconds(certTtl), log: log).serve(sdsSocket: sdsSocket)
+        try await identity.agent(caAddressDefault: "127.0.0.1:15012", log: log).serve(sdsSocket: sdsSocket)
     }
 }
 
-/// `meshproxy run`'s identity: the agent runs inside the proxy (Istio's pilot-agent role without
-/// a second process or socket): its key is made here and never leaves the process, its
-/// certificate and the mesh root go straight into the proxy's secrets as `default` and `ROOTCA`,
-/// and a rotation reaches new connections while open ones keep theirs.
-struct EmbeddedIdentityOptions: ParsableArguments {
-    @Option(help: "meshd's CA address, HOST:PORT.")
+/// The identity agent's options, shared by `meshproxy agent` (beside an Envoy) and `meshproxy
+/// run` (the agent inside the proxy: Istio's pilot-agent role without a second process or
+/// socket; its key is made in the proxy and never leaves it, its certificate and the mesh root go
+/// straight into the proxy's secrets as `default` and `ROOTCA`, and a rotation reaches new
+/// connections while open ones keep theirs).
+struct IdentityOptions: ParsableArguments {
+    @Option(help: "meshd's CA address, HOST:PORT (agent: default 127.0.0.1:15012).")
     var caAddress: String?
 
     @Option(help: "The mesh's trust bundle, to check the CA's certificate (meshd writes <data dir>/root-cert.pem).")
@@ -182,10 +157,10 @@ struct EmbeddedIdentityOptions: ParsableArguments {
     @Option(help: "The file with the workload's bootstrap token (<meshd data dir>/tokens/<namespace>/<name>).")
     var tokenFile: String?
 
-    @Option(help: "The workload's namespace (default: the bootstrap node's NAMESPACE).")
+    @Option(help: "The workload's namespace (run: default the bootstrap node's NAMESPACE; else default).")
     var namespace: String?
 
-    @Option(help: "The workload's service account (default: the bootstrap node's SERVICE_ACCOUNT, else default).")
+    @Option(help: "The workload's service account (run: default the bootstrap node's SERVICE_ACCOUNT; else default).")
     var serviceAccount: String?
 
     @Option(help: "The mesh's trust domain.")
@@ -194,31 +169,39 @@ struct EmbeddedIdentityOptions: ParsableArguments {
     @Option(help: "Certificate lifetime to ask for, in seconds.")
     var certTtl: Int = 86400
 
+    /// Any identity option given: `meshproxy run` then embeds the agent.
     var enabled: Bool { caAddress != nil || caRoot != nil || tokenFile != nil }
 
     func validate() throws {
-        guard enabled else { return }
-        guard caAddress != nil, caRoot != nil, tokenFile != nil else {
-            throw ValidationError("the embedded identity agent needs all of --ca-address, --ca-root and --token-file")
-        }
         guard certTtl > 0 else { throw ValidationError("--cert-ttl must be positive") }
     }
 
-    func agent(node: Envoy_Config_Core_V3_Node, log: @escaping @Sendable (String) -> Void) throws -> (@Sendable (SecretCache) async throws -> Void)? {
-        guard enabled, let caAddress, let caRoot, let tokenFile else { return nil }
+    /// The agent these options describe; namespace and service account default to the
+    /// bootstrap node's metadata when there is one, else to `default`.
+    func agent(caAddressDefault: String? = nil, node: Envoy_Config_Core_V3_Node? = nil,
+               log: @escaping @Sendable (String) -> Void) throws -> IdentityAgent {
+        guard let caAddress = caAddress ?? caAddressDefault, let caRoot, let tokenFile else {
+            throw ValidationError("the identity agent needs --ca-address, --ca-root and --token-file")
+        }
         guard let (host, port) = RunCommand.split(caAddress) else { throw ValidationError("--ca-address must be HOST:PORT") }
         guard let root = FileManager.default.contents(atPath: caRoot) else { throw ValidationError("--ca-root \(caRoot): cannot read it") }
         guard let token = FileManager.default.contents(atPath: tokenFile) else { throw ValidationError("--token-file \(tokenFile): cannot read it") }
         func metadata(_ key: String) -> String? {
-            if case .stringValue(let value)? = node.metadata.fields[key]?.kind, !value.isEmpty { return value }
+            if case .stringValue(let value)? = node?.metadata.fields[key]?.kind, !value.isEmpty { return value }
             return nil
         }
-        let namespace = self.namespace ?? metadata("NAMESPACE") ?? RunCommand.namespace(node.id)
+        let namespace = self.namespace ?? metadata("NAMESPACE") ?? node.map { RunCommand.namespace($0.id) } ?? "default"
         let serviceAccount = self.serviceAccount ?? metadata("SERVICE_ACCOUNT") ?? "default"
         let client = CAClient(host: host, port: port, rootPEM: String(decoding: root, as: UTF8.self),
                               token: String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-        let agent = IdentityAgent(ca: client, identityURI: "spiffe://\(trustDomain)/ns/\(namespace)/sa/\(serviceAccount)",
-                                  ttl: .seconds(certTtl), log: { log($0) })
+        return IdentityAgent(ca: client, identityURI: "spiffe://\(trustDomain)/ns/\(namespace)/sa/\(serviceAccount)",
+                             ttl: .seconds(certTtl), log: log)
+    }
+
+    /// `meshproxy run`'s embedded agent: rotation straight into the proxy's secrets.
+    func embedded(node: Envoy_Config_Core_V3_Node, log: @escaping @Sendable (String) -> Void) throws -> (@Sendable (SecretCache) async throws -> Void)? {
+        guard enabled else { return nil }
+        let agent = try agent(node: node, log: log)
         return { secrets in
             try await agent.rotate { certificate in
                 // The bundle first: a context built between the two writes then trusts the new

@@ -15,14 +15,13 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import tempfile
 import time
 import urllib.request
 
-from run import NGINX_CONF, BODY, cpu_ticks, ensure_tools, get, memory_mb, wait, wrk
+from run import NGINX_CONF, BODY, Processes, cpu_ticks, ensure_tools, get, memory_mb, wait, wrk
 
 SUBNET = "127.14"
 NGINX = f"{SUBNET}.1.1"
@@ -82,13 +81,8 @@ def main():
     args = parser.parse_args()
     ensure_tools()
     work = tempfile.mkdtemp(prefix="swiftmesh-bench-mtls-")
-    processes = []
-
-    def start(name, argv):
-        log = open(os.path.join(work, f"{name}.log"), "wb")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        processes.append(process)
-        return process
+    processes = Processes(work)
+    start = processes.start
 
     try:
         config, data = os.path.join(work, "config"), os.path.join(work, "meshd-data")
@@ -172,14 +166,7 @@ def main():
                            "concurrency": args.concurrency, "raw": rows, "median": median, "ratios": ratios}, f, indent=2)
             print(f"wrote {args.json}")
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        processes.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

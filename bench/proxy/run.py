@@ -105,6 +105,29 @@ spec:
     return "---\n".join(docs)
 
 
+class Processes:
+    """What a benchmark starts: each in its own session with a log in `work`, all stopped by PID
+    at the end (SIGTERM, SIGKILL after 5 s)."""
+    def __init__(self, work):
+        self.work, self.started = work, []
+
+    def start(self, name, argv):
+        log = open(os.path.join(self.work, f"{name}.log"), "wb")
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.started.append(process)
+        return process
+
+    def stop(self):
+        for process in reversed(self.started):
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.started:
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
 def ensure_tools():
     missing = [pkg for tool, pkg in (("nginx", "nginx"), ("wrk", "wrk"), ("h2load", "nghttp2-client")) if not shutil.which(tool)]
     if missing:
@@ -196,14 +219,11 @@ def main():
     args = parser.parse_args()
     ensure_tools()
     work = tempfile.mkdtemp(prefix="swiftmesh-bench-proxy-")
-    processes = []
+    processes = Processes(work)
 
     def start(name, argv):
-        log = open(os.path.join(work, f"{name}.log"), "wb")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        processes.append(process)
         print(f"started {name}: {' '.join(argv)}")
-        return process
+        return processes.start(name, argv)
 
     try:
         config = os.path.join(work, "config")
@@ -310,14 +330,7 @@ def main():
                 json.dump(result, f, indent=2)
             print(f"wrote {args.json}")
     finally:
-        for process in reversed(processes):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        processes.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -152,20 +152,30 @@ public final class TLSInspector: ChannelInboundHandler, RemovableChannelHandler 
         case .done(let hello):
             held = nil
             timer?.cancel()
-            do {
-                try choose(hello, context.pipeline.syncOperations)
-            } catch {
-                context.close(promise: nil)
-                return
-            }
-            context.fireChannelRead(wrapInboundOut(buffer))
-            context.fireChannelReadComplete()
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            FirstBytes.install(buffer, from: context) { try choose(hello, $0) }
         }
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         held = nil
         context.fireChannelInactive()
+    }
+}
+
+/// What the proxy's first-bytes handlers (this inspector, HTTP's protocol sniffer) do once they
+/// have decided: set the pipeline up behind themselves, hand on the bytes they held, and leave,
+/// so they cost nothing after the first read. A setup that fails closes the connection.
+public enum FirstBytes {
+    public static func install(_ held: ByteBuffer, from context: ChannelHandlerContext,
+                               _ setUp: (ChannelPipeline.SynchronousOperations) throws -> Void) {
+        do {
+            try setUp(context.pipeline.syncOperations)
+        } catch {
+            context.close(promise: nil)
+            return
+        }
+        context.fireChannelRead(NIOAny(held))
+        context.fireChannelReadComplete()
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
