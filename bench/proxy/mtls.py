@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.request
 
-from run import NGINX_CONF, BODY, Processes, cpu_ticks, ensure_tools, get, memory_mb, wait, wrk
+from run import NGINX_CONF, BODY, Processes, client_sidecar, cpu_ticks, ensure_tools, get, memory_mb, wait, wrk
 
 SUBNET = "127.14"
 NGINX = f"{SUBNET}.1.1"
@@ -54,18 +54,7 @@ kind: WorkloadEntry
 metadata: {{name: web-{kind}, namespace: default}}
 spec: {{address: {server}, serviceAccount: web, labels: {{app: web-{kind}, security.istio.io/tlsMode: istio}}, ports: {{http: {APP_PORT}}}}}
 """)
-        docs.append(f"""apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client-{kind}, namespace: default}}
-spec: {{address: {client}, serviceAccount: client, labels: {{app: client-{kind}}}}}
-""")
-        docs.append(f"""apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client-{kind}, namespace: default}}
-spec:
-  workloadSelector: {{labels: {{app: client-{kind}}}}}
-  egress: [{{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {egress}, captureMode: NONE, hosts: ["./web-{kind}.default.svc.cluster.local"]}}]
-""")
+        docs += client_sidecar(kind, client, egress, hosts=f"./web-{kind}.default.svc.cluster.local", service_account="client")
     return "---\n".join(docs)
 
 

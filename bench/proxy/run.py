@@ -90,19 +90,24 @@ spec:
   - route: [{destination: {host: web}}]
 """]
     for name, node, egress in (("envoy", ENVOY_NODE, ENVOY_EGRESS), ("meshproxy", MESHPROXY_NODE, MESHPROXY_EGRESS)):
-        docs.append(f"""apiVersion: networking.istio.io/v1
+        docs += client_sidecar(name, node, egress)
+    return "---\n".join(docs)
+
+
+def client_sidecar(name, node, egress, hosts="./*", service_account=None):
+    """The measured client's WorkloadEntry and Sidecar: one HTTP egress listener on port 9080 at `egress`."""
+    account = f"serviceAccount: {service_account}, " if service_account else ""
+    return [f"""apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client-{name}, namespace: default}}
-spec: {{address: {node}, labels: {{app: client-{name}}}}}
-""")
-        docs.append(f"""apiVersion: networking.istio.io/v1
+spec: {{address: {node}, {account}labels: {{app: client-{name}}}}}
+""", f"""apiVersion: networking.istio.io/v1
 kind: Sidecar
 metadata: {{name: client-{name}, namespace: default}}
 spec:
   workloadSelector: {{labels: {{app: client-{name}}}}}
-  egress: [{{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {egress}, captureMode: NONE, hosts: ["./*"]}}]
-""")
-    return "---\n".join(docs)
+  egress: [{{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {egress}, captureMode: NONE, hosts: ["{hosts}"]}}]
+"""]
 
 
 class Processes:
