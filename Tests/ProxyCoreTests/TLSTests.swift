@@ -17,6 +17,7 @@ struct TestMeshCA {
     let name: DistinguishedName
     let key = P256.Signing.PrivateKey()
     let certificate: X509.Certificate
+    let rootPEM: String
 
     init(organization: String = "cluster.local") throws {
         name = try DistinguishedName { OrganizationName(organization); CommonName("test root") }
@@ -29,12 +30,11 @@ struct TestMeshCA {
                 Critical(KeyUsage(keyCertSign: true))
             },
             issuerPrivateKey: .init(key))
+        rootPEM = try certificate.serializeAsPEM().pemString
     }
 
-    var rootPEM: String { (try? certificate.serializeAsPEM().pemString) ?? "" }
-
-    /// A workload certificate for `uri`: (chain PEM, key PEM).
-    func issue(_ uri: String, expired: Bool = false) throws -> (String, String) {
+    /// A workload certificate for `uri` (and any `more` names): (chain PEM, key PEM).
+    func issue(_ uri: String, more: [GeneralName] = [], expired: Bool = false) throws -> (String, String) {
         let leafKey = P256.Signing.PrivateKey()
         let start = expired ? Date().addingTimeInterval(-7200) : Date().addingTimeInterval(-60)
         let leaf = try X509.Certificate(
@@ -45,7 +45,7 @@ struct TestMeshCA {
                 Critical(BasicConstraints.notCertificateAuthority)
                 Critical(KeyUsage(digitalSignature: true, keyEncipherment: true))
                 try ExtendedKeyUsage([.serverAuth, .clientAuth])
-                SubjectAlternativeNames([.uniformResourceIdentifier(uri)])
+                SubjectAlternativeNames([.uniformResourceIdentifier(uri)] + more)
             },
             issuerPrivateKey: .init(key))
         return (try leaf.serializeAsPEM().pemString, leafKey.pemRepresentation)
@@ -118,7 +118,6 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
                 }
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        defer { try? listener.close().wait() }
         let done = group.next().makePromise(of: String.self)
         let clientSecurity = ConnectionSecurity()
         let client = try await ClientBootstrap(group: group)
@@ -137,7 +136,12 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
         } catch {
             result = .failure(error)
         }
-        try? await client.close()
+        do {
+            try await client.close()
+        } catch ChannelError.alreadyClosed {
+            // A refused handshake closed it already.
+        }
+        try await listener.close()
         return (result, clientSecurity)
     }
 
@@ -208,6 +212,14 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
         let (chain, _) = try ca.issue(Self.client)
         let identity = try #require(TLSContexts.identity(of: try NIOSSLCertificate.fromPEMBytes(Array(chain.utf8))[0]))
         #expect(identity.uris == [Self.client])
+        // IP SANs as text, IPv6 compressed (what a matcher compares).
+        let (named, _) = try ca.issue(Self.client, more: [.ipAddress(ASN1OctetString(contentBytes: [10, 0, 0, 7])),
+                                                           .ipAddress(ASN1OctetString(contentBytes: [0x20, 0x01, 0x0d, 0xb8] + Array(repeating: 0, count: 11) + [1])),
+                                                           .dnsName("reviews.default.svc")])
+        let both = try #require(TLSContexts.identity(of: try NIOSSLCertificate.fromPEMBytes(Array(named.utf8))[0]))
+        #expect(both.ipAddresses == ["10.0.0.7", "2001:db8::1"])
+        #expect(both.dnsNames == ["reviews.default.svc"])
+        #expect(TLSContexts.ipText([1, 2, 3]) == nil)
         #expect(identity.subject == "O=cluster.local")
         #expect(identity.hash.count == 64)
     }
@@ -225,7 +237,7 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 443)).wait()
         var hello = ByteBuffer()
         while var chunk = try channel.readOutbound(as: ByteBuffer.self) { hello.writeBuffer(&chunk) }
-        _ = try? channel.finish()
+        _ = try channel.finish(acceptAlreadyClosed: true)
         return hello
     }
 

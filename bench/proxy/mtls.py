@@ -11,17 +11,13 @@ utime+stime over the run / requests. Prints raw figures, medians and ratios; ass
 Usage: bench/proxy/mtls.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
        [--seconds 6] [--rounds 3] [--concurrency 2] [--json bench/results/proxy-mtls.json]
 """
-import argparse
-import json
 import os
-import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 import urllib.request
 
-from run import NGINX_CONF, BODY, Processes, client_sidecar, cpu_ticks, ensure_tools, get, memory_mb, wait, wrk
+from run import NGINX_CONF, BODY, Processes, client_sidecar, cpu_ticks, proxy_arguments, save, ensure_tools, get, memory_mb, wait, wrk
 
 SUBNET = "127.14"
 NGINX = f"{SUBNET}.1.1"
@@ -59,19 +55,10 @@ spec: {{address: {server}, serviceAccount: web, labels: {{app: web-{kind}, secur
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin-dir", required=True, help="meshd, meshctl and meshproxy (its agent runs beside Envoy)")
-    parser.add_argument("--meshproxy", required=True, help="a release build of meshproxy")
-    parser.add_argument("--envoy", default=os.path.join(os.path.dirname(__file__), "../../.build-tools/venv/bin/envoy"))
-    parser.add_argument("--seconds", type=int, default=6)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--json")
-    args = parser.parse_args()
+    args = proxy_arguments(__doc__.splitlines()[0], seconds=6).parse_args()
     ensure_tools()
-    work = tempfile.mkdtemp(prefix="swiftmesh-bench-mtls-")
-    processes = Processes(work)
-    start = processes.start
+    processes = Processes("swiftmesh-bench-mtls-")
+    work, start = processes.work, processes.start
 
     try:
         config, data = os.path.join(work, "config"), os.path.join(work, "meshd-data")
@@ -149,14 +136,10 @@ def main():
         print("ratios (meshproxy pair / Envoy pair):")
         for key, value in ratios.items():
             print(f"  {key}: {value:.2f}")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump({"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds,
-                           "concurrency": args.concurrency, "raw": rows, "median": median, "ratios": ratios}, f, indent=2)
-            print(f"wrote {args.json}")
+        save(args.json, {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds,
+                         "concurrency": args.concurrency, "raw": rows, "median": median, "ratios": ratios})
     finally:
         processes.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -111,10 +111,10 @@ spec:
 
 
 class Processes:
-    """What a benchmark starts: each in its own session with a log in `work`, all stopped by PID
-    at the end (SIGTERM, SIGKILL after 5 s)."""
-    def __init__(self, work):
-        self.work, self.started = work, []
+    """What a benchmark starts: each in its own session with a log in its work folder, all
+    stopped by PID at the end (SIGTERM, SIGKILL after 5 s), then the folder removed."""
+    def __init__(self, prefix):
+        self.work, self.started = tempfile.mkdtemp(prefix=prefix), []
 
     def start(self, name, argv):
         log = open(os.path.join(self.work, f"{name}.log"), "wb")
@@ -131,6 +131,15 @@ class Processes:
                 process.wait(5)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
+        shutil.rmtree(self.work, ignore_errors=True)
+
+
+def save(path, result):
+    """The run's figures as JSON at `path` (when given)."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"wrote {path}")
 
 
 def ensure_tools():
@@ -209,22 +218,28 @@ def h2load_throughput(url, seconds):
     return float(line.split(",")[1].split()[0]), succeeded
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin-dir", required=True, help="meshd and meshctl")
+def proxy_arguments(description, seconds):
+    """What every proxy benchmark is told: the binaries, and how long and how often to measure."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--bin-dir", required=True, help="meshd, meshctl and meshproxy (its agent runs beside Envoy)")
     parser.add_argument("--meshproxy", required=True, help="a release build of meshproxy")
     parser.add_argument("--envoy", default=os.path.join(os.path.dirname(__file__), "../../.build-tools/venv/bin/envoy"))
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=seconds)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=2)
-    parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
     parser.add_argument("--json")
+    return parser
+
+
+def main():
+    parser = proxy_arguments(__doc__.splitlines()[0], seconds=8)
+    parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
     parser.add_argument("--perf", help="record meshproxy's first wrk run with `perf record` into this file")
     parser.add_argument("--perf-call-graph", default="dwarf", help="perf's --call-graph: dwarf (Swift's runtime calls are leaves without frames) or fp")
     args = parser.parse_args()
     ensure_tools()
-    work = tempfile.mkdtemp(prefix="swiftmesh-bench-proxy-")
-    processes = Processes(work)
+    processes = Processes("swiftmesh-bench-proxy-")
+    work = processes.work
 
     def start(name, argv):
         print(f"started {name}: {' '.join(argv)}")
@@ -330,13 +345,9 @@ def main():
                   "concurrency": args.concurrency, "latency_rate_rps": args.rps * 4,
                   "envoy_version": subprocess.run([args.envoy, "--version"], capture_output=True, text=True).stdout.strip(),
                   "raw": rows, "median": median, "ratios": ratios, "meshproxy_worker_connections": balance}
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(result, f, indent=2)
-            print(f"wrote {args.json}")
+        save(args.json, result)
     finally:
         processes.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

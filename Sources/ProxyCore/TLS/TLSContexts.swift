@@ -1,5 +1,8 @@
 // TLS on the proxy's connections: contexts built from config and secrets, and the peer each connection proved.
 
+#if canImport(Glibc)
+import Glibc
+#endif
 import Crypto
 import Foundation
 import NIOCore
@@ -201,26 +204,47 @@ public final class TLSContexts {
         var hash = ""
     }
 
+    /// What a verified certificate says of its holder; nil when it, or its SAN extension, does
+    /// not parse (the handshake is then refused: a name that cannot be read cannot match).
     static func identity(of certificate: NIOSSLCertificate) -> Identity? {
-        guard let der = try? certificate.toDERBytes(), let parsed = try? X509.Certificate(derEncoded: der) else { return nil }
+        let der: [UInt8]
+        let names: SubjectAlternativeNames?
+        let parsed: X509.Certificate
+        do {
+            der = try certificate.toDERBytes()
+            parsed = try X509.Certificate(derEncoded: der)
+            names = try parsed.extensions.subjectAlternativeNames
+        } catch {
+            return nil
+        }
         var identity = Identity()
         identity.subject = parsed.subject.description
         identity.hash = SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
-        for name in (try? parsed.extensions.subjectAlternativeNames).map(Array.init) ?? [] {
+        for name in names.map(Array.init) ?? [] {
             switch name {
             case .uniformResourceIdentifier(let uri): identity.uris.append(uri)
             case .dnsName(let dns): identity.dnsNames.append(dns)
             case .rfc822Name(let email): identity.emails.append(email)
             case .ipAddress(let bytes):
-                let octets = Array(bytes.bytes)
-                if octets.count == 4 { identity.ipAddresses.append(octets.map(String.init).joined(separator: ".")) }
-                else if octets.count == 16, let address = try? SocketAddress(packedIPAddress: ByteBuffer(bytes: octets), port: 0) {
-                    identity.ipAddresses.append(address.ipAddress ?? "")
-                }
+                guard let text = ipText(Array(bytes.bytes)) else { return nil }
+                identity.ipAddresses.append(text)
             default: break
             }
         }
         return identity
+    }
+
+    /// An IP SAN's 4 or 16 bytes as text (IPv6 in its compressed form, as Envoy matches it).
+    static func ipText(_ octets: [UInt8]) -> String? {
+        let family: Int32
+        switch octets.count {
+        case 4: family = AF_INET
+        case 16: family = AF_INET6
+        default: return nil
+        }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let written = octets.withUnsafeBytes { inet_ntop(family, $0.baseAddress, &text, socklen_t(text.count)) }
+        return written == nil ? nil : String(cString: text)
     }
 
     static func text(_ source: PEMSource) throws -> String {
