@@ -29,6 +29,9 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ECHO_PORT = 8080
+# How long a connection drained by a listener change may take to finish (both proxies' flag):
+# long enough for the listener-update scenario's slow request to finish inside it.
+DRAIN_SECONDS = 3
 
 
 class Failure(Exception):
@@ -58,6 +61,9 @@ class Run:
         self.egress_ip = f"127.{self.net}.0.2"
         self.gateway_ip = f"127.{self.net}.0.3"
         self.base_id = 1000 + index * 2
+        # Connections opened by `hold` steps, by name: (connection, request, answer in flight).
+        self.held = {}
+        self.changed_at = time.time()
 
     # --- processes -------------------------------------------------------------------------
     def start(self, name, argv):
@@ -213,11 +219,11 @@ class Run:
             layer = {"layered_runtime": {"layers": [{"name": "scenario", "static_layer": self.s["proxy_runtime"]}]}}
             overrides = ["--config-yaml", json.dumps(layer)]
         if self.args.data_plane == "meshproxy":
-            self.start(name, [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1"]
+            self.start(name, [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--drain-time-s", str(DRAIN_SECONDS)]
                        + (["--config-json", overrides[1]] if overrides else []))
         else:
             self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
-                              "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", "1"] + overrides)
+                              "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", str(DRAIN_SECONDS)] + overrides)
         self.proxy_count += 1
         self.wait_for(f"{name} proxy LIVE", lambda: self.http_get(f"http://{ip}:15000/ready").strip() == "LIVE")
 
@@ -449,8 +455,67 @@ class Run:
         finally:
             channel.close()
 
+    # --- connections held across a change -----------------------------------------------------
+    def hold(self, request, expect):
+        """Opens a keep-alive connection and sends one request on it; the connection is kept for
+        later `held` steps. With `in_flight`, the answer is not awaited: the request is still
+        under way when the next steps (a config change) run."""
+        host, port = self.target(request)
+        connection = http.client.HTTPConnection(host, port, timeout=request.get("timeout", 10))
+        connection.auto_open = 0  # a closed connection must stay closed: it is what `held` checks
+        if request.get("http2"):
+            if not request.get("in_flight"):
+                raise Failure("hold: an HTTP/2 request (sent by curl) can only be held in flight")
+        else:
+            connection.connect()
+        pending = None
+        if request.get("in_flight"):
+            executor = concurrent.futures.ThreadPoolExecutor(1)
+            pending = executor.submit(self.send, connection, request)
+            executor.shutdown(wait=False)  # its one thread ends with the request
+        else:
+            self.check([self.send(connection, request)], expect)
+        self.held[request["name"]] = (connection, request, pending)
+
+    def check_held(self, held, expect):
+        """A connection from `hold`: its answer in flight arrives whole, or it still serves
+        (`open: true`: and stays open), or (`closed: true`) the proxy closes it within `within_ms`,
+        answering every request it still takes."""
+        connection, request, pending = self.held[held["name"]]
+        if pending:
+            result = pending.result(timeout=request.get("timeout", 10) + 5)
+            self.check([result], expect)
+            self.log.append(f"{held['name']}: the request in flight during the change answered {result['status']} "
+                            f"after {result['ms']:.0f} ms")
+            self.held[held["name"]] = (connection, request, None)
+            return
+        if not expect.get("closed"):
+            self.check([self.send(connection, request)], expect)
+            if expect.get("open") and connection.sock is None:
+                raise Failure(f"held connection {held['name']} was closed by the proxy; it should have stayed open")
+            return
+        started = time.time()
+        while True:
+            try:
+                result = self.send(connection, request)
+            except (http.client.HTTPException, OSError):
+                break  # closed by the proxy
+            if result["status"] != 200:
+                raise Failure(f"held connection {held['name']} answered {result['status']} while draining")
+            if connection.sock is None:
+                break  # the answer said `connection: close`
+            if time.time() - started > held.get("within_ms", 5000) / 1000:
+                raise Failure(f"held connection {held['name']} still served {held.get('within_ms', 5000)} ms after the change")
+            time.sleep(0.1)
+        connection.close()
+        self.log.append(f"{held['name']}: found closed {1000 * (time.time() - self.changed_at):.0f} ms after the change")
+
     # --- steps ------------------------------------------------------------------------------
     def step(self, step):
+        if "hold" in step:
+            self.hold(step["hold"], step.get("expect", {}))
+        if "held" in step:
+            self.check_held(step["held"], step.get("expect", {}))
         if "request" in step:
             results = self.run_requests(step["request"])
             self.check(results, step.get("expect", {}))
@@ -520,6 +585,7 @@ class Run:
         """Writes new config; with `converge`, keeps requests flowing on open connections and
         measures how long until every answer meets the expectation, with no failed request."""
         converge = step.get("converge")
+        self.changed_at = time.time()
         if not converge:
             self.write_config(step.get("file", "10-scenario.yaml"), step["apply"])
             time.sleep(step.get("settle_ms", 1500) / 1000)
@@ -570,6 +636,8 @@ class Run:
             detail = error if isinstance(error, Failure) else traceback.format_exc()
             return False, f"{detail}\n{self.logs()}"
         finally:
+            for connection, _, _ in self.held.values():
+                connection.close()
             self.stop()
             if self.args.keep:
                 print(f"kept {self.work}", file=sys.stderr)

@@ -10,6 +10,7 @@ reviews error panel after productpage's 2 x 3 s; an abort shows the ratings erro
 directory (Envoy's shared memory included).
 """
 import argparse
+import http.client
 import json
 import os
 import re
@@ -212,6 +213,16 @@ def check_mutual_tls(demo):
     if versions(10) != {"v1": 10}:
         raise Failure("pages must keep working under PERMISSIVE")
     print("  PERMISSIVE (namespace): plaintext to details answered 200, pages still over mTLS")
+    # A plaintext client keeping its connection alive across the return to STRICT: the chain that
+    # took it is gone, so the sidecar must close it (drain), not let it bypass the policy.
+    kept = http.client.HTTPConnection(details, 9080, timeout=5)
+    kept.auto_open = 0  # once closed it stays closed: that is what is checked
+    kept.connect()
+    kept.request("GET", "/health")
+    response = kept.getresponse()
+    response.read()
+    if response.status != 200 or kept.sock is None:
+        raise Failure("details' sidecar did not keep a plaintext connection alive under PERMISSIVE")
     disable = os.path.join(demo.run_dir, "ratings-disable.yaml")
     with open(disable, "w") as f:
         f.write("apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: ratings, namespace: default}\n"
@@ -226,6 +237,21 @@ def check_mutual_tls(demo):
     demo.ctl("delete", "-f", disable)
     demo.ctl("delete", "-f", permissive)
     eventually("STRICT again", lambda: plaintext_status(details) is None)
+    eventually("the plaintext connection kept from PERMISSIVE is closed", lambda: connection_closed(kept))
+    print("  back to STRICT: new plaintext connections are refused and the one kept alive from PERMISSIVE was closed")
+
+
+def connection_closed(connection):
+    """True once the server has closed `connection` (a request on it fails, or its answer said
+    `connection: close`); raises while it still serves, so `eventually` retries."""
+    try:
+        connection.request("GET", "/health")
+        connection.getresponse().read()
+    except (http.client.HTTPException, OSError):
+        return True
+    if connection.sock is None:
+        return True
+    raise Failure("the connection still serves")
 
 
 def check_propagation():

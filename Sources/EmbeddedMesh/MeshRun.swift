@@ -192,8 +192,10 @@ public final class MeshRun: Sendable {
         try ProtoJSON.pretty(try BootstrapGenerator.bootstrap(bootstrap)).write(toFile: path, atomically: true, encoding: .utf8)
         if kind == .meshproxy {
             try step("\(name): meshproxy at \(node.ip) (admin :\(adminPort), identity agent inside)") {
+                // The same drain time as the demo's Envoys: a policy change closes connections it
+                // took away within a second.
                 try self.supervisor.start(name, [self.binary("meshproxy"), "run", "--bootstrap", path, "--concurrency", "1",
-                                                 "--ca-address", "127.0.0.1:\(self.options.caPort)", "--ca-root", rootCertificate,
+                                                 "--drain-time-s", "1", "--ca-address", "127.0.0.1:\(self.options.caPort)", "--ca-root", rootCertificate,
                                                  "--token-file", token, "--cert-ttl", String(self.options.workloadCertificateTTL)])
             }
             return

@@ -30,6 +30,17 @@ func requireNothingElse<M: SwiftProtobuf.Message>(_ rest: M, at path: String) th
     throw ProxyConfigError(path, "not supported by meshproxy: \(setFieldNames(rest).joined(separator: ", "))")
 }
 
+/// `message` as protobuf bytes with map entries in key order, so equal config gives equal bytes.
+func configFingerprint<M: SwiftProtobuf.Message>(_ message: M, at path: String) throws -> [UInt8] {
+    var options = BinaryEncodingOptions()
+    options.useDeterministicOrdering = true
+    do {
+        return try message.serializedBytes(partial: true, options: options)
+    } catch {
+        throw ProxyConfigError(path, "cannot be encoded again: \(error)")
+    }
+}
+
 /// The names (proto spelling) of the fields set in `message`, for error text.
 func setFieldNames<M: SwiftProtobuf.Message>(_ message: M) -> [String] {
     ProxyTypeRegistry.registerUnderstood()

@@ -55,6 +55,12 @@ public struct ListenerConfig: Sendable {
     public var inspectsTLS: Bool
     public var filterChains: [FilterChainConfig]
     public var defaultFilterChain: FilterChainConfig?
+    /// The listener's own settings (all but its filter chains) as deterministic protobuf bytes:
+    /// when they change the listener is replaced and every connection it accepted drains.
+    public var fingerprint: [UInt8]
+    /// Fingerprints of its filter chains, the default one included: a connection whose chain is
+    /// still here after an update keeps going (Envoy's in-place filter chain update).
+    public var chainFingerprints: Set<[UInt8]>
 
     public init(proto: Envoy_Config_Listener_V3_Listener, limits: ConfigLimits) throws {
         let path = "listeners[\(proto.name)]"
@@ -86,6 +92,11 @@ public struct ListenerConfig: Sendable {
         rest.filterChains = []
         defaultFilterChain = proto.hasDefaultFilterChain
             ? try FilterChainConfig(proto: proto.defaultFilterChain, limits: limits, at: path + ".default_filter_chain") : nil
+        var frame = proto
+        frame.filterChains = []
+        frame.clearDefaultFilterChain()
+        fingerprint = try configFingerprint(frame, at: path)
+        chainFingerprints = Set((filterChains + [defaultFilterChain].compactMap { $0 }).map(\.fingerprint))
         rest.clearDefaultFilterChain()
         rest.name = ""
         // Accepted with no effect on behaviour here: drain and stats options the proxy applies its own way.
@@ -148,10 +159,13 @@ public struct FilterChainConfig: Sendable {
     public var network: NetworkFilter
     /// The chain's transport socket: TLS terminated here, or nil for plaintext.
     public var tls: TLSContextConfig?
+    /// The chain as deterministic protobuf bytes, to tell after an update whether it changed.
+    public var fingerprint: [UInt8]
 
     init(proto: Envoy_Config_Listener_V3_FilterChain, limits: ConfigLimits, at path: String) throws {
         var rest = proto
         name = proto.name
+        fingerprint = try configFingerprint(proto, at: path)
         rest.name = ""
         var matchRest = proto.filterChainMatch
         match = FilterChainMatch(

@@ -69,6 +69,7 @@ public final class ListenerSet: @unchecked Sendable {
                 let worker = group.worker(for: channel.eventLoop)
                 channel.closeFuture.whenComplete { _ in
                     worker.activeConnections.wrappingSubtract(1, ordering: .relaxed)
+                    worker.connections.remove(channel)
                 }
                 worker.stats.connectionsAccepted += 1
                 // The listener as the worker's snapshot has it now: updates reach new connections.
@@ -95,13 +96,17 @@ public final class ListenerSet: @unchecked Sendable {
     }
 
     /// The connection's filter chain by what its first bytes said; TLS terminated here when
-    /// the chain has a transport socket; then the chain's network filter.
+    /// the chain has a transport socket; then the chain's network filter. The connection is
+    /// registered with the chain that took it, so an update that removes the chain drains it.
+    /// One that matches no chain is counted and closed, not logged (a client could flood the log).
     static func start(_ listener: ListenerConfig, hello: ClientHello, on channel: Channel, worker: Worker,
                       installer: NetworkFilterInstaller) throws {
         guard let chain = listener.filterChain(destinationPort: listener.address.port, serverName: hello.serverName,
                                                transportProtocol: hello.transportProtocol,
                                                applicationProtocols: hello.applicationProtocols) else {
-            throw TLSSetupError("no filter chain matches a \(hello.transportProtocol) connection\(hello.serverName.map { " for \($0)" } ?? "")")
+            worker.stats.noFilterChainMatch += 1
+            channel.close(promise: nil)
+            return
         }
         var security: ConnectionSecurity?
         if let tls = chain.tls {
@@ -116,6 +121,9 @@ public final class ListenerSet: @unchecked Sendable {
             security = established
         }
         try installer.install(chain, listener: listener, on: channel, worker: worker, security: security)
+        // Not yet active when called from the channel initializer; the close callback set there
+        // removes it again.
+        worker.connections.add(channel, listener: listener, chain: chain)
     }
 
     /// Names and addresses of the listeners bound now.

@@ -1,6 +1,7 @@
 // One event loop and the state only it touches: its config snapshot, balancing state, counters.
 
 import NIOCore
+import ProxyConfig
 import ProxyUpstream
 import Synchronization
 
@@ -40,6 +41,12 @@ public struct WorkerStats: Sendable {
     /// certificate under mTLS, plaintext to a TLS-only chain, a secret not yet delivered).
     public var tlsHandshakes = 0
     public var tlsHandshakeErrors = 0
+    /// Connections that matched no filter chain of their listener (closed at once, not logged:
+    /// a client could flood the log).
+    public var noFilterChainMatch = 0
+    /// Connections told to drain because an update changed or removed their listener or filter
+    /// chain (or `/drain_listeners`).
+    public var connectionsDrained = 0
 
     public init() {}
 
@@ -67,18 +74,42 @@ public final class Worker: @unchecked Sendable {
     public var loadBalancing = LoadBalancerState()
     /// TLS contexts for this worker's connections, from the proxy's shared secrets.
     public let tls: TLSContexts
+    /// Client connections open on this worker, with the listener and chain that accepted them.
+    let connections = DownstreamConnections()
+    /// How long a draining connection may take to finish before it is closed (Envoy's
+    /// `--drain-time-s`; Istio runs its sidecars with 45 s).
+    public let drainTime: TimeAmount
 
-    public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache()) {
+    public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache(), drainTime: TimeAmount = .seconds(45)) {
         self.index = index
         self.loop = loop
         self.tls = TLSContexts(secrets: secrets)
+        self.drainTime = drainTime
     }
 
-    /// Installs `snapshot` for every request that starts from now on.
+    /// Installs `snapshot` for every request that starts from now on. Connections whose
+    /// listener or filter chain it changes or removes drain; route and cluster changes leave
+    /// every connection as it is.
     public func publish(_ snapshot: ProxySnapshot) {
         loop.execute {
             self.snapshot = snapshot
             self.tls.reset()
+            self.drain(keeping: snapshot.listeners)
+        }
+    }
+
+    /// Drains every open client connection (admin `/drain_listeners`).
+    public func drainAll() {
+        loop.execute { self.drain(keeping: nil) }
+    }
+
+    private func drain(keeping listeners: [String: ListenerConfig]?) {
+        guard connections.count > 0 else { return }
+        let drained = connections.drain(keeping: listeners)
+        guard !drained.isEmpty else { return }
+        stats.connectionsDrained += drained.count
+        loop.scheduleTask(in: drainTime) {
+            for channel in drained { channel.close(promise: nil) }
         }
     }
 }

@@ -53,14 +53,79 @@ enum DownstreamHTTP2 {
     /// HTTP/1 parts for a `DownstreamHTTP2Stream`.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, http: HTTPWorker,
                           manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) throws {
+        let drain = HTTP2ConnectionDrain(sendsGoAway: true)
         _ = try pipeline.configureHTTP2Pipeline(mode: .server,
                                                 connectionConfiguration: HTTP2Codec.connection(maxHeaderListSize: manager.downstream.maxRequestHeadersBytes),
-                                                streamConfiguration: HTTP2Codec.stream()) { stream in
+                                                streamConfiguration: HTTP2Codec.stream(), streamDelegate: drain) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
                 try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager, security: security))
             }
         }
+        try pipeline.addHandler(drain)
+    }
+}
+
+/// Drains an HTTP/2 connection on `ConnectionDrain`: it closes once the streams in flight have
+/// finished. A client connection (its listener or filter chain changed) first gets GOAWAY naming
+/// the last stream it opened, so later streams are refused and the client retries them
+/// elsewhere; an upstream connection made under TLS settings that changed just stops being used.
+/// It learns of streams as the HTTP/2 handler's stream delegate (the inline multiplexer sends
+/// no stream events down the pipeline).
+final class HTTP2ConnectionDrain: ChannelInboundHandler, NIOHTTP2StreamDelegate, @unchecked Sendable {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private let sendsGoAway: Bool
+    private var context: ChannelHandlerContext?
+    private var openStreams = Set<HTTP2StreamID>()
+    private var lastStreamID = HTTP2StreamID(0)
+    private var draining = false
+
+    init(sendsGoAway: Bool) {
+        self.sendsGoAway = sendsGoAway
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    // Called on the connection's loop by NIO's HTTP/2 handler.
+    func streamCreated(_ id: HTTP2StreamID, channel: Channel) {
+        openStreams.insert(id)
+        lastStreamID = max(lastStreamID, id)
+    }
+
+    func streamClosed(_ id: HTTP2StreamID, channel: Channel) {
+        openStreams.remove(id)
+        if draining, openStreams.isEmpty, let context { closeAfterQueuedWrites(context) }
+    }
+
+    /// The last stream closes when its final frame is queued, not yet sent: closing then would
+    /// cut the answer off. So on the next turn of the loop a PING follows what is queued, and
+    /// the connection closes when that write completes (writes complete in order).
+    private func closeAfterQueuedWrites(_ context: ChannelHandlerContext) {
+        context.eventLoop.assumeIsolated().execute { [self] in
+            let written = context.eventLoop.makePromise(of: Void.self)
+            written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+            let ping = HTTP2Frame(streamID: .rootStream, payload: .ping(HTTP2PingData(withInteger: 0), ack: false))
+            context.writeAndFlush(wrapOutboundOut(ping), promise: written)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ConnectionDrain else { return context.fireUserInboundEventTriggered(event) }
+        guard !draining else { return }
+        draining = true
+        if sendsGoAway {
+            let goAway = HTTP2Frame(streamID: .rootStream, payload: .goAway(lastStreamID: lastStreamID, errorCode: .noError, opaqueData: nil))
+            context.writeAndFlush(wrapOutboundOut(goAway), promise: nil)
+        }
+        if openStreams.isEmpty { closeAfterQueuedWrites(context) }
     }
 }
 

@@ -167,6 +167,20 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         context.fireChannelInactive()
     }
 
+    /// The listener or filter chain this connection came through was changed or removed: the
+    /// request under way (or one partly received) is answered with `connection: close` and the
+    /// connection closes after it; an idle connection closes now, so a client keeping it alive
+    /// cannot go on past a policy change (PERMISSIVE to STRICT).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ConnectionDrain else { return context.fireUserInboundEventTriggered(event) }
+        guard !closing else { return }
+        closeAfterResponse = true
+        if current == nil, pendingLocal == nil, queued.isEmpty, headStarted == nil {
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         // A request the codec cannot parse: answer it if no response is under way (the rest of
         // the stream cannot be trusted, so the connection closes either way).
@@ -201,8 +215,19 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func writeEnd(_ trailers: HTTPHeaders?) {
         responseInProgress = false
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: closeWhenWritten())
         exchangeDone()
+    }
+
+    /// For the last response of a connection: a promise that closes the connection once the
+    /// response's end has been written. Closing at once would drop what the socket had not yet
+    /// taken (NIO fails pending writes on close), cutting a large answer short.
+    private func closeWhenWritten() -> EventLoopPromise<Void>? {
+        guard closeAfterResponse else { return nil }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let context = self.context!
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+        return written
     }
 
     /// A whole local answer. It waits for the rest of the request (read and dropped, up to
@@ -226,7 +251,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         }
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         if let body, request.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closeWhenWritten())
         exchangeDone()
     }
 
@@ -241,8 +266,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         current = nil
         lastProgress = now
         if closeAfterResponse {
-            closing = true
-            context.close(promise: nil)
+            closing = true  // closed when the response's end is written (`closeWhenWritten`)
             return
         }
         // Serve what was pipelined meanwhile, until a request is again in flight.

@@ -14,17 +14,24 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     let pool: ConnectionPool<UpstreamHTTPConnection>
     let upstreamBindAddress: SocketAddress?
     var requestIDs = RequestIDGenerator()
-    /// This worker's HTTP/2 connection per upstream host (connected or connecting).
-    private var http2Connections: [SocketAddress: HTTP2Entry] = [:]
+    /// This worker's HTTP/2 connection per cluster and upstream host (connected or connecting).
+    private var http2Connections: [HTTP2Key: HTTP2Entry] = [:]
+
+    private struct HTTP2Key: Hashable {
+        let cluster: String
+        let address: SocketAddress
+    }
 
     private final class HTTP2Entry {
         let cluster: UpstreamCluster
+        let host: UpstreamHost
         let attempt: EventLoopFuture<UpstreamHTTP2Connection>
         /// Set once connected.
         var connection: UpstreamHTTP2Connection?
 
-        init(cluster: UpstreamCluster, attempt: EventLoopFuture<UpstreamHTTP2Connection>) {
+        init(cluster: UpstreamCluster, host: UpstreamHost, attempt: EventLoopFuture<UpstreamHTTP2Connection>) {
             self.cluster = cluster
+            self.host = host
             self.attempt = attempt
         }
     }
@@ -48,7 +55,7 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     func acquire(host: UpstreamHost, cluster: UpstreamCluster, for exchange: HTTPExchange?) -> Acquired {
         if cluster.config.upstreamHTTP2 { return acquireStream(host: host, cluster: cluster) }
         if let idle = pool.takeIdle(to: host.socketAddress) {
-            if idle.cluster === cluster || Self.sameTransport(idle, host: host, cluster: cluster) { return .ready(idle) }
+            if Self.sameTransport(idle.cluster, idle.host, as: cluster, host) { return .ready(idle) }
             idle.channel.close(promise: nil)  // made under other settings: closing it frees its slot
         }
         let limits = cluster.config.thresholds
@@ -65,9 +72,10 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     /// An idle connection made for an earlier version of `cluster` may carry this request if it is
     /// the same cluster with the same transport: an endpoint update keeps connections, a change
     /// of TLS (a new PeerAuthentication or DestinationRule) does not, as Envoy drains its pools.
-    private static func sameTransport(_ idle: UpstreamHTTPConnection, host: UpstreamHost, cluster: UpstreamCluster) -> Bool {
-        idle.cluster.name == cluster.name
-            && idle.cluster.config.tls(forEndpointTLSMode: idle.host.tlsMode) === cluster.config.tls(forEndpointTLSMode: host.tlsMode)
+    private static func sameTransport(_ made: UpstreamCluster, _ madeHost: UpstreamHost, as cluster: UpstreamCluster, _ host: UpstreamHost) -> Bool {
+        made === cluster
+            || (made.name == cluster.name
+                && made.config.tls(forEndpointTLSMode: madeHost.tlsMode) === cluster.config.tls(forEndpointTLSMode: host.tlsMode))
     }
 
     /// Takes a waiting exchange out of the queue (it gave up: timeout or downstream gone).
@@ -134,13 +142,19 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     /// A new stream on this worker's HTTP/2 connection to `host`, connecting first if there is
     /// none. Requests that arrive while it connects share the one connection attempt.
     private func acquireStream(host: UpstreamHost, cluster: UpstreamCluster) -> Acquired {
-        let key = host.socketAddress
-        if let existing = http2Connections[key], existing.cluster === cluster || existing.cluster.name == cluster.name {
-            return .connecting(stream(when: existing.attempt))
+        let key = HTTP2Key(cluster: cluster.name, address: host.socketAddress)
+        if let existing = http2Connections[key] {
+            if Self.sameTransport(existing.cluster, existing.host, as: cluster, host) {
+                return .connecting(stream(when: existing.attempt))
+            }
+            // Made under other TLS settings: it finishes its streams and closes; new ones go on a
+            // new connection.
+            http2Connections[key] = nil
+            existing.attempt.whenSuccess { $0.channel.pipeline.fireUserInboundEventTriggered(ConnectionDrain()) }
         }
         guard cluster.resources.tryAcquire(.connections, limit: cluster.config.thresholds.maxConnections) else { return .overflow }
         let attempt = connectHTTP2(host: host, cluster: cluster)
-        let entry = HTTP2Entry(cluster: cluster, attempt: attempt)
+        let entry = HTTP2Entry(cluster: cluster, host: host, attempt: attempt)
         http2Connections[key] = entry
         attempt.assumeIsolated().whenComplete { result in
             switch result {
@@ -152,15 +166,18 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     }
 
     private func connectHTTP2(host: UpstreamHost, cluster: UpstreamCluster) -> EventLoopFuture<UpstreamHTTP2Connection> {
-        let key = host.socketAddress
+        let key = HTTP2Key(cluster: cluster.name, address: host.socketAddress)
         return bootstrap(cluster).channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 try self.addTLS(to: channel, host: host, cluster: cluster)
+                let drain = HTTP2ConnectionDrain(sendsGoAway: false)
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
-                    mode: .client, connectionConfiguration: HTTP2Codec.connection(), streamConfiguration: HTTP2Codec.stream()
+                    mode: .client, connectionConfiguration: HTTP2Codec.connection(), streamConfiguration: HTTP2Codec.stream(),
+                    streamDelegate: drain
                 ) { stream in stream.close() }  // servers do not open streams to us (push is off)
                 try channel.pipeline.syncOperations.addHandler(
                     UpstreamHTTP2Connection(channel: channel, multiplexer: multiplexer, host: host, cluster: cluster))
+                try channel.pipeline.syncOperations.addHandler(drain)
             }
         }
         .connect(to: host.socketAddress)
@@ -185,11 +202,11 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     }
 
     /// Forgets the HTTP/2 entry for `key` if it is this connection's (a newer one may have replaced it).
-    private func forgetHTTP2(_ key: SocketAddress, connection: UpstreamHTTP2Connection) {
+    private func forgetHTTP2(_ key: HTTP2Key, connection: UpstreamHTTP2Connection) {
         if let entry = http2Connections[key], entry.connection === connection { http2Connections[key] = nil }
     }
 
-    private func forgetHTTP2(_ key: SocketAddress, entry: HTTP2Entry) {
+    private func forgetHTTP2(_ key: HTTP2Key, entry: HTTP2Entry) {
         if http2Connections[key] === entry { http2Connections[key] = nil }
     }
 

@@ -75,6 +75,11 @@ final class AdminServer: Sendable {
             loop.scheduleTask(in: .milliseconds(50)) { self.quit() }
             return loop.makeSucceededFuture((.ok, "text/plain", "OK\n"))
         case "/drain_listeners" where method == .POST:
+            // Envoy's options (inboundonly, graceful) would change what stops: refused, not ignored.
+            if uri.contains("?") {
+                return loop.makeSucceededFuture((.badRequest, "text/plain", "meshproxy's /drain_listeners takes no options: it stops every listener and drains every connection\n"))
+            }
+            for worker in workers { worker.drainAll() }
             return listenerSet.closeAll().map { (.ok, "text/plain", "OK\n") }
         default:
             return loop.makeSucceededFuture((.notFound, "text/plain", "unknown admin path \(path)\n"))
@@ -195,6 +200,7 @@ extension WorkerStats {
         ("tcp_downstream_cx_no_route", \.tcpNoCluster), ("tcp_idle_timeout", \.tcpIdleTimeouts),
         ("downstream_cx_upgrades_total", \.upgrades), ("downstream_rq_http2_total", \.http2Streams),
         ("ssl_handshake", \.tlsHandshakes), ("ssl_connection_error", \.tlsHandshakeErrors),
+        ("no_filter_chain_match", \.noFilterChainMatch), ("downstream_cx_drain_close", \.connectionsDrained),
     ]
 
     mutating func add(_ other: WorkerStats) {

@@ -13,15 +13,18 @@ import XDS
 public struct ProxyServer: Sendable {
     public var bootstrap: ProxyBootstrap
     public var concurrency: Int
+    /// How long connections drained by a listener change may take to finish.
+    public var drainTime: TimeAmount
     public var log: @Sendable (String) -> Void
     /// The embedded identity agent: keeps the workload's certificate (`default`) and the mesh's
     /// trust bundle (`ROOTCA`) current in the cache it is given, for as long as the proxy runs.
     public var identity: (@Sendable (SecretCache) async throws -> Void)?
 
-    public init(bootstrap: ProxyBootstrap, concurrency: Int, identity: (@Sendable (SecretCache) async throws -> Void)? = nil,
-                log: @escaping @Sendable (String) -> Void) {
+    public init(bootstrap: ProxyBootstrap, concurrency: Int, drainTime: TimeAmount = .seconds(45),
+                identity: (@Sendable (SecretCache) async throws -> Void)? = nil, log: @escaping @Sendable (String) -> Void) {
         self.bootstrap = bootstrap
         self.concurrency = concurrency
+        self.drainTime = drainTime
         self.identity = identity
         self.log = log
     }
@@ -34,7 +37,7 @@ public struct ProxyServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, concurrency))
         let loops = Array(group.makeIterator())
         let secrets = SecretCache()
-        let workers = loops.enumerated().map { Worker(index: $0.offset, loop: $0.element, secrets: secrets) }
+        let workers = loops.enumerated().map { Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime) }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)
         let listenerSet = try ListenerSet(group: balanced, installer: installer, log: log)

@@ -46,8 +46,16 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Worker event loops (default: the number of cores).")
     var concurrency: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(name: .customLong("drain-time-s"),
+            help: "Seconds a connection drained by a listener change may take to finish before it is closed (Envoy's flag; Istio uses 45).")
+    var drainTimeSeconds: Int = 45
+
     @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on)")
     var identity: IdentityOptions
+
+    func validate() throws {
+        guard drainTimeSeconds >= 0 else { throw ValidationError("--drain-time-s must not be negative") }
+    }
 
     func run() async throws {
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("meshproxy: \($0)\n".utf8)) }
@@ -105,7 +113,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let agent = try identity.embedded(node: config.node, log: log)
-        try await ProxyServer(bootstrap: config, concurrency: concurrency, identity: agent, log: log).run()
+        try await ProxyServer(bootstrap: config, concurrency: concurrency, drainTime: .seconds(Int64(drainTimeSeconds)), identity: agent, log: log).run()
     }
 
     /// The namespace in an Istio node ID (`sidecar~IP~NAME.NAMESPACE~...`).
