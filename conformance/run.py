@@ -648,8 +648,8 @@ class Run:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-plane", default="envoy", choices=["envoy", "meshproxy"])
-    parser.add_argument("--xds", default=None, choices=["GRPC", "DELTA_GRPC", "both"],
-                        help="default: both for Envoy; DELTA_GRPC for meshproxy, which speaks delta xDS only so far")
+    parser.add_argument("--xds", default="both", choices=["GRPC", "DELTA_GRPC", "both"],
+                        help="the ADS flavour the proxies use (default: both, each scenario once per flavour)")
     parser.add_argument("--bin-dir", required=True, help="where meshd, meshctl and echo-server are")
     parser.add_argument("--envoy", default=os.path.join(ROOT, ".build-tools/venv/bin/envoy"))
     parser.add_argument("--jobs", type=int, default=4)
@@ -657,8 +657,6 @@ def main():
     parser.add_argument("scenarios", nargs="*")
     args = parser.parse_args()
     files = args.scenarios or sorted(glob.glob(os.path.join(ROOT, "conformance/scenarios/*.yaml")))
-    if args.xds is None:
-        args.xds = "both" if args.data_plane == "envoy" else "DELTA_GRPC"
     protocols = ["GRPC", "DELTA_GRPC"] if args.xds == "both" else [args.xds]
     runs = []
     for path in files:

@@ -16,7 +16,7 @@ bin="$(swift build "${scratch[@]}" --show-bin-path)"
     && .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy mixed; } > .build-tools/e2e-demo.log 2>&1 &
 e2e=$!
 # Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC,
-# then the same scenarios against meshproxy (differential: a scenario that passes on Envoy and
+# then the same scenarios against meshproxy over both (differential: a scenario that passes on Envoy and
 # fails on meshproxy is a meshproxy bug). They share addresses, so one after the other.
 conformance=0
 .build-tools/venv/bin/python conformance/run.py --bin-dir "$bin" --jobs 4 || conformance=$?

@@ -20,7 +20,7 @@ public final class ProxyConfigStore: Sendable {
         var clusterConfigs: [String: ClusterConfig] = [:]
         var assignments: [String: LoadAssignment] = [:]
         var clusters: [String: UpstreamCluster] = [:]
-        var raw: [ResourceType: [String: DeltaClientStateMachine.Held]] = [:]
+        var raw: [ResourceType: [String: HeldResource]] = [:]
         var version = 0
         var received: Set<ResourceType> = []
         var secretNames: Set<String> = []
@@ -47,7 +47,7 @@ public final class ProxyConfigStore: Sendable {
     }
 
     /// Applies one type's resources as they are after a response; nil to ACK, a reason to NACK.
-    public func apply(_ type: ResourceType, _ resources: [String: DeltaClientStateMachine.Held]) -> String? {
+    public func apply(_ type: ResourceType, _ resources: [String: HeldResource]) -> String? {
         do {
             let snapshot: ProxySnapshot = try state.withLock { current in
                 // Built on a copy: a refusal anywhere leaves the last good config whole.
@@ -88,7 +88,7 @@ public final class ProxyConfigStore: Sendable {
         }
     }
 
-    private func decode<M: SwiftProtobuf.Message, T>(_ resources: [String: DeltaClientStateMachine.Held], as type: M.Type,
+    private func decode<M: SwiftProtobuf.Message, T>(_ resources: [String: HeldResource], as type: M.Type,
                                                     _ make: (M) throws -> T) throws -> [String: T] {
         var out: [String: T] = [:]
         for (name, held) in resources {

@@ -30,10 +30,6 @@ public struct ProxyServer: Sendable {
     }
 
     public func run() async throws {
-        guard bootstrap.xdsProtocol == .delta else {
-            throw ProxyConfigError("bootstrap.dynamic_resources.ads_config.api_type",
-                                   "meshproxy speaks delta xDS (DELTA_GRPC); state-of-the-world is not implemented yet (issue 6)")
-        }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, concurrency))
         let loops = Array(group.makeIterator())
         let secrets = SecretCache()
@@ -69,6 +65,7 @@ public struct ProxyServer: Sendable {
             return source
         }
         let ads = ADSClient(host: bootstrap.xdsAddress.host, port: bootstrap.xdsAddress.port, node: bootstrap.node,
+                            wireProtocol: bootstrap.xdsProtocol == .delta ? .delta : .stateOfTheWorld,
                             apply: { store.apply($0, $1) }, log: log)
         let adsTask = Task { await ads.run() }
         for await _ in quitStream { break }

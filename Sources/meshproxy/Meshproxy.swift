@@ -21,7 +21,7 @@ struct Meshproxy: AsyncParsableCommand {
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the proxy: listeners, routes and clusters from meshd over delta ADS.",
+        abstract: "Run the proxy: listeners, routes and clusters from meshd over ADS (delta or state of the world).",
         discussion: """
             Either --bootstrap FILE (the JSON `meshctl proxy-bootstrap` prints, as for Envoy) or \
             --xds-address and --node-id. --config-json merges a JSON bootstrap fragment on top, as \
@@ -36,6 +36,9 @@ struct RunCommand: AsyncParsableCommand {
 
     @Option(help: "meshd's xDS address, HOST:PORT (without --bootstrap).")
     var xdsAddress: String?
+
+    @Option(help: "ADS flavour without --bootstrap: DELTA_GRPC (delta xDS) or GRPC (state of the world).")
+    var xdsProtocol: String = "DELTA_GRPC"
 
     @Option(help: "The node ID, Istio style: sidecar~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local (without --bootstrap).")
     var nodeId: String?
@@ -55,6 +58,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard drainTimeSeconds >= 0 else { throw ValidationError("--drain-time-s must not be negative") }
+        guard ["GRPC", "DELTA_GRPC"].contains(xdsProtocol) else { throw ValidationError("--xds-protocol must be GRPC or DELTA_GRPC") }
     }
 
     func run() async throws {
@@ -83,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
                 proto.node.metadata.fields["NAMESPACE"] = Google_Protobuf_Value(stringValue: identity.namespace ?? Self.namespace(nodeId))
                 proto.node.metadata.fields["SERVICE_ACCOUNT"] = Google_Protobuf_Value(stringValue: identity.serviceAccount ?? "default")
             }
-            proto.dynamicResources.adsConfig.apiType = .deltaGrpc
+            proto.dynamicResources.adsConfig.apiType = xdsProtocol == "GRPC" ? .grpc : .deltaGrpc
             proto.dynamicResources.adsConfig.transportApiVersion = .v3
             var ads = Envoy_Config_Core_V3_GrpcService()
             ads.envoyGrpc.clusterName = "xds-grpc"

@@ -1,4 +1,4 @@
-// The proxy's ADS stream to meshd: delta xDS, ACK/NACK, reconnection with jittered backoff.
+// The proxy's ADS stream to meshd: delta or state-of-the-world xDS, ACK/NACK, reconnection with jittered backoff.
 
 import EnvoyAPI
 import EnvoyServices
@@ -7,39 +7,64 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization
 
-/// Keeps a delta ADS stream to the control plane for as long as it runs. Resources go to
-/// `apply` one type at a time, whole; whatever `apply` rejects is NACKed with its reason and the
-/// previous resources stay in force. When the stream breaks, the proxy keeps serving what it
-/// has and reconnects after a jittered, growing delay (100 ms up to 10 s), offering the versions
-/// it holds so only changes come back.
+/// Keeps an ADS stream to the control plane for as long as it runs, over delta xDS
+/// (`DELTA_GRPC`) or state-of-the-world (`GRPC`). Resources go to `apply` one type at a time,
+/// whole; whatever `apply` rejects is NACKed with its reason and the previous resources stay in
+/// force. When the stream breaks, the proxy keeps serving what it has and reconnects after a
+/// jittered, growing delay (100 ms up to 10 s), offering the versions it holds (delta: so only
+/// changes come back).
 public struct ADSClient: Sendable {
+    public enum WireProtocol: Sendable { case delta, stateOfTheWorld }
+
     public var host: String
     public var port: Int
     public var node: Envoy_Config_Core_V3_Node
-    public var apply: @Sendable (ResourceType, [String: DeltaClientStateMachine.Held]) -> String?
+    public var wireProtocol: WireProtocol
+    public var apply: @Sendable (ResourceType, [String: HeldResource]) -> String?
     public var log: @Sendable (String) -> Void
 
-    public init(host: String, port: Int, node: Envoy_Config_Core_V3_Node,
-                apply: @escaping @Sendable (ResourceType, [String: DeltaClientStateMachine.Held]) -> String?,
+    public init(host: String, port: Int, node: Envoy_Config_Core_V3_Node, wireProtocol: WireProtocol = .delta,
+                apply: @escaping @Sendable (ResourceType, [String: HeldResource]) -> String?,
                 log: @escaping @Sendable (String) -> Void) {
         self.host = host
         self.port = port
         self.node = node
+        self.wireProtocol = wireProtocol
         self.apply = apply
         self.log = log
     }
 
-    /// The bookkeeping survives reconnections; it is touched only by one stream at a time.
-    final class Box: Sendable {
-        let machine: Mutex<DeltaClientStateMachine>
-        init(_ machine: DeltaClientStateMachine) { self.machine = Mutex(machine) }
+    public func run() async {
+        switch wireProtocol {
+        case .delta:
+            await run(DeltaClientStateMachine(node: node), typeURL: \.typeURL) { ads, requests, handle in
+                try await ads.deltaAggregatedResources(requestProducer: requests, onResponse: handle)
+            }
+        case .stateOfTheWorld:
+            await run(SotWClientStateMachine(node: node), typeURL: \.typeURL) { ads, requests, handle in
+                try await ads.streamAggregatedResources(requestProducer: requests, onResponse: handle)
+            }
+        }
     }
 
-    public func run() async {
-        let box = Box(DeltaClientStateMachine(node: node))
+    /// The bookkeeping, shared by the stream's two halves.
+    final class Box<Machine: ADSClientStateMachine>: Sendable {
+        let machine: Mutex<Machine>
+        init(_ machine: Machine) { self.machine = Mutex(machine) }
+    }
+
+    typealias ADS = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client<HTTP2ClientTransport.Posix>
+
+    /// Streams until cancelled; the bookkeeping survives reconnections (one stream at a time touches it).
+    private func run<Machine: ADSClientStateMachine>(
+        _ machine: Machine, typeURL: KeyPath<Machine.Response, String> & Sendable,
+        call: @escaping @Sendable (ADS, @escaping @Sendable (RPCWriter<Machine.Request>) async throws -> Void,
+                                   @escaping @Sendable (StreamingClientResponse<Machine.Response>) async throws -> Void) async throws -> Void
+    ) async {
+        let box = Box(machine)
         var delay: Duration = .milliseconds(100)
         while !Task.isCancelled {
-            let received = await stream(box)
+            let received = await stream(box, typeURL: typeURL, call: call)
             if Task.isCancelled { return }
             if received { delay = .milliseconds(100) }
             // Full jitter: a fleet of proxies does not reconnect in lockstep.
@@ -55,25 +80,29 @@ public struct ADSClient: Sendable {
     }
 
     /// One stream; true when it delivered at least one response.
-    func stream(_ box: Box) async -> Bool {
+    private func stream<Machine: ADSClientStateMachine>(
+        _ box: Box<Machine>, typeURL: KeyPath<Machine.Response, String> & Sendable,
+        call: @escaping @Sendable (ADS, @escaping @Sendable (RPCWriter<Machine.Request>) async throws -> Void,
+                                   @escaping @Sendable (StreamingClientResponse<Machine.Response>) async throws -> Void) async throws -> Void
+    ) async -> Bool {
         let received = Atomic(false)
         do {
             try await withGRPCClient(transport: try .http2NIOPosix(target: .ipv4(address: host, port: port), transportSecurity: .plaintext)) { client in
                 let ads = Envoy_Service_Discovery_V3_AggregatedDiscoveryService.Client(wrapping: client)
-                let (outbound, continuation) = AsyncStream.makeStream(of: Envoy_Service_Discovery_V3_DeltaDiscoveryRequest.self)
+                let (outbound, continuation) = AsyncStream.makeStream(of: Machine.Request.self)
                 for request in box.machine.withLock({ $0.openingRequests() }) { continuation.yield(request) }
-                try await ads.deltaAggregatedResources(requestProducer: { writer in
+                try await call(ads, { writer in
                     for await request in outbound { try await writer.write(request) }
-                }, onResponse: { response in
+                }, { response in
                     defer { continuation.finish() }
                     for try await message in response.messages {
                         received.store(true, ordering: .relaxed)
-                        let type = ResourceType(typeURL: message.typeURL)
+                        let type = ResourceType(typeURL: message[keyPath: typeURL])
                         let answers = box.machine.withLock { machine in
                             machine.receive(message) { resources in type.flatMap { apply($0, resources) } }
                         }
                         for answer in answers {
-                            if answer.hasErrorDetail { log("ads: rejected \(type?.shortName ?? message.typeURL): \(answer.errorDetail.message)") }
+                            if let reason = Machine.rejection(in: answer) { log("ads: rejected \(type?.shortName ?? message[keyPath: typeURL]): \(reason)") }
                             continuation.yield(answer)
                         }
                     }

@@ -11,16 +11,10 @@ import SwiftProtobuf
 /// after the response and either accepts them (ACK) or names what it cannot honour (NACK with
 /// that reason; the previous resources stay). On reconnection the first requests carry the
 /// versions held (`initial_resource_versions`), so the server sends only what changed.
-public struct DeltaClientStateMachine: Sendable {
-    /// A resource as held: its version and its packed body.
-    public struct Held: Sendable, Equatable {
-        public var version: String
-        public var body: Google_Protobuf_Any
-    }
-
+public struct DeltaClientStateMachine: ADSClientStateMachine {
     public let node: Envoy_Config_Core_V3_Node
     /// Accepted resources by type and name.
-    public private(set) var held: [ResourceType: [String: Held]] = [:]
+    public private(set) var held: [ResourceType: [String: HeldResource]] = [:]
     /// Names subscribed to, for the types that are not wildcard (EDS, RDS).
     public private(set) var subscribed: [ResourceType: Set<String>] = [:]
     /// The last rejection per type, for the admin page.
@@ -28,6 +22,10 @@ public struct DeltaClientStateMachine: Sendable {
 
     public init(node: Envoy_Config_Core_V3_Node) {
         self.node = node
+    }
+
+    public static func rejection(in request: Envoy_Service_Discovery_V3_DeltaDiscoveryRequest) -> String? {
+        request.hasErrorDetail ? request.errorDetail.message : nil
     }
 
     /// The requests that open a stream: wildcard CDS and LDS, and the EDS/RDS names held,
@@ -50,7 +48,7 @@ public struct DeltaClientStateMachine: Sendable {
     /// NACK, and any new subscriptions the accepted resources call for.
     public mutating func receive(
         _ response: Envoy_Service_Discovery_V3_DeltaDiscoveryResponse,
-        apply: ([String: Held]) -> String?
+        apply: ([String: HeldResource]) -> String?
     ) -> [Envoy_Service_Discovery_V3_DeltaDiscoveryRequest] {
         var answer = Envoy_Service_Discovery_V3_DeltaDiscoveryRequest()
         answer.typeURL = response.typeURL
@@ -63,7 +61,7 @@ public struct DeltaClientStateMachine: Sendable {
         var next = held[type] ?? [:]
         for name in response.removedResources { next[name] = nil }
         for resource in response.resources {
-            next[resource.name] = Held(version: resource.version, body: resource.resource)
+            next[resource.name] = HeldResource(version: resource.version, body: resource.resource)
         }
         if let reason = apply(next) {
             answer.errorDetail.code = 3  // INVALID_ARGUMENT
@@ -78,28 +76,7 @@ public struct DeltaClientStateMachine: Sendable {
 
     /// EDS names follow the EDS clusters held; RDS names follow the listeners' route configs.
     mutating func followUps(after type: ResourceType) -> [Envoy_Service_Discovery_V3_DeltaDiscoveryRequest] {
-        let dependent: ResourceType
-        let wanted: Set<String>
-        switch type {
-        case .cluster:
-            dependent = .endpoint
-            wanted = Set((held[.cluster] ?? [:]).values.compactMap { held in
-                guard let cluster = try? Envoy_Config_Cluster_V3_Cluster(unpackingAny: held.body), cluster.type == .eds else { return nil }
-                return cluster.edsClusterConfig.serviceName.isEmpty ? cluster.name : cluster.edsClusterConfig.serviceName
-            })
-        case .listener:
-            dependent = .route
-            wanted = Set((held[.listener] ?? [:]).values.flatMap { held -> [String] in
-                guard let listener = try? Envoy_Config_Listener_V3_Listener(unpackingAny: held.body) else { return [] }
-                return listener.filterChains.flatMap(\.filters).compactMap { filter in
-                    guard let manager = try? Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager(unpackingAny: filter.typedConfig),
-                          case .rds(let rds)? = manager.routeSpecifier else { return nil }
-                    return rds.routeConfigName
-                }
-            })
-        default:
-            return []
-        }
+        guard let (dependent, wanted) = HeldResource.dependentNames(after: type, in: held) else { return [] }
         let current = subscribed[dependent] ?? []
         guard wanted != current else { return [] }
         subscribed[dependent] = wanted
