@@ -236,11 +236,11 @@ class Run:
 
     def send(self, connection, request, extra_headers=None):
         headers = {"host": request.get("host", "reviews")}
-        if request.get("http2"):
+        if request.get("http2") or request.get("expect_continue"):
             headers.update(request.get("headers", {}))
             headers.update(extra_headers or {})
             host, port = self.target(request)
-            return self.curl_http2(request, f"http://{host}:{port}{request.get('path', '/')}", headers)
+            return self.curl(request, f"http://{host}:{port}{request.get('path', '/')}", headers)
         headers.update(request.get("headers", {}))
         # header_bytes: {name: N} sends a header of N bytes (oversize-head scenarios).
         headers.update({name: "b" * size for name, size in request.get("header_bytes", {}).items()})
@@ -397,31 +397,42 @@ class Run:
     def backend_stats(self, backend):
         url = f"http://{backend['address']}:{ECHO_PORT}/__echo/stats"
         if backend.get("http2"):
-            return json.loads(self.curl_http2({"path": "/__echo/stats"}, url)["body"])
+            return json.loads(self.curl({"path": "/__echo/stats"}, url)["body"])
         return json.loads(self.http_get(url))
 
     def backend_requests(self, name):
         return self.backend_stats(self.backends[name])["requests"]
 
-    def curl_http2(self, request, url, headers=None):
-        """One request over h2c with prior knowledge (curl), answered like `send`."""
-        argv = ["curl", "-s", "--http2-prior-knowledge", "--max-time", str(request.get("timeout", 10)),
-                "-X", request.get("method", "GET"), "-D", "-", "-o", os.path.join(self.work, "h2-body"), "-w", "%{http_version}"]
+    def curl(self, request, url, headers=None):
+        """One request with curl, answered like `send`: over h2c with prior knowledge (`http2`),
+        or HTTP/1.1 with `Expect: 100-continue` and a body (`expect_continue`: curl holds the
+        body until it hears 100 Continue, or gives up waiting after 3 s)."""
+        mode = ["--http2-prior-knowledge"]
+        if request.get("expect_continue"):
+            body = os.path.join(self.work, "curl-upload")
+            with open(body, "wb") as f:
+                f.write(b"x" * request.get("body_bytes", 100000))
+            mode = ["--http1.1", "--expect100-timeout", "3", "-H", "Expect: 100-continue", "--data-binary", "@" + body]
+        argv = ["curl", "-s"] + mode + ["--max-time", str(request.get("timeout", 10)), "-X", request.get("method", "GET"),
+                                        "-D", "-", "-o", os.path.join(self.work, "curl-body"), "-w", "%{http_version}"]
         for name, value in (headers or {}).items():
             argv += ["-H", f"{name}: {value}"]
         started = time.time()
         out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=request.get("timeout", 10) + 5)
         if out.returncode != 0:
-            raise Failure(f"curl --http2-prior-knowledge {url} failed (exit {out.returncode}): {out.stderr.strip()}")
+            raise Failure(f"curl {' '.join(mode[:1])} {url} failed (exit {out.returncode}): {out.stderr.strip()}")
         lines = out.stdout.splitlines()
         version = lines[-1]
+        # The final answer's head: an informational one (100 Continue) may come first.
+        while len(lines) > 1 and lines[0].split()[1].startswith("1"):
+            lines = lines[lines.index("", 1) + 1:] if "" in lines[1:] else lines[1:]
         status = int(lines[0].split()[1])
         response_headers = {}
         for line in lines[1:-1]:
             if ":" in line:
                 name, value = line.split(":", 1)
                 response_headers[name.strip().lower()] = value.strip()
-        with open(os.path.join(self.work, "h2-body"), "rb") as f:
+        with open(os.path.join(self.work, "curl-body"), "rb") as f:
             body = f.read().decode(errors="replace")
         return {"status": status, "headers": response_headers, "body": body, "incomplete": False,
                 "ms": (time.time() - started) * 1000, "http_version": version}

@@ -200,6 +200,9 @@ final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
             http.worker.stats.http2Streams += 1
             // Upgrades do not exist in HTTP/2 (extended CONNECT is not offered in our settings).
             HTTP2Codec.removeConnectionSpecific(&head.headers)
+            // Not forwarded, so no upstream answers it with a 100 of its own; HTTP/2 clients send
+            // their bodies without waiting for one.
+            _ = HeaderPolicy.takeExpectContinue(&head.headers)
             let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head)
             self.exchange = exchange
             exchange.start()

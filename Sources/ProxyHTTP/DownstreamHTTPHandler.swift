@@ -115,6 +115,11 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
                 http.worker.stats.count(status: 403)
                 return edgeReply(LocalReply(status: .forbidden, body: "", flag: "UPGRADE_FAILED"))
             }
+            // The client waits for 100 Continue before sending its body: answer at once (HTTP/1.0
+            // clients cannot take a 100, and HTTP/1.0 has no Expect).
+            if HeaderPolicy.takeExpectContinue(&head.headers), head.version.minor >= 1 {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+            }
             let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head, upgrade: upgrade)
             current = exchange
             exchange.start()

@@ -43,6 +43,20 @@ enum HeaderPolicy {
         if keepsTrailers { headers.add(name: "te", value: "trailers") }
     }
 
+    /// Takes `Expect` off a request (the proxy answers it, as Envoy does without
+    /// `proxy_100_continue`, so upstreams never send 100 of their own); true when it asked for
+    /// `100-continue`. One pass, comparing only names of its length.
+    static func takeExpectContinue(_ headers: inout HTTPHeaders) -> Bool {
+        var found = false
+        var continues = false
+        for (name, value) in headers where name.utf8.count == 6 && ASCII.equalsIgnoringCase(name, "expect") {
+            found = true
+            if ASCII.commaSeparatedLowercased(value).contains("100-continue") { continues = true }
+        }
+        if found { headers.remove(name: "expect") }
+        return continues
+    }
+
     /// A route's header additions and removals, with Envoy's append semantics; removals first.
     static func apply(_ additions: [HeaderToAdd], remove: [String], to headers: inout HTTPHeaders) {
         for name in remove { headers.remove(name: name) }

@@ -251,4 +251,26 @@ import Testing
         #expect(out.hasPrefix("HTTP/1.1 403 Forbidden\r\n"), "\(out)")
         #expect(!channel.isActive)
     }
+
+    @Test func expect100ContinueIsAnsweredAtOnceAndNotForwarded() throws {
+        let channel = try Self.connection()
+        // The head alone: the client waits for 100 before its body.
+        let interim = try Self.send("POST / HTTP/1.1\r\nHost: a\r\nExpect: 100-Continue\r\nContent-Length: 3\r\n\r\n", on: channel)
+        #expect(interim == "HTTP/1.1 100 Continue\r\n\r\n", "\(interim)")
+        let out = try Self.send("abc", on: channel)
+        #expect(out.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(out)")
+        #expect(channel.isActive)
+        // HTTP/1.0 cannot take a 100.
+        let old = try Self.send("POST / HTTP/1.0\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc", on: channel)
+        #expect(old.hasPrefix("HTTP/1.0 200 OK\r\n"), "\(old)")
+    }
+
+    @Test func expectIsTakenOffTheRequest() {
+        var headers = HTTPHeaders([("host", "a"), ("EXPECT", "100-continue"), ("x", "y")])
+        #expect(HeaderPolicy.takeExpectContinue(&headers))
+        #expect(headers.map(\.name) == ["host", "x"])
+        var other = HTTPHeaders([("expect", "something-else")])
+        #expect(!HeaderPolicy.takeExpectContinue(&other))
+        #expect(other.isEmpty)
+    }
 }
