@@ -31,17 +31,14 @@ public struct DeltaClientStateMachine: ADSClientStateMachine {
     /// The requests that open a stream: wildcard CDS and LDS, and the EDS/RDS names held,
     /// each with the versions held so nothing is sent twice.
     public func openingRequests() -> [Envoy_Service_Discovery_V3_DeltaDiscoveryRequest] {
-        var requests: [Envoy_Service_Discovery_V3_DeltaDiscoveryRequest] = []
-        for type in ResourceType.allCases.sorted() {
-            guard type.isWildcard || !(subscribed[type] ?? []).isEmpty else { continue }
+        ResourceType.opening(subscribed: subscribed).enumerated().map { index, type in
             var request = Envoy_Service_Discovery_V3_DeltaDiscoveryRequest()
             request.typeURL = type.typeURL
-            if requests.isEmpty { request.node = node }
+            if index == 0 { request.node = node }
             if !type.isWildcard { request.resourceNamesSubscribe = (subscribed[type] ?? []).sorted() }
             request.initialResourceVersions = (held[type] ?? [:]).mapValues(\.version)
-            requests.append(request)
+            return request
         }
-        return requests
     }
 
     /// A response: the type's resources after it are offered to `apply`; the answer is the ACK or

@@ -52,3 +52,11 @@ public protocol ADSClientStateMachine: Sendable {
     /// The reason a request NACKs, if it does (for the log).
     static func rejection(in request: Request) -> String?
 }
+
+extension ResourceType {
+    /// The types a stream opens with, in push order: clusters and listeners always, endpoints
+    /// and routes once names of theirs are subscribed.
+    static func opening(subscribed: [ResourceType: Set<String>]) -> [ResourceType] {
+        allCases.sorted().filter { $0.isWildcard || !(subscribed[$0] ?? []).isEmpty }
+    }
+}

@@ -32,15 +32,12 @@ public struct SotWClientStateMachine: ADSClientStateMachine {
     /// The requests that open a stream: CDS and LDS, and EDS/RDS for the names held, each with
     /// the version held (a new stream has no nonce, so the server answers with what is current).
     public func openingRequests() -> [Envoy_Service_Discovery_V3_DiscoveryRequest] {
-        var requests: [Envoy_Service_Discovery_V3_DiscoveryRequest] = []
-        for type in ResourceType.allCases.sorted() {
-            guard type.isWildcard || !(subscribed[type] ?? []).isEmpty else { continue }
+        ResourceType.opening(subscribed: subscribed).enumerated().map { index, type in
             var request = request(for: type)
             request.responseNonce = ""
-            if requests.isEmpty { request.node = node }
-            requests.append(request)
+            if index == 0 { request.node = node }
+            return request
         }
-        return requests
     }
 
     public mutating func receive(
