@@ -31,6 +31,13 @@ final class DownstreamConnections {
                                                 chainFingerprint: chain.fingerprint)
     }
 
+    /// Whether `listener` (as an update left it) still has the listener settings and the chain
+    /// these fingerprints were taken from.
+    static func serves(_ listener: ListenerConfig?, listenerFingerprint: [UInt8], chainFingerprint: [UInt8]) -> Bool {
+        guard let listener else { return false }
+        return listener.fingerprint == listenerFingerprint && listener.chainFingerprints.contains(chainFingerprint)
+    }
+
     func remove(_ channel: Channel) {
         open[ObjectIdentifier(channel)] = nil
     }
@@ -40,8 +47,8 @@ final class DownstreamConnections {
     func drain(keeping listeners: [String: ListenerConfig]?) -> [Channel] {
         var drained: [Channel] = []
         for (key, entry) in open where !entry.draining {
-            if let listeners, let listener = listeners[entry.listener], listener.fingerprint == entry.listenerFingerprint,
-               listener.chainFingerprints.contains(entry.chainFingerprint) {
+            if let listeners, Self.serves(listeners[entry.listener], listenerFingerprint: entry.listenerFingerprint,
+                                          chainFingerprint: entry.chainFingerprint) {
                 continue
             }
             open[key]?.draining = true

@@ -123,7 +123,7 @@ public final class ListenerSet: @unchecked Sendable {
         try installer.install(chain, listener: listener, on: channel, worker: worker, security: security)
         // Not yet active when called from the channel initializer; the close callback set there
         // removes it again.
-        worker.connections.add(channel, listener: listener, chain: chain)
+        worker.register(channel, listener: listener, chain: chain)
     }
 
     /// Names and addresses of the listeners bound now.

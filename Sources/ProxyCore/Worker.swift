@@ -98,6 +98,17 @@ public final class Worker: @unchecked Sendable {
         }
     }
 
+    /// Registers a connection with the filter chain that took it. A chain chosen from the
+    /// listener as it was at accept time may have been replaced while the connection's first
+    /// bytes were awaited (TLS inspection): then it drains at once.
+    func register(_ channel: Channel, listener: ListenerConfig, chain: FilterChainConfig) {
+        connections.add(channel, listener: listener, chain: chain)
+        if !DownstreamConnections.serves(snapshot.listeners[listener.name], listenerFingerprint: listener.fingerprint,
+                                         chainFingerprint: chain.fingerprint) {
+            drain(keeping: snapshot.listeners)
+        }
+    }
+
     /// Drains every open client connection (admin `/drain_listeners`).
     public func drainAll() {
         loop.execute { self.drain(keeping: nil) }

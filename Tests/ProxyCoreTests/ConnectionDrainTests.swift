@@ -125,4 +125,25 @@ final class DrainRecorder: ChannelInboundHandler {
         loop.advanceTime(by: .seconds(3))
         #expect(worker.connections.count == 0)
     }
+
+    @Test func aConnectionWhoseChainWasReplacedBeforeItWasRegisteredDrainsAtOnce() throws {
+        let loop = EmbeddedEventLoop()
+        let worker = Worker(index: 0, loop: loop, drainTime: .seconds(3))
+        let old = try Self.listener(clusters: ["a"])
+        worker.publish(Self.snapshot([try Self.listener(clusters: ["b"])]))
+        loop.run()
+        // Accepted under the old listener; its ClientHello arrived after the update.
+        let recorder = DrainRecorder()
+        let channel = EmbeddedChannel(handler: recorder, loop: loop)
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        worker.register(channel, listener: old, chain: old.filterChains[0])
+        #expect(recorder.drains == 1)
+        // One whose chain is current is left alone.
+        let current = try Self.listener(clusters: ["b"])
+        let other = DrainRecorder()
+        let kept = EmbeddedChannel(handler: other, loop: loop)
+        try kept.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        worker.register(kept, listener: current, chain: current.filterChains[0])
+        #expect(other.drains == 0)
+    }
 }
