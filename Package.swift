@@ -85,11 +85,21 @@ let package = Package(
             name: "ConfigSources",
             dependencies: ["MeshAPI", "MeshModel"]
         ),
+        // A small HTTP/1.1 server for whole-text answers (meshd's debug API, meshproxy's admin
+        // port) and the query parsing the Bookinfo apps share.
+        .target(
+            name: "TextHTTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // meshd's services wired together: config source → snapshot → ADS, and the debug API.
         .target(
             name: "ControlPlane",
             dependencies: [
-                "MeshCA",
+                "MeshCA", "TextHTTP",
                 "ConfigSources", "XDS", "ConfigGen", "MeshModel", "MeshAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
@@ -167,7 +177,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDS", "EnvoyAPI",
+                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDS", "EnvoyAPI", "TextHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -211,6 +221,7 @@ let package = Package(
         .executableTarget(
             name: "bookinfo",
             dependencies: [
+                "TextHTTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -243,6 +254,15 @@ let package = Package(
             name: "ValidateBench",
             dependencies: ["MeshAPI", "CLibYAML"],
             path: "bench/validate"
+        ),
+        .testTarget(
+            name: "TextHTTPTests",
+            dependencies: [
+                "TextHTTP",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "MeshAPITests",

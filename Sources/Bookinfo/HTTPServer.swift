@@ -3,6 +3,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import TextHTTP
 
 /// One request as the sample apps see it.
 struct Request: Sendable {
@@ -67,7 +68,7 @@ private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPSer
             case .end:
                 guard let request = head else { continue }
                 head = nil
-                let (path, query) = splitQuery(request.uri)
+                let (path, query) = TextHTTPServer.splitQuery(request.uri)
                 let response = await handler(Request(method: request.method, path: path, query: query, headers: request.headers,
                                                      body: String(buffer: body)))
                 var headers = HTTPHeaders()
@@ -82,21 +83,3 @@ private func handle(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPSer
         }
     }
 }
-
-/// `/a/b?x=1&y=2` → ("/a/b", ["x": "1", "y": "2"]); also parses form bodies.
-func splitQuery(_ uri: String) -> (String, [String: String]) {
-    guard let mark = uri.firstIndex(of: "?") else { return (uri, [:]) }
-    return (String(uri[..<mark]), formFields(String(uri[uri.index(after: mark)...])))
-}
-
-func formFields(_ text: String) -> [String: String] {
-    var fields: [String: String] = [:]
-    for pair in text.split(separator: "&") {
-        let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
-        let key = parts[0].removingPercentEncoding ?? parts[0]
-        fields[key] = parts.count > 1 ? (parts[1].removingPercentEncoding ?? parts[1]) : ""
-    }
-    return fields
-}
-
-import Foundation

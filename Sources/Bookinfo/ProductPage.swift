@@ -3,6 +3,7 @@
 import Foundation
 import NIOCore
 import NIOHTTP1
+import TextHTTP
 
 /// Istio's productpage: `/productpage` renders the book with its details and reviews. Signing
 /// in (`POST /login`) stores the user in a `session` cookie, and every call the page makes then
@@ -23,7 +24,7 @@ struct ProductPageService: Sendable {
         case (.GET, "/health"):
             return .json(#"{"status":"Product page is healthy"}"#)
         case (.POST, "/login"):
-            let user = formFields(request.body)["username"].flatMap { $0.isEmpty ? nil : $0 } ?? "anonymous"
+            let user = TextHTTPServer.formFields(request.body)["username"].flatMap { $0.isEmpty ? nil : $0 } ?? "anonymous"
             return Response(status: .found, headers: [("location", "/productpage"), ("set-cookie", "session=\(user); Path=/")])
         case (.GET, "/logout"):
             return Response(status: .found, headers: [("location", "/productpage"), ("set-cookie", "session=; Path=/; Max-Age=0")])

@@ -4,6 +4,7 @@ import ConfigGen
 import Foundation
 import MeshAPI
 import MeshModel
+import TextHTTP
 import XDS
 
 /// The pages of the debug API, computed from the discovery server's state on each request.
@@ -18,20 +19,20 @@ public struct DebugEndpoints: Sendable {
         self.certificates = certificates
     }
 
-    public func respond(path: String, query: [String: String]) async -> DebugResponse {
+    public func respond(path: String, query: [String: String]) async -> TextResponse {
         switch path {
         case "/ready":
-            return status.isReady ? DebugResponse(contentType: "text/plain", body: "ready\n")
-                : DebugResponse(status: .serviceUnavailable, contentType: "text/plain", body: "not ready: the first configuration is not loaded\n")
+            return status.isReady ? TextResponse(contentType: "text/plain", body: "ready\n")
+                : TextResponse(status: .serviceUnavailable, contentType: "text/plain", body: "not ready: the first configuration is not loaded\n")
         case "/debug/syncz": return json(await syncz())
         case "/debug/configz": return json(await configz())
         case "/debug/registryz": return json(await registryz())
         case "/debug/config_dump": return await configDump(proxyID: query["proxyID"])
         case "/metrics":
-            return DebugResponse(contentType: "text/plain; version=0.0.4",
+            return TextResponse(contentType: "text/plain; version=0.0.4",
                                  body: await MeshdMetrics.render(server: server, status: status, certificates: certificates))
         case "/debug", "/debug/":
-            return DebugResponse(contentType: "text/plain", body: """
+            return TextResponse(contentType: "text/plain", body: """
                 /ready                           200 once the first configuration is served
                 /debug/syncz                     per proxy and type: version sent, version acknowledged, NACK
                 /debug/config_dump?proxyID=ID    what meshd sends that proxy (Envoy's ConfigDump JSON)
@@ -41,7 +42,7 @@ public struct DebugEndpoints: Sendable {
 
                 """)
         default:
-            return DebugResponse(status: .notFound, contentType: "text/plain", body: "no debug page \(path); see /debug\n")
+            return TextResponse(status: .notFound, contentType: "text/plain", body: "no debug page \(path); see /debug\n")
         }
     }
 
@@ -125,27 +126,27 @@ public struct DebugEndpoints: Sendable {
         ]
     }
 
-    func configDump(proxyID: String?) async -> DebugResponse {
+    func configDump(proxyID: String?) async -> TextResponse {
         guard let proxyID, !proxyID.isEmpty else {
-            return DebugResponse(status: .badRequest, contentType: "text/plain", body: "config_dump needs ?proxyID=<node ID or its name.namespace>\n")
+            return TextResponse(status: .badRequest, contentType: "text/plain", body: "config_dump needs ?proxyID=<node ID or its name.namespace>\n")
         }
         let connections = await server.connectedProxies
         guard let connection = connections.first(where: {
             $0.identity.nodeID.description == proxyID || "\($0.identity.nodeID.name).\($0.identity.nodeID.namespace)" == proxyID
         }) else {
-            return DebugResponse(status: .notFound, contentType: "text/plain", body: "no connected proxy \(proxyID)\n")
+            return TextResponse(status: .notFound, contentType: "text/plain", body: "no connected proxy \(proxyID)\n")
         }
         do {
-            return DebugResponse(body: try ProtoJSON.pretty(try ProxyConfigDump.make(connection.current)))
+            return TextResponse(body: try ProtoJSON.pretty(try ProxyConfigDump.make(connection.current)))
         } catch {
-            return DebugResponse(status: .internalServerError, contentType: "text/plain", body: "config_dump of \(proxyID) failed: \(error)\n")
+            return TextResponse(status: .internalServerError, contentType: "text/plain", body: "config_dump of \(proxyID) failed: \(error)\n")
         }
     }
 
-    private func json(_ object: Any) -> DebugResponse {
+    private func json(_ object: Any) -> TextResponse {
         guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
-            return DebugResponse(status: .internalServerError, contentType: "text/plain", body: "cannot encode the page\n")
+            return TextResponse(status: .internalServerError, contentType: "text/plain", body: "cannot encode the page\n")
         }
-        return DebugResponse(body: String(decoding: data, as: UTF8.self) + "\n")
+        return TextResponse(body: String(decoding: data, as: UTF8.self) + "\n")
     }
 }

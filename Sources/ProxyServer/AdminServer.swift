@@ -7,6 +7,7 @@ import NIOPosix
 import ProxyConfig
 import ProxyCore
 import ProxyUpstream
+import TextHTTP
 
 /// `/ready`, `/stats`, `/stats/prometheus`, `/clusters`, `/listeners`, `/config_dump`,
 /// `/server_info`, `/drain_listeners` and `/quitquitquit`, answered as Envoy's admin answers
@@ -27,16 +28,11 @@ final class AdminServer: Sendable {
         self.quit = quit
     }
 
+    /// The admin port; connections stay open while clients keep them alive, as Envoy's do.
     func bind(_ address: SocketAddressConfig, on loop: EventLoop) -> EventLoopFuture<Channel> {
-        ServerBootstrap(group: loop)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    try channel.pipeline.syncOperations.addHandler(AdminHandler(admin: self))
-                }
-            }
-            .bind(host: address.host, port: address.port)
+        TextHTTPServer.bind(host: address.host, port: address.port, group: loop, closeAfterResponse: false) { head, _ in
+            self.respond(method: head.method, uri: head.uri).map { TextResponse(status: $0.0, contentType: $0.1, body: $0.2) }
+        }
     }
 
     /// Every worker's counters, read on its own loop.
@@ -209,38 +205,5 @@ extension WorkerStats {
 
     var named: [(String, Int)] {
         Self.fields.map { ($0.name, self[keyPath: $0.value]) }
-    }
-}
-
-final class AdminHandler: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
-    let admin: AdminServer
-    private var head: HTTPRequestHead?
-
-    init(admin: AdminServer) { self.admin = admin }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        switch unwrapInboundIn(data) {
-        case .head(let head): self.head = head
-        case .body: break
-        case .end:
-            guard let head else { return }
-            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            admin.respond(method: head.method, uri: head.uri).hop(to: context.eventLoop).whenComplete { result in
-                let (handler, context) = loopBound.value
-                let status: HTTPResponseStatus, type: String, body: String
-                switch result {
-                case .success(let answer): (status, type, body) = answer
-                case .failure(let error): (status, type, body) = (.internalServerError, "text/plain", "admin: \(head.uri) failed: \(error)\n")
-                }
-                var headers = HTTPHeaders()
-                headers.add(name: "content-type", value: type)
-                headers.add(name: "content-length", value: String(body.utf8.count))
-                context.write(handler.wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
-                context.write(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
-                context.writeAndFlush(handler.wrapOutboundOut(.end(nil)), promise: nil)
-            }
-        }
     }
 }

@@ -38,7 +38,7 @@ struct RunCommand: AsyncParsableCommand {
     var xdsAddress: String?
 
     @Option(help: "ADS flavour without --bootstrap: DELTA_GRPC (delta xDS) or GRPC (state of the world).")
-    var xdsProtocol: String = "DELTA_GRPC"
+    var xdsProtocol: ProxyBootstrap.XDSProtocol = .delta
 
     @Option(help: "The node ID, Istio style: sidecar~IP~NAME.NAMESPACE~NAMESPACE.svc.cluster.local (without --bootstrap).")
     var nodeId: String?
@@ -58,7 +58,6 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard drainTimeSeconds >= 0 else { throw ValidationError("--drain-time-s must not be negative") }
-        guard ["GRPC", "DELTA_GRPC"].contains(xdsProtocol) else { throw ValidationError("--xds-protocol must be GRPC or DELTA_GRPC") }
     }
 
     func run() async throws {
@@ -87,7 +86,7 @@ struct RunCommand: AsyncParsableCommand {
                 proto.node.metadata.fields["NAMESPACE"] = Google_Protobuf_Value(stringValue: identity.namespace ?? Self.namespace(nodeId))
                 proto.node.metadata.fields["SERVICE_ACCOUNT"] = Google_Protobuf_Value(stringValue: identity.serviceAccount ?? "default")
             }
-            proto.dynamicResources.adsConfig.apiType = xdsProtocol == "GRPC" ? .grpc : .deltaGrpc
+            proto.dynamicResources.adsConfig.apiType = xdsProtocol == .stateOfTheWorld ? .grpc : .deltaGrpc
             proto.dynamicResources.adsConfig.transportApiVersion = .v3
             var ads = Envoy_Config_Core_V3_GrpcService()
             ads.envoyGrpc.clusterName = "xds-grpc"
@@ -224,4 +223,9 @@ struct IdentityOptions: ParsableArguments {
             }
         }
     }
+}
+
+/// `--xds-protocol DELTA_GRPC|GRPC`, spelled as in the bootstrap's `api_type`.
+extension ProxyBootstrap.XDSProtocol: ExpressibleByArgument, CaseIterable {
+    public static let allCases: [ProxyBootstrap.XDSProtocol] = [.delta, .stateOfTheWorld]
 }
