@@ -140,9 +140,15 @@ let package = Package(
         // meshproxy's data plane, in the order a request crosses it: validated config values
         // (the only proxy target that sees protobuf), upstream clusters and pools, listeners and
         // workers, the HTTP router, and the server that wires them to xDS and the admin port.
+        // Access-log records, Envoy's format strings and response flags: shared by the proxy's
+        // config (formats are parsed when config arrives) and its data path.
+        .target(
+            name: "Telemetry",
+            dependencies: [.product(name: "NIOHTTP1", package: "swift-nio")]
+        ),
         .target(
             name: "ProxyConfig",
-            dependencies: ["EnvoyAPI", "CRE2", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["EnvoyAPI", "CRE2", "Telemetry", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
         .target(
             name: "ProxyUpstream",
@@ -318,6 +324,10 @@ let package = Package(
         .testTarget(
             name: "ProxyConfigTests",
             dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+        ),
+        .testTarget(
+            name: "TelemetryTests",
+            dependencies: ["Telemetry", .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(
             name: "ProxyCoreTests",
