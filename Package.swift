@@ -161,7 +161,7 @@ let package = Package(
         .target(
             name: "ProxyCore",
             dependencies: [
-                "ProxyConfig", "ProxyUpstream",
+                "ProxyConfig", "ProxyUpstream", "Telemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -173,7 +173,7 @@ let package = Package(
         .target(
             name: "ProxyHTTP",
             dependencies: [
-                "ProxyConfig", "ProxyUpstream", "ProxyCore",
+                "ProxyConfig", "ProxyUpstream", "ProxyCore", "Telemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

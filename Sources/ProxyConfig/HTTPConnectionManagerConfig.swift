@@ -2,6 +2,7 @@
 
 import EnvoyAPI
 import SwiftProtobuf
+import Telemetry
 
 /// A class: every request of a connection refers to it, and a reference is one retain.
 public final class HTTPConnectionManagerConfig: Sendable {
@@ -40,6 +41,8 @@ public final class HTTPConnectionManagerConfig: Sendable {
     /// knowledge); anything else is HTTP/1.1.
     public let codec: Codec
     public enum Codec: Sendable { case auto, http1, http2 }
+    /// Where each finished request is logged (none: no access log).
+    public let accessLogs: [AccessLogConfig]
 
     init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -54,6 +57,8 @@ public final class HTTPConnectionManagerConfig: Sendable {
             throw ProxyConfigError(path, "needs rds or route_config (scoped routes are not supported)")
         }
         rest.routeSpecifier = nil
+        accessLogs = try AccessLogConfig.list(proto.accessLog, limits: limits, at: path)
+        rest.accessLog = []
         filters = try proto.httpFilters.enumerated().map { index, filter in
             guard let known = HTTPFilter(rawValue: filter.name) else {
                 throw ProxyConfigError("\(path).http_filters[\(index)]", "HTTP filter \(filter.name) is not supported by meshproxy")

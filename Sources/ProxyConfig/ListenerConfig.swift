@@ -197,7 +197,7 @@ public struct FilterChainConfig: Sendable {
         case "envoy.filters.network.tcp_proxy":
             let proxy = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
                                    at: filterPath + ".typed_config")
-            network = .tcp(try TCPProxyConfig(proto: proxy, at: filterPath + ".typed_config"))
+            network = .tcp(try TCPProxyConfig(proto: proxy, limits: limits, at: filterPath + ".typed_config"))
         default:
             throw ProxyConfigError(filterPath, "network filter \(last.name) is not supported by meshproxy")
         }

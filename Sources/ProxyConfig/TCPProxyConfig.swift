@@ -6,9 +6,13 @@ public struct TCPProxyConfig: Sendable {
     public var statPrefix: String
     public var clusters: WeightedChoice
     public var idleTimeout: Duration?
+    /// Where each closed connection is logged.
+    public var accessLogs: [AccessLogConfig]
 
-    init(proto: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, at path: String) throws {
+    init(proto: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, limits: ConfigLimits, at path: String) throws {
         var rest = proto
+        accessLogs = try AccessLogConfig.list(proto.accessLog, limits: limits, at: path)
+        rest.accessLog = []
         statPrefix = proto.statPrefix
         rest.statPrefix = ""
         switch proto.clusterSpecifier {

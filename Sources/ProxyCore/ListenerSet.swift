@@ -111,6 +111,7 @@ public final class ListenerSet: @unchecked Sendable {
         var security: ConnectionSecurity?
         if let tls = chain.tls {
             let established = ConnectionSecurity()
+            established.requestedServerName = hello.serverName
             do {
                 try channel.pipeline.syncOperations.addHandler(try worker.tls.serverHandler(tls, security: established))
                 try channel.pipeline.syncOperations.addHandler(TLSHandshakeCounter(worker: worker))

@@ -4,6 +4,7 @@ import NIOCore
 import NIOPosix
 import ProxyConfig
 import ProxyUpstream
+import Telemetry
 
 /// Proxies the bytes of one downstream connection to a host of a cluster chosen by weight,
 /// as Envoy's `tcp_proxy` does with its defaults: one connect attempt, the cluster's connect
@@ -33,15 +34,24 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     private var earlyBytes = 0
     static let earlyLimit = 1 << 20
 
-    /// Bytes each way, for stats and (later) the access log.
+    /// Bytes each way, for stats and the access log.
     public private(set) var bytesFromDownstream = 0
     public private(set) var bytesFromUpstream = 0
+    private let accessLogs: [AccessLogConfig]
+    /// What the access logs will say of this connection; nil when nothing logs it.
+    private var record: AccessLogRecord?
+    private let started: NIODeadline
 
     /// Installs the session on a new downstream connection.
     public static func install(_ config: TCPProxyConfig, on channel: Channel, worker: Worker,
-                               upstreamBindAddress: SocketAddress?) throws {
+                               upstreamBindAddress: SocketAddress?, security: ConnectionSecurity? = nil) throws {
         let session = TCPProxySession(idleTimeout: config.idleTimeout, onClose: nil, worker: worker,
-                                      downstream: channel, upstreamBindAddress: upstreamBindAddress)
+                                      downstream: channel, upstreamBindAddress: upstreamBindAddress, accessLogs: config.accessLogs)
+        if !config.accessLogs.isEmpty {
+            var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
+            DownstreamConnectionInfo(channel: channel, security: security).fill(&record)
+            session.record = record
+        }
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: session, isDownstream: true))
         worker.stats.tcpConnections += 1
@@ -65,13 +75,15 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     }
 
     private init(idleTimeout: Duration?, onClose: (() -> Void)?, worker: Worker,
-                 downstream: Channel, upstreamBindAddress: SocketAddress?) {
+                 downstream: Channel, upstreamBindAddress: SocketAddress?, accessLogs: [AccessLogConfig] = []) {
+        self.accessLogs = accessLogs
         self.idleTimeout = idleTimeout
         self.onClose = onClose
         self.worker = worker
         self.downstream = downstream
         self.upstreamBindAddress = upstreamBindAddress
         self.lastActivity = downstream.eventLoop.now
+        self.started = .now()
     }
 
     private func scheduleIdleCheckIfNeeded() {
@@ -82,21 +94,26 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         let snapshot = worker.snapshot
         let entry = clusters.entries.count == 1 ? clusters.entries[0]
             : clusters.pick(Int.random(in: 0..<clusters.totalWeight))
+        record?.upstreamCluster = entry.cluster
         guard let cluster = snapshot.clusters[entry.cluster] else {
             worker.stats.tcpNoCluster += 1
+            record?.responseFlags.insert(.noClusterFound)
             return close()
         }
         self.cluster = cluster
         guard cluster.resources.tryAcquire(.connections, limit: cluster.config.thresholds.maxConnections) else {
             worker.stats.overflows += 1
+            record?.responseFlags.insert(.upstreamOverflow)
             return close()
         }
         holdsConnectionSlot = true
         guard let host = cluster.chooseHost(LoadBalancerContext(), state: &worker.loadBalancing) else {
             worker.stats.noHealthyUpstream += 1
+            record?.responseFlags.insert(.noHealthyUpstream)
             return close()
         }
         self.host = host
+        record?.upstreamHost = host.address.description
         host.state.requestStarted()
         connect(to: host, in: cluster)
     }
@@ -128,6 +145,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
                 cluster.record(.connected, for: host)
                 guard !closed else { return channel.close(promise: nil) }
                 upstream = channel
+                if record != nil { record?.upstreamLocalAddress = channel.localAddress.flatMap(DownstreamConnectionInfo.text) }
                 for buffer in early { channel.write(buffer, promise: nil) }
                 early.removeAll()
                 channel.flush()
@@ -135,6 +153,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             case .failure:
                 worker.stats.upstreamConnectFailures += 1
                 cluster.record(.localFailure, for: host)
+                record?.responseFlags.insert(.upstreamConnectionFailure)
                 close()
             }
         }
@@ -206,6 +225,13 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         if holdsConnectionSlot, let cluster {
             holdsConnectionSlot = false
             cluster.resources.release(.connections)
+        }
+        if var record {
+            self.record = nil
+            record.bytesReceived = bytesFromDownstream
+            record.bytesSent = bytesFromUpstream
+            record.duration = (NIODeadline.now() - started).nanoseconds
+            worker.log(record, to: accessLogs)
         }
         onClose?()
     }

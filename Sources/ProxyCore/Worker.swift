@@ -4,6 +4,7 @@ import NIOCore
 import ProxyConfig
 import ProxyUpstream
 import Synchronization
+import Telemetry
 
 /// Counters one worker keeps without atomics (only its loop writes them); the admin page reads
 /// them by running a task on the loop.
@@ -47,6 +48,8 @@ public struct WorkerStats: Sendable {
     /// Connections told to drain because an update changed or removed their listener or filter
     /// chain (or `/drain_listeners`).
     public var connectionsDrained = 0
+    /// Access-log lines written (after filters).
+    public var accessLogLines = 0
 
     public init() {}
 
@@ -80,11 +83,26 @@ public final class Worker: @unchecked Sendable {
     /// `--drain-time-s`; Istio runs its sidecars with 45 s).
     public let drainTime: TimeAmount
 
-    public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache(), drainTime: TimeAmount = .seconds(45)) {
+    /// Access-log lines this worker rendered and has not yet handed to their files.
+    private let accessLogBuffers: AccessLogBuffers
+
+    public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache(), drainTime: TimeAmount = .seconds(45),
+                accessLogFiles: AccessLogFiles = AccessLogFiles()) {
         self.index = index
         self.loop = loop
         self.tls = TLSContexts(secrets: secrets)
         self.drainTime = drainTime
+        accessLogBuffers = AccessLogBuffers(files: accessLogFiles, loop: loop)
+    }
+
+    /// Logs a finished request or connection to each of `logs` whose filter takes it.
+    public func log(_ record: AccessLogRecord, to logs: [AccessLogConfig]) {
+        stats.accessLogLines += accessLogBuffers.log(record, to: logs)
+    }
+
+    /// Hands every buffered access-log line to its file now (shutdown).
+    public func flushAccessLogs() {
+        accessLogBuffers.flushAll()
     }
 
     /// Installs `snapshot` for every request that starts from now on. Connections whose

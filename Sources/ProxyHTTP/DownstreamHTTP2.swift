@@ -177,6 +177,10 @@ final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
     let closeAfterResponse = false
 
     let security: ConnectionSecurity?
+    private(set) lazy var connectionInfo: DownstreamConnectionInfo = {
+        guard let connection = context?.channel.parent else { return DownstreamConnectionInfo() }
+        return DownstreamConnectionInfo(channel: connection, security: security)
+    }()
 
     init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) {
         self.http = http

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import ProxyConfig
 import ProxyCore
+import Telemetry
 
 /// The last handler of a downstream HTTP/1.1 connection. It keeps its own queue of pipelined
 /// request parts instead of NIO's pipelining handler, which would toggle read interest on
@@ -47,6 +48,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     private var responseInProgress = false
 
     let security: ConnectionSecurity?
+    private(set) lazy var connectionInfo = DownstreamConnectionInfo(channel: context.channel, security: security)
 
     init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) {
         self.http = http
@@ -113,7 +115,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
                 closeAfterResponse = true
             case .refused:
                 http.worker.stats.count(status: 403)
-                return edgeReply(LocalReply(status: .forbidden, body: "", flag: "UPGRADE_FAILED"))
+                return edgeReply(.upgradeRefused, request: head)
             }
             // The client waits for 100 Continue before sending its body: answer at once (HTTP/1.0
             // clients cannot take a 100, and HTTP/1.0 has no Expect).
@@ -285,8 +287,23 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     /// An answer of the edge itself (codec error, timeout): written whole, then the connection
     /// closes, since what follows on the stream cannot be trusted or will not come.
-    private func edgeReply(_ reply: LocalReply) {
+    private func edgeReply(_ reply: LocalReply, request: HTTPRequestHead? = nil, logged: Bool = false) {
         closing = true
+        if !logged, !manager.accessLogs.isEmpty {
+            // Envoy logs what its codec refused too: no method or path when there was no head.
+            var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
+            record.protocolName = "HTTP/1.1"
+            record.method = request?.method.rawValue
+            record.path = request?.uri
+            record.requestHeaders = request?.headers
+            record.responseCode = Int(reply.status.code)
+            record.responseFlags = reply.flags
+            record.responseCodeDetails = reply.details
+            record.bytesSent = reply.body.utf8.count
+            record.duration = 0
+            connectionInfo.fill(&record)
+            http.worker.log(record, to: manager.accessLogs)
+        }
         var headers = HTTPHeaders()
         headers.add(name: "content-length", value: String(reply.body.utf8.count))
         headers.add(name: "content-type", value: "text/plain")
@@ -329,16 +346,18 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         pendingLocal = nil
         if let current {
             let requestTimedOut = limits.requestTimeout.map { now >= current.started + TimeAmount($0) } ?? false
+            let reply: LocalReply = requestTimedOut ? .requestTimeout : .streamIdleTimeout
             self.current = nil
             queued.removeAll()
-            current.downstreamClosed()
             if responseInProgress {
+                current.downstreamClosed()
                 closing = true
                 context.close(promise: nil)
                 return
             }
+            current.downstreamClosed(edge: reply)
             http.worker.stats.count(status: 408)
-            return edgeReply(requestTimedOut ? .requestTimeout : .streamIdleTimeout)
+            return edgeReply(reply, logged: true)
         }
         http.worker.stats.count(status: 408)
         edgeReply(limits.requestHeadersTimeout != nil ? .requestHeadersTimeout : .streamIdleTimeout)

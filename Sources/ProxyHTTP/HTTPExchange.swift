@@ -5,6 +5,7 @@ import NIOHTTP1
 import ProxyConfig
 import ProxyCore
 import ProxyUpstream
+import Telemetry
 
 /// The life of one request from its head to the last byte of its response, on one event loop.
 /// It holds the route and cluster from the snapshot current when the request began, so config
@@ -48,6 +49,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var globalTimer: Scheduled<Void>?
     private var perTryTimer: Scheduled<Void>?
     private var delayTimer: Scheduled<Void>?
+    /// What the access logs will say of this request; nil when the connection manager logs nothing.
+    private var record: AccessLogRecord?
+    /// The request's `x-request-id` (the client's, or one made here, as Envoy does for every request).
+    private var requestID = ""
 
     static let retryBufferLimit = 64 * 1024
 
@@ -58,18 +63,32 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.manager = manager
         self.requestHead = head
         self.upgrade = upgrade
+        if !manager.accessLogs.isEmpty {
+            var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
+            record.protocolName = head.version.major == 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
+            record.method = head.method.rawValue
+            record.path = head.uri
+            record.requestHeaders = head.headers
+            downstream.connectionInfo.fill(&record)
+            self.record = record
+        }
     }
 
     // MARK: - Request from downstream
 
     func start() {
         worker.stats.requests += 1
+        requestID = requestHead.headers.first(name: "x-request-id") ?? http.requestIDs.next()
+        if record != nil, !requestHead.headers.contains(name: "x-request-id") {
+            record?.requestHeaders?.add(name: "x-request-id", value: requestID)
+        }
         let snapshot = worker.snapshot
         guard case .route(let route) = Router.decide(requestHead, manager: manager, snapshot: snapshot, scheme: "http") else {
             worker.stats.noRoute += 1
             return reply(.noRoute)
         }
         self.route = route
+        record?.routeName = route.name.isEmpty ? nil : route.name
         if manager.filters.contains(.cors), let cors = route.cors, cors.enabled, handleCORSPreflight(cors) { return }
         switch route.action {
         case .direct(let direct):
@@ -94,6 +113,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             }
             if let delay = fault.delay, Self.draw(delay.perMillion) {
                 worker.stats.faultsInjected += 1
+                record?.responseFlags.insert(.delayInjected)
                 delayTimer = worker.loop.scheduleTask(in: .nanoseconds(Self.nanoseconds(delay.duration))) { [self] in
                     delayTimer = nil
                     if !finished { forward(snapshot: snapshot) }
@@ -105,6 +125,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     }
 
     func requestBody(_ buffer: ByteBuffer) {
+        record?.bytesReceived += buffer.readableBytes
         guard !finished else { return }
         if !bodyOverflowed {
             bufferedBytes += buffer.readableBytes
@@ -120,6 +141,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     func requestEnd(_ trailers: HTTPHeaders?) {
         requestComplete = true
         self.trailers = trailers
+        if record != nil { record?.requestDuration = elapsed() }
         guard !finished else { return }
         connection?.write(.end(trailers), flush: true)
         startGlobalTimerIfNeeded()
@@ -129,9 +151,20 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         connection?.flush()
     }
 
-    /// The client went away: stop everything, give back what was taken.
-    func downstreamClosed() {
+    /// The client went away, or the connection's edge ended the request (`edge`: a timeout it
+    /// answers itself): stop everything, give back what was taken.
+    func downstreamClosed(edge: LocalReply? = nil) {
         guard !finished else { return }
+        if let edge {
+            record?.responseFlags.formUnion(edge.flags)
+            record?.responseCode = Int(edge.status.code)
+            record?.responseCodeDetails = edge.details
+            record?.bytesSent += edge.body.utf8.count
+        } else {
+            record?.responseFlags.insert(.downstreamConnectionTermination)
+            if record?.responseCodeDetails == nil { record?.responseCodeDetails = "downstream_remote_disconnect" }
+        }
+        logRecord()
         finished = true
         cancelTimers()
         if let connection {
@@ -152,12 +185,18 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         clusterEntry = entry
         guard let cluster = snapshot.clusters[entry.cluster] else { return reply(.clusterNotFound) }
         self.cluster = cluster
+        record?.upstreamCluster = entry.cluster
         guard cluster.resources.tryAcquire(.requests, limit: cluster.config.thresholds.maxRequests) else {
             worker.stats.overflows += 1
             return reply(.overflow)
         }
         holdsRequestSlot = true
         upstreamHead = makeUpstreamHead(action: action, entry: entry)
+        if record != nil, let upstreamHead {
+            // Envoy's router edits the request's own headers, so its logs show them as sent upstream.
+            record?.requestHeaders = upstreamHead.headers
+            record?.path = upstreamHead.uri
+        }
         if requestComplete { startGlobalTimerIfNeeded() }
         for mirror in action.mirrors where Self.draw(mirror.perMillion) {
             if let target = snapshot.clusters[mirror.cluster] { sendMirror(to: target) }
@@ -223,6 +262,11 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.connection = connection
         connection.exchange = self
         host.state.requestStarted()
+        if record != nil {
+            record?.upstreamHost = host.address.description
+            record?.upstreamAttempts = attempt
+            record?.upstreamLocalAddress = connection.channel.localAddress.flatMap(DownstreamConnectionInfo.text)
+        }
         var head = upstreamHead
         if attempt > 1 { head.headers.replaceOrAdd(name: "x-envoy-attempt-count", value: String(attempt)) }
         connection.send(head)
@@ -241,11 +285,14 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         guard connection === self.connection, let cluster, let host else { return }
         let status = Int(head.status.code)
         cluster.record(.response(status: status), for: host)
-        if let retry = action?.retry, retry.retries(status: status), canRetry(retry) {
-            // Drop this answer; the connection is released when its body has been read.
-            connection.discardingResponse = true
-            detachConnection(reusable: false)
-            return scheduleRetry()
+        if let retry = action?.retry, retry.retries(status: status) {
+            if canRetry(retry) {
+                // Drop this answer; the connection is released when its body has been read.
+                connection.discardingResponse = true
+                detachConnection(reusable: false)
+                return scheduleRetry()
+            }
+            record?.responseFlags.insert(.upstreamRetryLimitExceeded)
         }
         perTryTimer?.cancel()
         if upgrade != nil, head.status == .switchingProtocols {
@@ -263,11 +310,13 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if let cors = route?.cors, cors.enabled, manager.filters.contains(.cors) { addCORSHeaders(cors, to: &response.headers) }
         if !requestHead.isKeepAlive || downstream.closeAfterResponse { response.headers.replaceOrAdd(name: "connection", value: "close") }
         worker.stats.count(status: status)
+        if record != nil { recordResponse(response, details: "via_upstream") }
         downstream.writeHead(response)
     }
 
     func upstreamBody(_ buffer: ByteBuffer) {
         guard responseStarted, !finished else { return }
+        record?.bytesSent += buffer.readableBytes
         downstream.writeBody(buffer)
     }
 
@@ -282,7 +331,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         // pipelined request synchronously, and that request may want this very connection.
         detachConnection(reusable: true)
         finish()
+        record?.responseTrailers = trailers
         downstream.writeEnd(trailers)
+        logRecord()
     }
 
     /// The upstream accepted the upgrade: the 101 goes downstream and both connections leave
@@ -299,6 +350,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         HeaderPolicy.removeHopByHop(&response.headers)
         response.headers.replaceOrAdd(name: "upgrade", value: upgradeValue)
         response.headers.replaceOrAdd(name: "connection", value: "upgrade")
+        // Logged when the switch happens: the tunnel's bytes and lifetime are not the request's.
+        if record != nil { recordResponse(response, details: "via_upstream") }
+        logRecord()
         let idle = manager.downstream.streamIdleTimeout
         let downstream = self.downstream
         worker.loop.assumeIsolated().execute { downstream.becomeTunnel(response, upstream: connection, idleTimeout: idle) }
@@ -317,7 +371,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if responseStarted {
             // Headers are gone already: the only honest signal left on HTTP/1.1 is closing.
             finish()
+            record?.responseFlags.insert(.upstreamConnectionTermination)
+            record?.responseCodeDetails = "upstream_reset_after_response_started{connection_termination}"
             downstream.abortResponse()
+            logRecord()
             return
         }
         attemptFailed(.upstreamReset)
@@ -327,10 +384,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     private func attemptFailed(_ failure: LocalReply) {
         guard !finished else { return }
-        if failure.flag == "UF", let host { cluster?.record(.localFailure, for: host) }
-        if let retry = action?.retry, canRetry(retry),
-           failure.flag == "UF" ? retry.retriesConnectFailure : retry.retriesReset {
-            return scheduleRetry()
+        if failure.flags == .upstreamConnectionFailure, let host { cluster?.record(.localFailure, for: host) }
+        if let retry = action?.retry, failure.flags == .upstreamConnectionFailure ? retry.retriesConnectFailure : retry.retriesReset {
+            if canRetry(retry) { return scheduleRetry() }
+            record?.responseFlags.insert(.upstreamRetryLimitExceeded)
         }
         reply(failure)
     }
@@ -373,7 +430,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             detachConnection(reusable: false)
             if responseStarted {
                 finish()
+                record?.responseFlags.insert(.upstreamRequestTimeout)
+                record?.responseCodeDetails = "upstream_response_timeout"
                 downstream.abortResponse()
+                logRecord()
             } else {
                 reply(.timeout)
             }
@@ -405,9 +465,15 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         headers.add(name: "content-length", value: String(local.body.utf8.count))
         if !local.body.isEmpty { headers.add(name: "content-type", value: "text/plain") }
         for (name, value) in local.extraHeaders { headers.add(name: name, value: value) }
-        if let route, local.flag != "NR" { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers) }
-        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: local.status, headers: headers),
-                              body: local.body.isEmpty ? nil : ByteBuffer(string: local.body), request: requestHead, requestComplete: requestComplete)
+        if let route, local.flags != .noRouteFound { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers) }
+        let head = HTTPResponseHead(version: requestHead.version, status: local.status, headers: headers)
+        if record != nil {
+            record?.responseFlags.formUnion(local.flags)
+            recordResponse(head, details: local.details, bodyBytes: local.body.utf8.count)
+        }
+        downstream.writeLocal(head, body: local.body.isEmpty ? nil : ByteBuffer(string: local.body), request: requestHead,
+                              requestComplete: requestComplete)
+        logRecord()
     }
 
     private func replyDirect(_ direct: DirectResponse, route: RouteConfig) {
@@ -417,8 +483,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         headers.add(name: "content-length", value: String(direct.body?.count ?? 0))
         if direct.body != nil { headers.add(name: "content-type", value: "text/plain") }
         HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers)
-        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: HTTPResponseStatus(statusCode: direct.status), headers: headers),
-                              body: direct.body.map { ByteBuffer(bytes: $0) }, request: requestHead, requestComplete: requestComplete)
+        let head = HTTPResponseHead(version: requestHead.version, status: HTTPResponseStatus(statusCode: direct.status), headers: headers)
+        if record != nil { recordResponse(head, details: "direct_response", bodyBytes: direct.body?.count ?? 0) }
+        downstream.writeLocal(head, body: direct.body.map { ByteBuffer(bytes: $0) }, request: requestHead, requestComplete: requestComplete)
+        logRecord()
     }
 
     private func replyRedirect(_ redirect: RedirectAction) {
@@ -451,8 +519,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         headers.add(name: "location", value: location)
         headers.add(name: "content-length", value: "0")
         if let route { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &headers) }
-        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: HTTPResponseStatus(statusCode: redirect.status), headers: headers),
-                              body: nil, request: requestHead, requestComplete: requestComplete)
+        let head = HTTPResponseHead(version: requestHead.version, status: HTTPResponseStatus(statusCode: redirect.status), headers: headers)
+        if record != nil { recordResponse(head, details: "direct_response") }
+        downstream.writeLocal(head, body: nil, request: requestHead, requestComplete: requestComplete)
+        logRecord()
     }
 
     // MARK: - CORS
@@ -464,8 +534,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         guard cors.allows(origin: origin) else {
             if cors.forwardNotMatchingPreflights { return false }
             finish()
-            downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: .ok, headers: ["content-length": "0"]),
-                                  body: nil, request: requestHead, requestComplete: requestComplete)
+            let head = HTTPResponseHead(version: requestHead.version, status: .ok, headers: ["content-length": "0"])
+            if record != nil { recordResponse(head, details: "cors_response") }
+            downstream.writeLocal(head, body: nil, request: requestHead, requestComplete: requestComplete)
+            logRecord()
             return true
         }
         finish()
@@ -477,8 +549,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if cors.allowCredentials { headers.add(name: "access-control-allow-credentials", value: "true") }
         headers.add(name: "content-length", value: "0")
         worker.stats.count(status: 200)
-        downstream.writeLocal(HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers),
-                              body: nil, request: requestHead, requestComplete: requestComplete)
+        let head = HTTPResponseHead(version: requestHead.version, status: .ok, headers: headers)
+        if record != nil { recordResponse(head, details: "cors_response") }
+        downstream.writeLocal(head, body: nil, request: requestHead, requestComplete: requestComplete)
+        logRecord()
         return true
     }
 
@@ -531,8 +605,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             let query = question.map { String(head.uri[$0...]) } ?? ""
             head.uri = pattern.replacingAll(in: path, with: substitution) + query
         }
+        if head.uri != requestHead.uri { head.headers.replaceOrAdd(name: "x-envoy-original-path", value: requestHead.uri) }
         if let host = action.hostRewrite { head.headers.replaceOrAdd(name: "host", value: host) }
-        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: http.requestIDs.next()) }
+        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: requestID) }
         let security = downstream.security
         if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: security == nil ? "http" : "https") }
         Self.forwardClientCert(manager, security: security, headers: &head.headers)
@@ -601,6 +676,26 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             }
         }
         return key
+    }
+
+    // MARK: - Access log
+
+    private func elapsed() -> Int64 { (NIODeadline.now() - started).nanoseconds }
+
+    private func recordResponse(_ head: HTTPResponseHead, details: String, bodyBytes: Int = 0) {
+        record?.responseCode = Int(head.status.code)
+        record?.responseHeaders = head.headers
+        record?.responseCodeDetails = details
+        record?.bytesSent += bodyBytes
+        if record?.responseDuration == nil, details == "via_upstream" { record?.responseDuration = elapsed() }
+    }
+
+    /// Writes the record to the connection manager's access logs, once.
+    private func logRecord() {
+        guard var record else { return }
+        self.record = nil
+        record.duration = elapsed()
+        worker.log(record, to: manager.accessLogs)
     }
 
     private func finish() {

@@ -47,7 +47,7 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
                 })
             }
         case .tcp(let proxy):
-            try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress)
+            try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress, security: security)
         }
     }
 

@@ -33,7 +33,10 @@ public struct ProxyServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, concurrency))
         let loops = Array(group.makeIterator())
         let secrets = SecretCache()
-        let workers = loops.enumerated().map { Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime) }
+        let accessLogFiles = AccessLogFiles(log: log)
+        let workers = loops.enumerated().map {
+            Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime, accessLogFiles: accessLogFiles)
+        }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)
         let listenerSet = try ListenerSet(group: balanced, installer: installer, log: log)
@@ -80,6 +83,15 @@ public struct ProxyServer: Sendable {
             log("stopping: closing listeners failed: \(error)")
         }
         installer.closeIdleConnections()
+        // Lines still buffered on the workers are written before the process ends.
+        for worker in workers {
+            do {
+                try await worker.loop.submit { worker.flushAccessLogs() }.get()
+            } catch {
+                log("stopping: flushing worker \(worker.index)'s access log failed: \(error)")
+            }
+        }
+        accessLogFiles.waitForWrites()
         do {
             try await adminChannel?.close()
         } catch {

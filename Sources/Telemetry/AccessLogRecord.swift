@@ -49,9 +49,7 @@ public struct AccessLogRecord: Sendable {
     public var requestedServerName: String?
     public var downstreamPeerURISAN: String?
     public var downstreamLocalURISAN: String?
-    public var downstreamTLSVersion: String?
     public var routeName: String?
-    public var connectionID: UInt64?
 
     public init(startTime: Int64) {
         self.startTime = startTime

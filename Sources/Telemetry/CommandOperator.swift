@@ -35,8 +35,6 @@ public enum CommandOperator: Sendable, Equatable {
     case hostname
     case downstreamPeerURISAN
     case downstreamLocalURISAN
-    case downstreamTLSVersion
-    case connectionID
     case grpcStatusNumber
 
     /// What an operator yields: text, a number (typed in JSON), or nothing (`-` / `null`).
@@ -65,7 +63,6 @@ public enum CommandOperator: Sendable, Equatable {
         "DOWNSTREAM_LOCAL_PORT": .downstreamLocalPort, "DOWNSTREAM_REMOTE_PORT": .downstreamRemotePort,
         "REQUESTED_SERVER_NAME": .requestedServerName, "ROUTE_NAME": .routeName, "HOSTNAME": .hostname,
         "DOWNSTREAM_PEER_URI_SAN": .downstreamPeerURISAN, "DOWNSTREAM_LOCAL_URI_SAN": .downstreamLocalURISAN,
-        "DOWNSTREAM_TLS_VERSION": .downstreamTLSVersion, "CONNECTION_ID": .connectionID,
         "GRPC_STATUS_NUMBER": .grpcStatusNumber,
     ]
 
@@ -127,8 +124,6 @@ public enum CommandOperator: Sendable, Equatable {
         case .hostname: return .text(AccessLogHost.name)
         case .downstreamPeerURISAN: return Self.text(record.downstreamPeerURISAN)
         case .downstreamLocalURISAN: return Self.text(record.downstreamLocalURISAN)
-        case .downstreamTLSVersion: return Self.text(record.downstreamTLSVersion)
-        case .connectionID: return record.connectionID.map { .number(Int64(truncatingIfNeeded: $0)) } ?? .missing
         case .grpcStatusNumber: return record.grpcStatus.map { .number(Int64($0)) } ?? .missing
         }
     }

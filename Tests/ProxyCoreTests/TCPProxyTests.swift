@@ -52,7 +52,7 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
         var proto = Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy()
         proto.statPrefix = "db"
         proto.cluster = clusterName
-        let config = try TCPProxyConfig(proto: proto, at: "test")
+        let config = try TCPProxyConfig(proto: proto, limits: ConfigLimits(), at: "test")
         let server = try ServerBootstrap(group: loop)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

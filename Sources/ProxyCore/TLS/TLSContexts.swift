@@ -24,6 +24,8 @@ public final class ConnectionSecurity: @unchecked Sendable {  // written once on
     public fileprivate(set) var peerCertificateHash: String?
     /// This side's own URI SAN (XFCC `By`).
     public fileprivate(set) var localURI: String?
+    /// The SNI the client asked for (`%REQUESTED_SERVER_NAME%`).
+    public internal(set) var requestedServerName: String?
 
     public init() {}
 
