@@ -16,7 +16,7 @@ enum ProxyConfigCases {
     /// copies in golden/gateway instead, so the golden JSON does not depend on the checkout.
     static let certificatePlaceholder = "/etc/swiftmesh/gateway-certs/"
 
-    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls", "locality", "mtls"]
+    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls", "locality", "mtls", "telemetry"]
 
     static func proxy(_ name: String, registry: ServiceRegistry) throws -> MeshProxy {
         switch name {
@@ -28,7 +28,7 @@ enum ProxyConfigCases {
         case "locality":
             return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~frontend.default~default.svc.cluster.local"),
                              metadata: ProxyMetadata(), registry: registry)
-        case "sidecar-embedded", "tcp-tls":
+        case "sidecar-embedded", "tcp-tls", "telemetry":
             return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~productpage-v1.default~default.svc.cluster.local"),
                              metadata: ProxyMetadata(), registry: registry)
         case "sidecar-scoped":
@@ -47,11 +47,20 @@ enum ProxyConfigCases {
 
     static func snapshot(_ name: String) throws -> MeshSnapshot {
         let input = try Data(contentsOf: directory.appendingPathComponent("\(name)/input.yaml"))
-        let report = ValidationReport.validate([ConfigInput(file: "input.yaml", data: input)])
-        guard report.errorCount == 0 else {
+        // A case may bring its mesh config (extension providers, access-log settings).
+        var meshConfig = MeshConfig()
+        if let mesh = try? Data(contentsOf: directory.appendingPathComponent("\(name)/mesh.yaml")) {
+            let loaded = MeshConfigLoader.load(mesh, file: "mesh.yaml")
+            guard let config = loaded.config, loaded.diagnostics.allSatisfy({ $0.severity != .error }) else {
+                throw TranslationError(resource: "\(name)/mesh.yaml", field: "", reason: "\(loaded.diagnostics)")
+            }
+            meshConfig = config
+        }
+        let report = ValidationReport.validate([ConfigInput(file: "input.yaml", data: input)], meshConfig: meshConfig)
+        guard report.errorCount == 0, report.diagnostics.isEmpty || name != "telemetry" else {
             throw TranslationError(resource: "\(name)/input.yaml", field: "", reason: "\(report.diagnostics)")
         }
-        return MeshSnapshot.empty().next(report)
+        return MeshSnapshot.empty(meshConfig: meshConfig).next(report)
     }
 
     static func generate(_ name: String) throws -> (proxy: MeshProxy, resources: ProxyResources) {

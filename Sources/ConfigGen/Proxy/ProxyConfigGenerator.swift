@@ -55,6 +55,7 @@ public struct ProxyConfigGenerator {
             try generateSidecar(proxy, scope: scope ?? context.sidecarScope(for: proxy), outbound: outbound,
                                 virtualServices: virtualServices, hashPolicies: hashPolicies, into: &resources)
         }
+        try AccessLogAttachment.attach(to: &resources.listeners, snapshot: snapshot, proxy: proxy)
         resources.clusters.sort { $0.name < $1.name }
         resources.endpoints.sort { $0.clusterName < $1.clusterName }
         resources.listeners.sort { $0.name < $1.name }

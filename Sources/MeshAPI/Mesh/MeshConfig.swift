@@ -107,6 +107,14 @@ public struct MeshConfig: Codable, Hashable, Sendable {
     public var effectiveRootNamespace: String { rootNamespace ?? "istio-system" }
     /// The SPIFFE trust domain; Istio's default is `cluster.local`.
     public var effectiveTrustDomain: String { trustDomain ?? "cluster.local" }
+    /// `accessLogFormat` as JSON labels when `accessLogEncoding` is JSON: nil when the format is
+    /// empty (Istio's default labels apply) or is not a JSON object (the loader reports that).
+    public var accessLogJSONLabels: [String: ConfigValue]? {
+        guard let format = accessLogFormat, !format.isEmpty,
+              case .object(let labels)? = try? JSONDecoder().decode(ConfigValue.self, from: Data(format.utf8)) else { return nil }
+        return labels
+    }
+
     /// Istio's default outbound policy is ALLOW_ANY.
     public var effectiveOutboundMode: OutboundTrafficPolicy.Mode { outboundTrafficPolicy?.mode ?? .ALLOW_ANY }
 }

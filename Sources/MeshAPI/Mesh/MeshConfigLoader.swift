@@ -106,6 +106,9 @@ public enum MeshConfigLoader {
         if let timeout = config.protocolDetectionTimeout, let problem = DurationRule.problem(timeout, allowZero: true) {
             error(root / "protocolDetectionTimeout", problem)
         }
+        if config.accessLogEncoding == .JSON, let format = config.accessLogFormat, !format.isEmpty, config.accessLogJSONLabels == nil {
+            error(root / "accessLogFormat", "with accessLogEncoding JSON, accessLogFormat must be a JSON object of labels, e.g. {\"code\": \"%RESPONSE_CODE%\"}")
+        }
         var names: Set<String> = []
         for (index, provider) in (config.extensionProviders ?? []).enumerated() {
             let path = root / "extensionProviders" / index

@@ -90,7 +90,14 @@ struct CrossResourceChecks {
                                        ("accessLogging", telemetry.accessLogging?.map(\.providers))] {
                     for (index, providers) in (lists ?? []).enumerated() {
                         for (providerIndex, provider) in (providers ?? []).enumerated() {
-                            check(resource, spec / field / index / "providers" / providerIndex / "name", provider.name)
+                            let path = spec / field / index / "providers" / providerIndex / "name"
+                            check(resource, path, provider.name)
+                            if field == "accessLogging", let name = provider.name,
+                               let kind = meshConfig.extensionProviders?.first(where: { $0.name == name })?.kindsSet.first,
+                               kind != "envoyFileAccessLog" {
+                                diagnostics.append(diagnostic(.warning, resource, path,
+                                                              "provider \"\(name)\" is \(kind): SwiftMesh writes access logs through envoyFileAccessLog providers only, so this one logs nothing"))
+                            }
                         }
                     }
                 }

@@ -50,7 +50,12 @@ extension ValidationContext {
             let path = spec / "accessLogging" / index
             providers(path / "providers", logging.providers)
             if let expression = logging.filter?.expression {
-                check(path / "filter" / "expression", AccessLogFilterSyntax.problem(expression))
+                if let problem = AccessLogFilterSyntax.problem(expression) {
+                    error(path / "filter" / "expression", problem)
+                } else if case .failure(let why) = AccessLogCondition.parse(expression) {
+                    error(path / "filter" / "expression", "filter expression \"\(expression.truncatedForDisplay)\": \(why); "
+                          + "SwiftMesh translates \(AccessLogCondition.supportedForms)")
+                }
             }
         }
     }
