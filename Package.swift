@@ -323,7 +323,8 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyConfigTests",
-            dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+            dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "EnvoyAPI", "Telemetry", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                           .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(
             name: "TelemetryTests",
