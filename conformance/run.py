@@ -10,6 +10,7 @@ started (by PID) and prints a table of scenario x data plane x xDS protocol.
 """
 import argparse
 import concurrent.futures
+import re
 import glob
 import http.client
 import json
@@ -32,6 +33,16 @@ ECHO_PORT = 8080
 # How long a connection drained by a listener change may take to finish (both proxies' flag):
 # long enough for the listener-update scenario's slow request to finish inside it.
 DRAIN_SECONDS = 3
+# How long both proxies keep access-log lines buffered (Envoy's default is 10 s).
+FLUSH_MSEC = 300
+# Istio's default access-log text format, field by field (AccessLogTranslator.istioTextFormat).
+ISTIO_TEXT_LINE = re.compile(
+    r'^\[(?P<start_time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)\] "(?P<method>\S+) (?P<path>\S+) (?P<protocol>\S+)" '
+    r'(?P<code>\d+) (?P<flags>\S+) (?P<details>\S+) (?P<termination>\S+) "(?P<transport_failure>[^"]*)" '
+    r'(?P<bytes_received>\d+) (?P<bytes_sent>\d+) (?P<duration>\d+) (?P<upstream_service_time>\S+) "(?P<xff>[^"]*)" '
+    r'"(?P<user_agent>[^"]*)" "(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" "(?P<upstream_host>[^"]*)" '
+    r'(?P<upstream_cluster>\S+) (?P<upstream_local>\S+) (?P<downstream_local>\S+) (?P<downstream_remote>\S+) '
+    r'(?P<sni>\S+) (?P<route>\S+)$')
 
 
 class Failure(Exception):
@@ -137,7 +148,7 @@ class Run:
 
     def substitute(self, text):
         return (text.replace("{{egress}}", self.egress_ip).replace("{{client}}", self.client_ip)
-                .replace("{{gateway}}", self.gateway_ip))
+                .replace("{{gateway}}", self.gateway_ip).replace("{{work}}", self.work))
 
     def write_config(self, name, text):
         path = os.path.join(self.config_dir, name)
@@ -180,7 +191,13 @@ class Run:
             yaml.safe_dump_all(docs, f)
         if self.s.get("config"):
             self.write_config("10-scenario.yaml", self.s["config"])
-        self.start("meshd", [f"{bins}/meshd", "--config-dir", self.config_dir,
+        mesh = []
+        if self.s.get("mesh_config"):
+            path = os.path.join(self.work, "mesh.yaml")
+            with open(path, "w") as f:
+                f.write(self.substitute(self.s["mesh_config"]))
+            mesh = ["--mesh-config", path]
+        self.start("meshd", [f"{bins}/meshd", "--config-dir", self.config_dir] + mesh + [
                              "--xds-address", f"127.0.0.1:{self.xds_port}", "--debug-address", f"127.0.0.1:{self.debug_port}",
                              "--ca-address", f"127.0.0.1:{self.ca_port}", "--data-dir", os.path.join(self.work, "meshd-data")])
         for backend in self.backends.values():
@@ -219,11 +236,13 @@ class Run:
             layer = {"layered_runtime": {"layers": [{"name": "scenario", "static_layer": self.s["proxy_runtime"]}]}}
             overrides = ["--config-yaml", json.dumps(layer)]
         if self.args.data_plane == "meshproxy":
-            self.start(name, [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--drain-time-s", str(DRAIN_SECONDS)]
+            self.start(name, [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--drain-time-s", str(DRAIN_SECONDS),
+                                     "--file-flush-interval-msec", str(FLUSH_MSEC)]
                        + (["--config-json", overrides[1]] if overrides else []))
         else:
             self.start(name, [self.args.envoy, "-c", path, "--base-id", str(self.base_id + self.proxy_count),
-                              "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", str(DRAIN_SECONDS)] + overrides)
+                              "--disable-hot-restart", "--concurrency", "1", "-l", "warning", "--drain-time-s", str(DRAIN_SECONDS),
+                              "--file-flush-interval-msec", str(FLUSH_MSEC)] + overrides)
         self.proxy_count += 1
         self.wait_for(f"{name} proxy LIVE", lambda: self.http_get(f"http://{ip}:15000/ready").strip() == "LIVE")
 
@@ -571,6 +590,8 @@ class Run:
                     raise Failure(f"the client's Envoy has cluster {name}, which scoping should have left out")
             if "at_most" in step["clusters"] and len(names) > step["clusters"]["at_most"]:
                 raise Failure(f"the client's Envoy has {len(names)} clusters, expected at most {step['clusters']['at_most']}")
+        if "access_log" in step:
+            self.check_access_log(step["access_log"])
         if "apply" in step:
             self.apply(step)
         if "proxy_status" in step:
@@ -591,6 +612,55 @@ class Run:
                     process.wait(timeout=5)
         if "meshd_alive" in step:
             self.wait_for("meshd /ready after the change", lambda: self.http_get(f"http://127.0.0.1:{self.debug_port}/ready").startswith("ready"), 5)
+
+    def check_access_log(self, spec):
+        """Reads an access-log file the proxies write (Istio's text format, or JSON lines) and
+        checks the line of each request by its x-request-id; every line must parse."""
+        path = os.path.join(self.work, spec["file"])
+        expected = spec.get("lines", {})
+        id_field = spec.get("id_field", "request_id")
+
+        def parse():
+            entries = {}
+            if not os.path.exists(path):
+                return entries
+            with open(path) as f:
+                for line in f:
+                    if not line.endswith("\n"):
+                        continue  # still being written
+                    if spec.get("format", "text") == "json":
+                        try:
+                            entry = json.loads(line)
+                        except ValueError:
+                            raise Failure(f"{spec['file']}: not a JSON line: {line[:300]!r}")
+                    else:
+                        match = ISTIO_TEXT_LINE.match(line.rstrip("\n"))
+                        if not match:
+                            raise Failure(f"{spec['file']}: line not in Istio's format: {line[:400]!r}")
+                        entry = match.groupdict()
+                    entries[str(entry.get(id_field))] = entry
+            return entries
+
+        deadline = time.time() + 5
+        entries = parse()
+        while not all(key in entries for key in expected) and time.time() < deadline:
+            time.sleep(0.1)
+            entries = parse()
+        for key, fields in expected.items():
+            entry = entries.get(key)
+            if entry is None:
+                raise Failure(f"{spec['file']}: no line for request {key} (lines for {sorted(entries)})")
+            for field, value in fields.items():
+                got = entry.get(field)
+                if isinstance(value, dict) and "re" in value:
+                    if not re.fullmatch(value["re"], str(got)):
+                        raise Failure(f"{spec['file']}: request {key}: {field} is {got!r}, expected /{value['re']}/")
+                elif got != value:
+                    raise Failure(f"{spec['file']}: request {key}: {field} is {got!r}, expected {value!r}; line: {json.dumps(entry)[:500]}")
+        for key in spec.get("absent", []):
+            if key in entries:
+                raise Failure(f"{spec['file']}: request {key} was logged, but the filter should have left it out")
+        self.log.append(f"{spec['file']}: {len(entries)} lines checked")
 
     def apply(self, step):
         """Writes new config; with `converge`, keeps requests flowing on open connections and

@@ -87,12 +87,12 @@ public final class Worker: @unchecked Sendable {
     private let accessLogBuffers: AccessLogBuffers
 
     public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache(), drainTime: TimeAmount = .seconds(45),
-                accessLogFiles: AccessLogFiles = AccessLogFiles()) {
+                accessLogFiles: AccessLogFiles = AccessLogFiles(), accessLogFlushInterval: TimeAmount = .seconds(1)) {
         self.index = index
         self.loop = loop
         self.tls = TLSContexts(secrets: secrets)
         self.drainTime = drainTime
-        accessLogBuffers = AccessLogBuffers(files: accessLogFiles, loop: loop)
+        accessLogBuffers = AccessLogBuffers(files: accessLogFiles, loop: loop, flushInterval: accessLogFlushInterval)
     }
 
     /// Logs a finished request or connection to each of `logs` whose filter takes it.

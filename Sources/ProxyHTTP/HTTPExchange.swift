@@ -41,6 +41,8 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var triedHosts: [SocketAddressConfig] = []
     private var triedPriorities: Set<Int> = []
     private var attemptStarted = NIODeadline.now()
+    /// When the whole request had arrived: Envoy's `x-envoy-upstream-service-time` counts from here.
+    private var requestCompletedAt: NIODeadline?
     private var holdsRequestSlot = false
     private var holdsRetrySlot = false
     private var waitingForSlot = false
@@ -97,6 +99,11 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             return replyRedirect(redirect)
         case .forward(let forward):
             action = forward
+            // The cluster is chosen with the route, as Envoy does: logs name it even when a fault answers.
+            let entry = forward.clusters.entries.count == 1 ? forward.clusters.entries[0]
+                : forward.clusters.pick(Int.random(in: 0..<forward.clusters.totalWeight))
+            clusterEntry = entry
+            record?.upstreamCluster = entry.cluster
         }
         if manager.filters.contains(.fault), let fault = route.fault {
             if let abort = fault.abort, Self.draw(abort.perMillion) {
@@ -141,6 +148,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     func requestEnd(_ trailers: HTTPHeaders?) {
         requestComplete = true
         self.trailers = trailers
+        requestCompletedAt = .now()
         if record != nil { record?.requestDuration = elapsed() }
         guard !finished else { return }
         connection?.write(.end(trailers), flush: true)
@@ -179,13 +187,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     // MARK: - Forwarding
 
     private func forward(snapshot: ProxySnapshot) {
-        guard let action else { return }
-        let entry = action.clusters.entries.count == 1 ? action.clusters.entries[0]
-            : action.clusters.pick(Int.random(in: 0..<action.clusters.totalWeight))
-        clusterEntry = entry
+        guard let action, let entry = clusterEntry else { return }
         guard let cluster = snapshot.clusters[entry.cluster] else { return reply(.clusterNotFound) }
         self.cluster = cluster
-        record?.upstreamCluster = entry.cluster
         guard cluster.resources.tryAcquire(.requests, limit: cluster.config.thresholds.maxRequests) else {
             worker.stats.overflows += 1
             return reply(.overflow)
@@ -304,7 +308,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         var response = head
         response.version = requestHead.version
         HeaderPolicy.removeHopByHop(&response.headers)
-        let elapsed = (NIODeadline.now() - attemptStarted).nanoseconds / 1_000_000
+        let elapsed = (NIODeadline.now() - (requestCompletedAt ?? attemptStarted)).nanoseconds / 1_000_000
         response.headers.replaceOrAdd(name: "x-envoy-upstream-service-time", value: String(elapsed))
         if let route { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &response.headers) }
         if let cors = route?.cors, cors.enabled, manager.filters.contains(.cors) { addCORSHeaders(cors, to: &response.headers) }

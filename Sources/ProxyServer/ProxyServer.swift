@@ -15,6 +15,8 @@ public struct ProxyServer: Sendable {
     public var concurrency: Int
     /// How long connections drained by a listener change may take to finish.
     public var drainTime: TimeAmount
+    /// How long access-log lines may wait in a worker's buffer before they are written.
+    public var accessLogFlushInterval: TimeAmount = .seconds(1)
     public var log: @Sendable (String) -> Void
     /// The embedded identity agent: keeps the workload's certificate (`default`) and the mesh's
     /// trust bundle (`ROOTCA`) current in the cache it is given, for as long as the proxy runs.
@@ -35,7 +37,8 @@ public struct ProxyServer: Sendable {
         let secrets = SecretCache()
         let accessLogFiles = AccessLogFiles(log: log)
         let workers = loops.enumerated().map {
-            Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime, accessLogFiles: accessLogFiles)
+            Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime, accessLogFiles: accessLogFiles,
+                   accessLogFlushInterval: accessLogFlushInterval)
         }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)

@@ -53,11 +53,16 @@ struct RunCommand: AsyncParsableCommand {
             help: "Seconds a connection drained by a listener change may take to finish before it is closed (Envoy's flag; Istio uses 45).")
     var drainTimeSeconds: Int = 45
 
+    @Option(name: .customLong("file-flush-interval-msec"),
+            help: "Milliseconds access-log lines may wait in a worker's buffer before they are written (Envoy's flag; its default is 10000).")
+    var fileFlushIntervalMilliseconds: Int = 1000
+
     @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on)")
     var identity: IdentityOptions
 
     func validate() throws {
         guard drainTimeSeconds >= 0 else { throw ValidationError("--drain-time-s must not be negative") }
+        guard fileFlushIntervalMilliseconds > 0 else { throw ValidationError("--file-flush-interval-msec must be positive") }
     }
 
     func run() async throws {
@@ -116,7 +121,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let agent = try identity.embedded(node: config.node, log: log)
-        try await ProxyServer(bootstrap: config, concurrency: concurrency, drainTime: .seconds(Int64(drainTimeSeconds)), identity: agent, log: log).run()
+        var server = ProxyServer(bootstrap: config, concurrency: concurrency, drainTime: .seconds(Int64(drainTimeSeconds)), identity: agent, log: log)
+        server.accessLogFlushInterval = .milliseconds(Int64(fileFlushIntervalMilliseconds))
+        try await server.run()
     }
 
     /// The namespace in an Istio node ID (`sidecar~IP~NAME.NAMESPACE~...`).

@@ -31,9 +31,9 @@ extension MeshSnapshot {
     /// The access logs of a workload's proxy on the client side (outbound and gateway listeners)
     /// or the server side (inbound listeners), as Istio merges Telemetry resources: the mesh's
     /// (root namespace, no selector), then the namespace's (no selector), then the workload's
-    /// (selector matching its labels). At each level, an `accessLogging` entry for this side
-    /// that names providers replaces the providers in force; `disabled` and `filter` apply to the
-    /// providers in force. Without any Telemetry access logging, the mesh config's default
+    /// (selector matching its labels). The providers a level's `accessLogging` entries for this
+    /// side name replace those in force; each entry's `disabled` and `filter` apply to the
+    /// providers it names (to all in force when it names none). Without any Telemetry access logging, the mesh config's default
     /// providers apply, and `accessLogFile` (Istio's older switch) adds its file.
     public func accessLogs(namespace: String, labels: [String: String], clientSide: Bool) -> [AccessLogSetting] {
         let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
@@ -49,15 +49,16 @@ extension MeshSnapshot {
                 return selector.allSatisfy { labels[$0.key] == $0.value }
             },
         ].compactMap { $0?.1 }
-        let entries = levels.flatMap { $0.accessLogging ?? [] }.filter { entry in
+        let applies = { (entry: Telemetry.AccessLogging) -> Bool in
             switch entry.match?.mode ?? .CLIENT_AND_SERVER {
             case .CLIENT_AND_SERVER: true
             case .CLIENT: clientSide
             case .SERVER: !clientSide
             }
         }
+        let entriesByLevel = levels.map { ($0.accessLogging ?? []).filter(applies) }.filter { !$0.isEmpty }
         let defaults = meshConfig.defaultProviders?.accessLogging ?? []
-        guard !entries.isEmpty else {
+        guard !entriesByLevel.isEmpty else {
             var settings = defaults.compactMap(setting)
             if let file = meshConfig.accessLogFile, !file.isEmpty { settings.append(meshFileSetting(provider: "mesh", path: file)) }
             return settings
@@ -65,14 +66,18 @@ extension MeshSnapshot {
         var inForce = defaults
         var disabled: [String: Bool] = [:]
         var filters: [String: AccessLogCondition] = [:]
-        for entry in entries {
-            let named = (entry.providers ?? []).compactMap(\.name).filter { !$0.isEmpty }
+        for entries in entriesByLevel {
+            // The providers one level names (in any of its entries) replace those in force.
+            let named = entries.flatMap { ($0.providers ?? []).compactMap(\.name) }.filter { !$0.isEmpty }
             if !named.isEmpty { inForce = named }
             if inForce.isEmpty { inForce = ["envoy"] }  // Istio's built-in provider when nothing else is named
-            for provider in inForce {
-                if let off = entry.disabled { disabled[provider] = off }
-                if let expression = entry.filter?.expression, case .success(let condition) = AccessLogCondition.parse(expression) {
-                    filters[provider] = condition
+            for entry in entries {
+                let own = (entry.providers ?? []).compactMap(\.name).filter { !$0.isEmpty }
+                for provider in own.isEmpty ? inForce : own {
+                    if let off = entry.disabled { disabled[provider] = off }
+                    if let expression = entry.filter?.expression, case .success(let condition) = AccessLogCondition.parse(expression) {
+                        filters[provider] = condition
+                    }
                 }
             }
         }

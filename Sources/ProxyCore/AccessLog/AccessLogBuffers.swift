@@ -5,9 +5,8 @@ import ProxyConfig
 import Telemetry
 
 /// Lines rendered on a worker's loop into a per-file buffer (no lock, no syscall per request),
-/// handed to the file's writer when 64 KiB have gathered or a second after the first line of a
-/// batch: Envoy's file logger buffers the same way (its flush interval is configurable; ours is
-/// Envoy's 64 KiB and a one-second timer).
+/// handed to the file's writer when 64 KiB have gathered or `flushInterval` after the first line
+/// of a batch, as Envoy's file logger buffers (`--file-flush-min-size-kb`, `--file-flush-interval-msec`).
 final class AccessLogBuffers {
     private struct Pending {
         let file: AccessLogFile
@@ -16,16 +15,17 @@ final class AccessLogBuffers {
     }
 
     static let flushBytes = 64 * 1024
-    static let flushInterval = TimeAmount.seconds(1)
+    private let flushInterval: TimeAmount
 
     private let files: AccessLogFiles
     private let loop: EventLoop
     private var pending: [String: Pending] = [:]
     private var timer: Scheduled<Void>?
 
-    init(files: AccessLogFiles, loop: EventLoop) {
+    init(files: AccessLogFiles, loop: EventLoop, flushInterval: TimeAmount) {
         self.files = files
         self.loop = loop
+        self.flushInterval = flushInterval
     }
 
     /// Renders `record` into the buffer of each log whose filter takes it; returns how many did.
@@ -41,7 +41,7 @@ final class AccessLogBuffers {
             if pending[path]!.bytes.count >= Self.flushBytes { flush(path) }
         }
         if timer == nil, !pending.isEmpty {
-            timer = loop.scheduleTask(in: Self.flushInterval) { [self] in
+            timer = loop.scheduleTask(in: flushInterval) { [self] in
                 timer = nil
                 flushAll()
             }
