@@ -314,6 +314,49 @@ def check_rotation(demo, traffic):
           f"({len(counts)} agents); {traffic.sent} steady page views, 0 failed")
 
 
+ACCESS_LOG_LINE = re.compile(
+    r'^\[\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\] "(?P<method>\S+) (?P<path>\S+) (?P<protocol>\S+)" (?P<code>\d+) '
+    r'(?P<flags>\S+) (?P<details>\S+) \S+ "[^"]*" \d+ \d+ \d+ \S+ "[^"]*" "[^"]*" "(?P<request_id>[^"]*)" "(?P<authority>[^"]*)" '
+    r'"[^"]*" (?P<cluster>\S+) \S+ \S+ \S+ \S+ \S+$')
+
+
+def check_access_logs(demo):
+    """Every proxy logs each request in Istio's format (the demo's mesh-wide Telemetry); the
+    ratings abort shows as 500 FI at the caller's sidecar; one page view is one request ID
+    from the gateway through productpage's sidecar."""
+    logs = os.path.join(demo.run_dir, "logs")
+    lines = {}
+    deadline = time.time() + 5
+    while True:
+        lines = {}
+        for name in sorted(os.listdir(logs)):
+            if name.endswith("-agent.log") or name in ("meshd.log",) or not name.endswith(".log"):
+                continue
+            with open(os.path.join(logs, name), errors="replace") as f:
+                parsed = [m.groupdict() for m in map(ACCESS_LOG_LINE.match, f.read().splitlines()) if m]
+            if parsed:
+                lines[name[:-len(".log")]] = parsed
+        faults = [l for entries in lines.values() for l in entries
+                  if l["code"] == "500" and l["flags"] == "FI" and l["details"] == "fault_filter_abort"
+                  and re.fullmatch(r"outbound\|9080\|[^|]*\|ratings\.default\.svc\.cluster\.local", l["cluster"])]
+        if (len(lines) >= 7 and faults) or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    if len(lines) < 7:
+        raise Failure(f"every proxy (gateway and 6 sidecars) should write access-log lines; lines from {sorted(lines)}")
+    if not faults:
+        raise Failure("no access-log line shows the ratings abort as 500 FI fault_filter_abort")
+    gateway = next((entries for name, entries in lines.items() if "gateway" in name), [])
+    page_ids = {l["request_id"] for l in gateway if l["path"] == "/productpage" and l["code"] == "200"
+                and re.fullmatch(r"outbound\|9080\|[^|]*\|productpage\.default\.svc\.cluster\.local", l["cluster"])}
+    inbound = {l["request_id"] for entries in lines.values() for l in entries if l["cluster"].startswith("inbound|9080||")}
+    if not page_ids & inbound:
+        raise Failure("no page view's request ID appears both at the gateway and at productpage's inbound listener")
+    total = sum(map(len, lines.values()))
+    print(f"  access logs: {total} lines in Istio's format from {len(lines)} proxies; the abort as 500 FI at the caller; "
+          f"{len(page_ids & inbound)} page views followed by request ID from the gateway to productpage")
+
+
 def dump_errors(demo):
     """The proxies' error counters, to tell which hop failed."""
     admins = [(f"{GATEWAY}:15000", "gateway")] + [(f"{SUBNET}.1.{i}:15000", f"workload {i}") for i in range(1, 7)]
@@ -445,6 +488,7 @@ def run(args):
         if served_by(body) != "v2":
             raise Failure("abort fault: reviews v2 should answer, with the ratings error")
         print("  jason: reviews-v2 with 'Ratings service is currently unavailable' (HTTP 500 from the fault)")
+        check_access_logs(demo)
 
         traffic.stopped.set()
         traffic.join(timeout=15)

@@ -195,7 +195,8 @@ public final class MeshRun: Sendable {
                 // The same drain time as the demo's Envoys: a policy change closes connections it
                 // took away within a second.
                 try self.supervisor.start(name, [self.binary("meshproxy"), "run", "--bootstrap", path, "--concurrency", "1",
-                                                 "--drain-time-s", "1", "--ca-address", "127.0.0.1:\(self.options.caPort)", "--ca-root", rootCertificate,
+                                                 "--drain-time-s", "1", "--file-flush-interval-msec", "1000",
+                                                 "--ca-address", "127.0.0.1:\(self.options.caPort)", "--ca-root", rootCertificate,
                                                  "--token-file", token, "--cert-ttl", String(self.options.workloadCertificateTTL)])
             }
             return
@@ -209,7 +210,9 @@ public final class MeshRun: Sendable {
         try step("\(name): Envoy at \(node.ip) (admin :\(adminPort))") {
             // No hot restart: it would leave shared memory in /dev/shm behind every run.
             try self.supervisor.start(name, [self.options.envoy, "-c", path, "--base-id", String(baseID), "--disable-hot-restart", "--concurrency", "1",
-                                             "-l", "warning", "--drain-time-s", "1"])
+                                             "-l", "warning", "--drain-time-s", "1",
+                                             // Access-log lines within a second, as meshproxy writes them (Envoy's default is 10 s).
+                                             "--file-flush-interval-msec", "1000"])
         }
     }
 

@@ -145,9 +145,10 @@ struct StartDemo: AsyncParsableCommand {
     func run() async throws {
         let samples = try DemoDefaults.samples(samples)
         var options = try mesh.options(workloads: BookinfoWorkloads.specs())
-        // Bookinfo's gateway and subsets, and mesh-wide STRICT mTLS: every hop is mutual TLS.
+        // Bookinfo's gateway and subsets, mesh-wide STRICT mTLS (every hop is mutual TLS) and
+        // access logs from every proxy.
         options.initialConfig = try ["networking/bookinfo-gateway.yaml", "networking/destination-rule-all.yaml",
-                                     "security/peer-authentication-strict.yaml"].map { name in
+                                     "security/peer-authentication-strict.yaml", "telemetry/access-logging.yaml"].map { name in
             try String(contentsOfFile: "\(samples)/\(name)", encoding: .utf8)
         }
         try await runUntilStopped(options, title: "SwiftMesh demo: Bookinfo with \(options.workloads.count) workloads") { run in
