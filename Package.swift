@@ -333,7 +333,7 @@ let package = Package(
         .testTarget(
             name: "ProxyCoreTests",
             dependencies: [
-                "ProxyCore", "ProxyUpstream", "ProxyConfig", "EnvoyAPI",
+                "ProxyCore", "ProxyUpstream", "ProxyConfig", "EnvoyAPI", "Telemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

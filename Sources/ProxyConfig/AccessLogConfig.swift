@@ -16,6 +16,13 @@ public struct AccessLogConfig: Sendable {
     static let stdoutLogger = "envoy.access_loggers.stdout"
     static let stderrLogger = "envoy.access_loggers.stderr"
 
+    public init(name: String = "envoy.access_loggers.file", path: String, format: AccessLogFormat, filter: AccessLogFilter? = nil) {
+        self.name = name
+        self.path = path
+        self.format = format
+        self.filter = filter
+    }
+
     static func list(_ protos: [Envoy_Config_Accesslog_V3_AccessLog], limits: ConfigLimits, at path: String) throws -> [AccessLogConfig] {
         try protos.enumerated().map { index, proto in try AccessLogConfig(proto: proto, limits: limits, at: "\(path).access_log[\(index)]") }
     }
