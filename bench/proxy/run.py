@@ -57,8 +57,16 @@ http {{
 """
 
 
-def mesh_config():
-    docs = [f"""apiVersion: networking.istio.io/v1
+ACCESS_LOGGING = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  accessLogging: [{providers: [{name: envoy}]}]
+"""
+
+
+def mesh_config(access_log=False):
+    docs = ([ACCESS_LOGGING] if access_log else []) + [f"""apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: web, namespace: default}}
 spec:
@@ -235,6 +243,8 @@ def main():
     parser = proxy_arguments(__doc__.splitlines()[0], seconds=8)
     parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
     parser.add_argument("--perf", help="record meshproxy's first wrk run with `perf record` into this file")
+    parser.add_argument("--access-log", action="store_true",
+                        help="mesh-wide access logs (Istio's `envoy` provider: a line per request on each proxy's stdout, kept in a file)")
     parser.add_argument("--perf-call-graph", default="dwarf", help="perf's --call-graph: dwarf (Swift's runtime calls are leaves without frames) or fp")
     args = parser.parse_args()
     ensure_tools()
@@ -249,7 +259,7 @@ def main():
         config = os.path.join(work, "config")
         os.makedirs(config)
         with open(os.path.join(config, "mesh.yaml"), "w") as f:
-            f.write(mesh_config())
+            f.write(mesh_config(args.access_log))
         with open(os.path.join(work, "nginx.conf"), "w") as f:
             f.write(NGINX_CONF.format(work=work, address=NGINX, body=BODY))
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -341,7 +351,14 @@ def main():
         for key, value in ratios.items():
             print(f"  {key}: {value:.2f}")
         print(f"meshproxy open connections per worker mid-run: {balance}")
-        result = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds,
+        logged = {}
+        if args.access_log:
+            for name in proxies:
+                with open(os.path.join(work, f"{name}.log"), errors="replace") as f:
+                    logged[name] = sum(1 for line in f if line.startswith("[") and '" 200 ' in line)
+            print(f"access-log lines written: {logged}")
+        result = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds, "access_log": args.access_log,
+                  "access_log_lines": logged,
                   "concurrency": args.concurrency, "latency_rate_rps": args.rps * 4,
                   "envoy_version": subprocess.run([args.envoy, "--version"], capture_output=True, text=True).stdout.strip(),
                   "raw": rows, "median": median, "ratios": ratios, "meshproxy_worker_connections": balance}
