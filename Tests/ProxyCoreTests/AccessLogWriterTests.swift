@@ -20,36 +20,51 @@ import Testing
         return record
     }
 
-    @Test func linesArriveAfterTheIntervalAndFiltersApply() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("access-\(UUID().uuidString).log").path
+    static func temporaryPath() -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("access-\(UUID().uuidString).log").path
+    }
+
+    @Test func linesWaitForAFlushAndFiltersApply() async throws {
+        let path = Self.temporaryPath()
         defer { try? FileManager.default.removeItem(atPath: path) }
         let files = AccessLogFiles()
-        let worker = Worker(index: 0, loop: group.next(), accessLogFiles: files, accessLogFlushInterval: .milliseconds(100))
+        // An interval longer than the test: only the explicit flush writes.
+        let worker = Worker(index: 0, loop: MultiThreadedEventLoopGroup.singleton.next(), accessLogFiles: files,
+                            accessLogFlushInterval: .hours(1))
         let logs = [try Self.config(path: path, filter: .statusCode(.atLeast, 400))]
         try await worker.loop.submit {
             worker.log(Self.record(200, "a"), to: logs)
             worker.log(Self.record(503, "b"), to: logs)
         }.get()
-        // Buffered, not yet written.
-        #expect((try? String(contentsOfFile: path, encoding: .utf8)) ?? "" == "")
-        try await Task.sleep(for: .milliseconds(400))
+        files.waitForWrites()
+        #expect((try? String(contentsOfFile: path, encoding: .utf8)) ?? "" == "", "buffered, not yet written")
+        try await worker.loop.submit { worker.flushAccessLogs() }.get()
         files.waitForWrites()
         #expect(try String(contentsOfFile: path, encoding: .utf8) == "503 b\n")
-        try await worker.loop.submit {
-            worker.log(Self.record(404, "c"), to: logs)
-            worker.flushAccessLogs()
-        }.get()
-        files.waitForWrites()
-        #expect(try String(contentsOfFile: path, encoding: .utf8) == "503 b\n404 c\n")
-        #expect(try await worker.loop.submit { worker.stats.accessLogLines }.get() == 2)
+        #expect(try await worker.loop.submit { worker.stats.accessLogLines }.get() == 1)
+    }
+
+    @Test func theIntervalWritesWithoutAFlush() async throws {
+        let path = Self.temporaryPath()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let files = AccessLogFiles()
+        let worker = Worker(index: 0, loop: MultiThreadedEventLoopGroup.singleton.next(), accessLogFiles: files,
+                            accessLogFlushInterval: .milliseconds(50))
+        let logs = [try Self.config(path: path)]
+        try await worker.loop.submit { worker.log(Self.record(404, "c"), to: logs) }.get()
+        var text = ""
+        for _ in 0..<100 where text.isEmpty {
+            try await Task.sleep(for: .milliseconds(50))
+            files.waitForWrites()
+            text = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+        }
+        #expect(text == "404 c\n")
     }
 
     @Test func aFileThatCannotBeOpenedCountsItsDroppedLines() async throws {
-        let group = MultiThreadedEventLoopGroup.singleton
         let messages = LockedMessages()
         let files = AccessLogFiles(log: { messages.append($0) })
-        let worker = Worker(index: 0, loop: group.next(), accessLogFiles: files)
+        let worker = Worker(index: 0, loop: MultiThreadedEventLoopGroup.singleton.next(), accessLogFiles: files)
         let path = "/nonexistent-\(UUID().uuidString)/access.log"
         let logs = [try Self.config(path: path)]
         try await worker.loop.submit {
