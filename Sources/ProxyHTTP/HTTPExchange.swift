@@ -373,13 +373,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.connection = nil
         if let host { cluster?.record(.localFailure, for: host) }
         if responseStarted {
-            // Headers are gone already: the only honest signal left on HTTP/1.1 is closing.
-            finish()
-            record?.responseFlags.insert(.upstreamConnectionTermination)
-            record?.responseCodeDetails = "upstream_reset_after_response_started{connection_termination}"
-            downstream.abortResponse()
-            logRecord()
-            return
+            return abortStartedResponse(.upstreamConnectionTermination, details: "upstream_reset_after_response_started{connection_termination}")
         }
         attemptFailed(.upstreamReset)
     }
@@ -433,15 +427,21 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             worker.stats.upstreamTimeouts += 1
             detachConnection(reusable: false)
             if responseStarted {
-                finish()
-                record?.responseFlags.insert(.upstreamRequestTimeout)
-                record?.responseCodeDetails = "upstream_response_timeout"
-                downstream.abortResponse()
-                logRecord()
+                abortStartedResponse(.upstreamRequestTimeout, details: "upstream_response_timeout")
             } else {
                 reply(.timeout)
             }
         }
+    }
+
+    /// The response cannot be completed after its head went out (upstream reset, timeout): the
+    /// only honest signal left on HTTP/1.1 is closing (HTTP/2 resets the stream).
+    private func abortStartedResponse(_ flag: ResponseFlags, details: String) {
+        finish()
+        record?.responseFlags.insert(flag)
+        record?.responseCodeDetails = details
+        downstream.abortResponse()
+        logRecord()
     }
 
     /// Lets go of the current upstream connection: back to the pool when it finished cleanly,
