@@ -20,17 +20,19 @@ import Testing
         return record
     }
 
-    static func temporaryPath() -> String {
-        FileManager.default.temporaryDirectory.appendingPathComponent("access-\(UUID().uuidString).log").path
+    /// A worker writing to a fresh file under the temporary directory (the caller removes it).
+    static func worker(flushInterval: TimeAmount) -> (path: String, files: AccessLogFiles, worker: Worker) {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("access-\(UUID().uuidString).log").path
+        let files = AccessLogFiles()
+        let worker = Worker(index: 0, loop: MultiThreadedEventLoopGroup.singleton.next(), accessLogFiles: files,
+                            accessLogFlushInterval: flushInterval)
+        return (path, files, worker)
     }
 
     @Test func linesWaitForAFlushAndFiltersApply() async throws {
-        let path = Self.temporaryPath()
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        let files = AccessLogFiles()
         // An interval longer than the test: only the explicit flush writes.
-        let worker = Worker(index: 0, loop: MultiThreadedEventLoopGroup.singleton.next(), accessLogFiles: files,
-                            accessLogFlushInterval: .hours(1))
+        let (path, files, worker) = Self.worker(flushInterval: .hours(1))
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let logs = [try Self.config(path: path, filter: .statusCode(.atLeast, 400))]
         try await worker.loop.submit {
             worker.log(Self.record(200, "a"), to: logs)
@@ -45,11 +47,8 @@ import Testing
     }
 
     @Test func theIntervalWritesWithoutAFlush() async throws {
-        let path = Self.temporaryPath()
+        let (path, files, worker) = Self.worker(flushInterval: .milliseconds(50))
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let files = AccessLogFiles()
-        let worker = Worker(index: 0, loop: MultiThreadedEventLoopGroup.singleton.next(), accessLogFiles: files,
-                            accessLogFlushInterval: .milliseconds(50))
         let logs = [try Self.config(path: path)]
         try await worker.loop.submit { worker.log(Self.record(404, "c"), to: logs) }.get()
         var text = ""

@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.request
 
-from run import NGINX_CONF, BODY, Processes, client_sidecar, cpu_ticks, proxy_arguments, save, ensure_tools, get, memory_mb, wait, wrk
+from run import NGINX_CONF, BODY, Processes, client_sidecar, cpu_ticks, proxy_arguments, report, save, ensure_tools, get, memory_mb, wait, wrk
 
 SUBNET = "127.14"
 NGINX = f"{SUBNET}.1.1"
@@ -130,12 +130,7 @@ def main():
                   "envoy_mtls_throughput_vs_direct": envoy["rps"] / direct["rps"],
                   "mtls_cpu_per_request_vs_envoy": mesh["cpu_us_per_request"] / envoy["cpu_us_per_request"],
                   "mtls_rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"]}
-        print("\nmedians:")
-        for name, m in median.items():
-            print(f"  {name:9} " + "  ".join(f"{k} {v:.1f}" for k, v in m.items()))
-        print("ratios (meshproxy pair / Envoy pair):")
-        for key, value in ratios.items():
-            print(f"  {key}: {value:.2f}")
+        report(median, ratios, "meshproxy pair / Envoy pair")
         save(args.json, {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds,
                          "concurrency": args.concurrency, "raw": rows, "median": median, "ratios": ratios})
     finally:

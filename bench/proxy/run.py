@@ -226,6 +226,16 @@ def h2load_throughput(url, seconds):
     return float(line.split(",")[1].split()[0]), succeeded
 
 
+def report(median, ratios, title):
+    """Prints each path's medians and the ratios (`title` says what they compare)."""
+    print("\nmedians:")
+    for name, m in median.items():
+        print(f"  {name:9} " + "  ".join(f"{k} {v:.1f}" for k, v in m.items()))
+    print(f"ratios ({title}):")
+    for key, value in ratios.items():
+        print(f"  {key}: {value:.2f}")
+
+
 def proxy_arguments(description, seconds):
     """What every proxy benchmark is told: the binaries, and how long and how often to measure."""
     parser = argparse.ArgumentParser(description=description)
@@ -344,12 +354,7 @@ def main():
             "rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"],
             "anon_loaded_vs_envoy": mesh["anon_mb_loaded"] / envoy["anon_mb_loaded"],
         }
-        print("\nmedians:")
-        for name, m in median.items():
-            print(f"  {name:9} " + "  ".join(f"{k} {v:.1f}" for k, v in m.items()))
-        print("ratios (meshproxy / Envoy; added latency = proxy path minus direct):")
-        for key, value in ratios.items():
-            print(f"  {key}: {value:.2f}")
+        report(median, ratios, "meshproxy / Envoy; added latency = proxy path minus direct")
         print(f"meshproxy open connections per worker mid-run: {balance}")
         logged = {}
         if args.access_log:
