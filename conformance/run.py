@@ -183,6 +183,36 @@ class Run:
     def wait_synced(self):
         self.wait_for("every proxy to acknowledge its config", self.synced)
 
+    def listening(self, ip):
+        # Every listener the proxy reports is in the kernel's LISTEN state. An ACK can come before
+        # a listener accepts (Envoy binds a warming listener but calls listen() only once its
+        # routes arrived), so SYNCED alone lets a first request find the port refusing. Read from
+        # /proc rather than by connecting: a probe connection would show in the proxy's stats, its
+        # access logs and a TCP proxy's upstream.
+        wanted = set()
+        for line in self.http_get(f"http://{ip}:15000/listeners").splitlines():
+            address = line.rsplit("::", 1)[-1].strip()
+            if address:
+                host, port = address.rsplit(":", 1)
+                wanted.add((host, int(port)))
+        open_now = set()
+        with open("/proc/net/tcp") as f:
+            for row in f.readlines()[1:]:
+                fields = row.split()
+                if fields[3] != "0A":  # LISTEN
+                    continue
+                hex_ip, hex_port = fields[1].split(":")
+                octets = bytes.fromhex(hex_ip)[::-1] if sys.byteorder == "little" else bytes.fromhex(hex_ip)
+                open_now.add((".".join(str(b) for b in octets), int(hex_port, 16)))
+        missing = wanted - open_now
+        if missing:
+            raise Failure(f"{ip}: not listening yet on {sorted(missing)}")
+        return True
+
+    def wait_listening(self):
+        for ip in [self.client_ip] + ([self.gateway_ip] if self.s.get("gateway") else []):
+            self.wait_for(f"the {ip} proxy's listeners to accept", lambda ip=ip: self.listening(ip))
+
     # --- bring-up ---------------------------------------------------------------------------
     def up(self):
         bins = self.args.bin_dir
@@ -219,6 +249,7 @@ class Run:
         for backend in self.backends.values():
             self.wait_for(f"echo server {backend['name']}", lambda b=backend: self.backend_stats(b))
         self.wait_synced()
+        self.wait_listening()
 
     def start_proxy(self, name, node_id, extra):
         bins = self.args.bin_dir
@@ -709,13 +740,16 @@ class Run:
     def execute(self):
         started = time.time()
         try:
+            where = "bring-up"
             self.up()
-            for step in self.s.get("steps", []):
+            for number, step in enumerate(self.s.get("steps", []), 1):
+                where = f"step {number} ({json.dumps(step)[:120]})"
                 self.step(step)
             return True, f"{time.time() - started:.1f}s" + ("; " + "; ".join(self.log) if self.log else "")
         except Exception as error:
-            detail = error if isinstance(error, Failure) else traceback.format_exc()
-            return False, f"{detail}\n{self.logs()}"
+            # The cause comes first and on one line: a CI excerpt may cut a long traceback.
+            cause = error if isinstance(error, Failure) else f"{type(error).__name__}: {error}\n{traceback.format_exc()}"
+            return False, f"at {where}: {cause}\n{self.logs()}"
         finally:
             for connection, _, _ in self.held.values():
                 connection.close()
@@ -769,6 +803,10 @@ def main():
     for (name, protocol), (ok, detail) in sorted(results.items()):
         if not ok:
             print(f"\n=== {name} [{protocol}] FAILED ===\n{detail}")
+    # Each failure's first line again at the very end, where a truncated log still shows it.
+    for (name, protocol), (ok, detail) in sorted(results.items()):
+        if not ok:
+            print(f"FAILED {name} [{protocol}] {detail.splitlines()[0][:400]}")
     print(f"\n{len(results) - failed} of {len(results)} passed")
     sys.exit(1 if failed else 0)
 
