@@ -17,6 +17,8 @@ missing=()
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# iptables: the capture test redirects a network namespace's traffic into the sidecar, as Istio does.
+command -v iptables-restore >/dev/null 2>&1 || missing+=(iptables)
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"

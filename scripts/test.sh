@@ -11,9 +11,13 @@ swift test --skip-build "${scratch[@]}"
 bin="$(swift build "${scratch[@]}" --show-bin-path)"
 # End to end: `meshctl demo` through Istio's Bookinfo tasks (its own subnet 127.11 and ports), in
 # parallel with the conformance scenarios (127.30+ and ports 16000+): on meshproxy (the demo's
-# default), then mixed (Envoy and meshproxy alternating: mTLS interop on every kind of hop).
-{ .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy meshproxy \
-    && .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy mixed; } > .build-tools/e2e-demo.log 2>&1 &
+# default), then mixed (Envoy and meshproxy alternating: mTLS interop on every kind of hop); then
+# iptables capture (REDIRECT mode) on Envoy and on meshproxy, in network namespaces of its own.
+{ e2e=0
+  .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy meshproxy \
+    && .build-tools/venv/bin/python e2e/demo_test.py --bin-dir "$bin" --proxy mixed || e2e=1
+  .build-tools/venv/bin/python e2e/capture_test.py --bin-dir "$bin" || e2e=1
+  exit $e2e; } > .build-tools/e2e-demo.log 2>&1 &
 e2e=$!
 # Conformance: every scenario against a real Envoy driven by meshd, over GRPC and DELTA_GRPC,
 # then the same scenarios against meshproxy over both (differential: a scenario that passes on Envoy and

@@ -149,6 +149,8 @@ final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchec
         var report: [String: Any] = [
             "server": state.name, "method": head.method.rawValue, "path": head.uri,
             "host": head.headers.first(name: "host") ?? "", "headers": headers, "body_bytes": bodyBytes, "attempt": attempt,
+            // Who connected: a sidecar's inbound cluster (127.0.0.1) or its passthrough (127.0.0.6).
+            "peer": context.channel.remoteAddress?.ipAddress ?? "",
         ]
         if let pad = head.headers.first(name: "x-echo-pad").flatMap(Int.init), pad > 0 {
             report["pad"] = String(repeating: "p", count: min(pad, 64 << 20))

@@ -53,6 +53,10 @@ public struct ListenerConfig: Sendable {
     public var listenerFilters: [ListenerFilter]
     /// The listener has a tls_inspector: chains are chosen by transport protocol, SNI and ALPN.
     public var inspectsTLS: Bool
+    /// Connections arrive redirected by iptables: their original destination is read back and
+    /// stands for the local address (chain matching, ORIGINAL_DST clusters, access logs).
+    /// `use_original_dst` implies it, as in Envoy.
+    public var restoresOriginalDestination: Bool { useOriginalDestination || listenerFilters.contains(.originalDestination) }
     public var filterChains: [FilterChainConfig]
     public var defaultFilterChain: FilterChainConfig?
     /// The listener's own settings (all but its filter chains) as deterministic protobuf bytes:

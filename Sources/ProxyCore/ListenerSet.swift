@@ -7,9 +7,10 @@ import ProxyConfig
 /// Installs the handlers of a chosen filter chain on a new connection (the HTTP layer for an
 /// HTTP connection manager; TCP proxying for a TCP proxy).
 public protocol NetworkFilterInstaller: Sendable {
-    /// `security` is the connection's TLS peer (nil on a plaintext chain).
+    /// `security` is the connection's TLS peer (nil on a plaintext chain); `originalDestination`
+    /// where an iptables-redirected connection was going (nil when the listener does not restore it).
     func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
-                 security: ConnectionSecurity?) throws
+                 security: ConnectionSecurity?, originalDestination: SocketAddress?) throws
 }
 
 /// Binds, rebinds and closes listeners as snapshots arrive. A listener whose address stays
@@ -73,14 +74,27 @@ public final class ListenerSet: @unchecked Sendable {
                 }
                 worker.stats.connectionsAccepted += 1
                 // The listener as the worker's snapshot has it now: updates reach new connections.
-                guard let current = worker.snapshot.listeners[name] else { return channel.close() }
+                guard var current = worker.snapshot.listeners[name] else { return channel.close() }
+                var originalDestination: SocketAddress?
+                if current.restoresOriginalDestination {
+                    originalDestination = OriginalDestination.of(socket)
+                    // Envoy's hand-off: a capture listener gives the connection to the listener
+                    // of its original destination, whose listener filters and chains then apply.
+                    if current.useOriginalDestination, let destination = originalDestination,
+                       let target = worker.snapshot.listener(handling: destination) {
+                        if target.name != current.name { worker.stats.originalDestinationHandoffs += 1 }
+                        current = target
+                    }
+                }
                 do {
                     if current.inspectsTLS {
-                        try channel.pipeline.syncOperations.addHandler(TLSInspector { hello, _ in
-                            try Self.start(current, hello: hello, on: channel, worker: worker, installer: installer)
+                        try channel.pipeline.syncOperations.addHandler(TLSInspector { [current] hello, _ in
+                            try Self.start(current, hello: hello, on: channel, worker: worker, installer: installer,
+                                           originalDestination: originalDestination)
                         })
                     } else {
-                        try Self.start(current, hello: .plaintext, on: channel, worker: worker, installer: installer)
+                        try Self.start(current, hello: .plaintext, on: channel, worker: worker, installer: installer,
+                                       originalDestination: originalDestination)
                     }
                     return channel.eventLoop.makeSucceededVoidFuture()
                 } catch {
@@ -100,8 +114,9 @@ public final class ListenerSet: @unchecked Sendable {
     /// registered with the chain that took it, so an update that removes the chain drains it.
     /// One that matches no chain is counted and closed, not logged (a client could flood the log).
     static func start(_ listener: ListenerConfig, hello: ClientHello, on channel: Channel, worker: Worker,
-                      installer: NetworkFilterInstaller) throws {
-        guard let chain = listener.filterChain(destinationPort: listener.address.port, serverName: hello.serverName,
+                      installer: NetworkFilterInstaller, originalDestination: SocketAddress?) throws {
+        let destinationPort = originalDestination?.port ?? listener.address.port
+        guard let chain = listener.filterChain(destinationPort: destinationPort, serverName: hello.serverName,
                                                transportProtocol: hello.transportProtocol,
                                                applicationProtocols: hello.applicationProtocols) else {
             worker.stats.noFilterChainMatch += 1
@@ -121,7 +136,8 @@ public final class ListenerSet: @unchecked Sendable {
             }
             security = established
         }
-        try installer.install(chain, listener: listener, on: channel, worker: worker, security: security)
+        try installer.install(chain, listener: listener, on: channel, worker: worker, security: security,
+                              originalDestination: originalDestination)
         // Not yet active when called from the channel initializer; the close callback set there
         // removes it again.
         worker.register(channel, listener: listener, chain: chain)

@@ -1,5 +1,6 @@
 // The configuration a worker serves, as one immutable value swapped whole on every accepted xDS update.
 
+import NIOCore
 import ProxyConfig
 import ProxyUpstream
 
@@ -13,6 +14,9 @@ public final class ProxySnapshot: Sendable {
     public let clusters: [String: UpstreamCluster]
     /// The SDS secrets its TLS contexts name (Istio's `default` and `ROOTCA`).
     public let secretNames: Set<String>
+    /// Listener names by address, bound or not: where a `use_original_dst` listener hands a
+    /// connection for its original destination.
+    private let listenerNamesByAddress: [SocketAddressConfig: String]
 
     public init(version: Int, listeners: [String: ListenerConfig], routeTables: [String: RouteTable],
                 clusters: [String: UpstreamCluster]) {
@@ -31,6 +35,23 @@ public final class ProxySnapshot: Sendable {
             for match in cluster.config.tlsByEndpoint { names.formUnion(match.tls?.secretNames ?? []) }
         }
         secretNames = names
+        var byAddress: [SocketAddressConfig: String] = [:]
+        for (name, listener) in listeners.sorted(by: { $0.key < $1.key }) where byAddress[listener.address] == nil {
+            byAddress[listener.address] = name
+        }
+        listenerNamesByAddress = byAddress
+    }
+
+    /// The listener for a redirected connection's original destination: the one with exactly
+    /// that address, else the wildcard one on its port (Istio's `0.0.0.0_9080`, which does not
+    /// bind under capture); nil when none, and the virtual listener keeps the connection.
+    public func listener(handling destination: SocketAddress) -> ListenerConfig? {
+        guard let ip = destination.ipAddress, let port = destination.port else { return nil }
+        let wildcard: String
+        if case .v6 = destination { wildcard = "::" } else { wildcard = "0.0.0.0" }
+        let name = listenerNamesByAddress[SocketAddressConfig(host: ip, port: port)]
+            ?? listenerNamesByAddress[SocketAddressConfig(host: wildcard, port: port)]
+        return name.flatMap { listeners[$0] }
     }
 
     public static let empty = ProxySnapshot(version: 0, listeners: [:], routeTables: [:], clusters: [:])

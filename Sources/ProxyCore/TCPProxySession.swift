@@ -20,6 +20,8 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     private let worker: Worker
     private let downstream: Channel
     private let upstreamBindAddress: SocketAddress?
+    /// Where a redirected client connection was going (an ORIGINAL_DST cluster connects there).
+    private var originalDestination: SocketAddress?
     private var upstream: Channel?
     private var cluster: UpstreamCluster?
     private var host: UpstreamHost?
@@ -44,12 +46,14 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
 
     /// Installs the session on a new downstream connection.
     public static func install(_ config: TCPProxyConfig, on channel: Channel, worker: Worker,
-                               upstreamBindAddress: SocketAddress?, security: ConnectionSecurity? = nil) throws {
+                               upstreamBindAddress: SocketAddress?, security: ConnectionSecurity? = nil,
+                               originalDestination: SocketAddress? = nil) throws {
         let session = TCPProxySession(idleTimeout: config.idleTimeout, onClose: nil, worker: worker,
                                       downstream: channel, upstreamBindAddress: upstreamBindAddress, accessLogs: config.accessLogs)
+        session.originalDestination = originalDestination
         if !config.accessLogs.isEmpty {
             var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
-            DownstreamConnectionInfo(channel: channel, security: security).fill(&record)
+            DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination).fill(&record)
             session.record = record
         }
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
@@ -107,7 +111,9 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             return close()
         }
         holdsConnectionSlot = true
-        guard let host = cluster.chooseHost(LoadBalancerContext(), state: &worker.loadBalancing) else {
+        var context = LoadBalancerContext()
+        context.originalDestination = originalDestination
+        guard let host = cluster.chooseHost(context, state: &worker.loadBalancing) else {
             worker.stats.noHealthyUpstream += 1
             record?.responseFlags.insert(.noHealthyUpstream)
             return close()

@@ -45,6 +45,9 @@ public struct WorkerStats: Sendable {
     /// Connections that matched no filter chain of their listener (closed at once, not logged:
     /// a client could flood the log).
     public var noFilterChainMatch = 0
+    /// Connections a capture listener (`use_original_dst`) handed to the listener of their
+    /// original destination.
+    public var originalDestinationHandoffs = 0
     /// Connections told to drain because an update changed or removed their listener or filter
     /// chain (or `/drain_listeners`).
     public var connectionsDrained = 0

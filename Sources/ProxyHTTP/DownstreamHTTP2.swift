@@ -52,14 +52,16 @@ enum DownstreamHTTP2 {
     /// NIO's HTTP/2 server codec with a child channel per stream, each translating frames into
     /// HTTP/1 parts for a `DownstreamHTTP2Stream`.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, http: HTTPWorker,
-                          manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) throws {
+                          manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?,
+                          originalDestination: SocketAddress?) throws {
         let drain = HTTP2ConnectionDrain(sendsGoAway: true)
         _ = try pipeline.configureHTTP2Pipeline(mode: .server,
                                                 connectionConfiguration: HTTP2Codec.connection(maxHeaderListSize: manager.downstream.maxRequestHeadersBytes),
                                                 streamConfiguration: HTTP2Codec.stream(), streamDelegate: drain) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager, security: security))
+                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager, security: security,
+                                                                                       originalDestination: originalDestination))
             }
         }
         try pipeline.addHandler(drain)
@@ -177,15 +179,17 @@ final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
     let closeAfterResponse = false
 
     let security: ConnectionSecurity?
+    let originalDestination: SocketAddress?
     private(set) lazy var connectionInfo: DownstreamConnectionInfo = {
         guard let connection = context?.channel.parent else { return DownstreamConnectionInfo() }
-        return DownstreamConnectionInfo(channel: connection, security: security)
+        return DownstreamConnectionInfo(channel: connection, security: security, originalDestination: originalDestination)
     }()
 
-    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) {
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?, originalDestination: SocketAddress?) {
         self.http = http
         self.manager = manager
         self.security = security
+        self.originalDestination = originalDestination
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

@@ -48,12 +48,15 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     private var responseInProgress = false
 
     let security: ConnectionSecurity?
-    private(set) lazy var connectionInfo = DownstreamConnectionInfo(channel: context.channel, security: security)
+    let originalDestination: SocketAddress?
+    private(set) lazy var connectionInfo = DownstreamConnectionInfo(channel: context.channel, security: security,
+                                                                    originalDestination: originalDestination)
 
-    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?) {
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?, originalDestination: SocketAddress?) {
         self.http = http
         self.manager = manager
         self.security = security
+        self.originalDestination = originalDestination
     }
 
     /// NIO's HTTP/1.1 server codec with this connection manager's header limits. NIO's own

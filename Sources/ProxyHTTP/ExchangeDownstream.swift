@@ -12,6 +12,8 @@ protocol ExchangeDownstream: AnyObject {
     var remoteIP: String? { get }
     /// The TLS peer, when the client connected over TLS.
     var security: ConnectionSecurity? { get }
+    /// Where an iptables-redirected connection was going (ORIGINAL_DST clusters connect there).
+    var originalDestination: SocketAddress? { get }
     /// Addresses and TLS names for access logs (worked out on first use).
     var connectionInfo: DownstreamConnectionInfo { get }
     /// The connection closes after this response (HTTP/1.1 only).

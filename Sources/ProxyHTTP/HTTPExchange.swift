@@ -213,6 +213,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         attempt += 1
         attemptStarted = .now()
         var context = LoadBalancerContext(hashKey: hashKey(action.hashPolicies))
+        context.originalDestination = downstream.originalDestination
         if let retry = action.retry {
             context.triedHosts = triedHosts
             context.avoidTriedHosts = retry.avoidPreviousHosts
@@ -575,7 +576,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         guard var head = upstreamHead, requestHead.headers.first(name: "content-length").map({ $0 == "0" }) ?? !requestHead.headers.contains(name: "transfer-encoding")
         else { return }  // bodies are not mirrored in this slice
         var loadBalancing = worker.loadBalancing
-        guard let host = target.chooseHost(LoadBalancerContext(), state: &loadBalancing) else { return }
+        var context = LoadBalancerContext()
+        context.originalDestination = downstream.originalDestination
+        guard let host = target.chooseHost(context, state: &loadBalancing) else { return }
         worker.loadBalancing = loadBalancing
         let authority = head.headers.first(name: "host") ?? ""
         if let colon = authority.lastIndex(of: ":"), !authority.hasSuffix("]") {

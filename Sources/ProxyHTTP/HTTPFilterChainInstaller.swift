@@ -21,7 +21,7 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
     }
 
     public func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
-                        security: ConnectionSecurity?) throws {
+                        security: ConnectionSecurity?, originalDestination: SocketAddress?) throws {
         guard let http = workers[ObjectIdentifier(channel.eventLoop)] else {
             throw ProxyConfigError("listeners[\(listener.name)]", "connection on a loop that is not a worker")
         }
@@ -30,24 +30,28 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
             let operations = channel.pipeline.syncOperations
             let installHTTP1 = { (operations: ChannelPipeline.SynchronousOperations) throws in
                 try DownstreamHTTPHandler.configure(operations, manager: manager)
-                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, security: security))
+                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, security: security,
+                                                                originalDestination: originalDestination))
             }
             switch manager.codec {
             case .http1:
                 try installHTTP1(operations)
             case .http2:
-                try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security)
+                try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security,
+                                              originalDestination: originalDestination)
             case .auto:
                 try operations.addHandler(HTTPProtocolSniffer { http2, operations in
                     if http2 {
-                        try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security)
+                        try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security,
+                                                      originalDestination: originalDestination)
                     } else {
                         try installHTTP1(operations)
                     }
                 })
             }
         case .tcp(let proxy):
-            try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress, security: security)
+            try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress,
+                                        security: security, originalDestination: originalDestination)
         }
     }
 

@@ -197,7 +197,7 @@ extension WorkerStats {
         ("downstream_cx_upgrades_total", \.upgrades), ("downstream_rq_http2_total", \.http2Streams),
         ("ssl_handshake", \.tlsHandshakes), ("ssl_connection_error", \.tlsHandshakeErrors),
         ("no_filter_chain_match", \.noFilterChainMatch), ("downstream_cx_drain_close", \.connectionsDrained),
-        ("access_log_lines", \.accessLogLines),
+        ("access_log_lines", \.accessLogLines), ("original_dst_handoff", \.originalDestinationHandoffs),
     ]
 
     mutating func add(_ other: WorkerStats) {

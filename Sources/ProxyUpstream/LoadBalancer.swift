@@ -12,6 +12,9 @@ public struct LoadBalancerContext {
     public var triedPriorities: Set<Int> = []
     public var avoidTriedPriorities = false
     public var hostSelectionAttempts = 1
+    /// The downstream connection's original destination (iptables capture): the host an
+    /// ORIGINAL_DST cluster connects to.
+    public var originalDestination: SocketAddress?
 
     public init(hashKey: UInt64? = nil) { self.hashKey = hashKey }
 }
@@ -26,6 +29,11 @@ extension UpstreamCluster {
     /// A host for the next request, or nil when the cluster has none to offer.
     public func chooseHost(_ context: LoadBalancerContext, state: inout LoadBalancerState,
                            now: NIODeadline = .now()) -> UpstreamHost? {
+        if let originalDestinations {
+            // The connection says where it goes; without an original destination (a connection
+            // that was not redirected) there is no host, as in Envoy.
+            return context.originalDestination.flatMap(originalDestinations.host(for:))
+        }
         guard let level = chooseLevel(context, now: now) else { return nil }
         // Count before filtering: when every host is available (the usual case) the level's own
         // array is the candidate list and nothing is allocated per request.

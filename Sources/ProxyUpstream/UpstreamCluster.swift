@@ -28,6 +28,8 @@ public final class UpstreamCluster: Sendable {
     public var name: String { config.name }
     public var hostCount: Int { levels.reduce(0) { $0 + $1.hosts.count } }
     public let overprovisioningFactor: Int
+    /// ORIGINAL_DST only: the hosts made so far for connections' original destinations.
+    public let originalDestinations: OriginalDestinationHosts?
 
     /// Builds the cluster from its config and endpoints, reusing the per-host and per-cluster
     /// state of `previous` for hosts that stay.
@@ -35,6 +37,11 @@ public final class UpstreamCluster: Sendable {
         self.config = config
         self.resources = previous?.resources ?? ClusterResources()
         self.overprovisioningFactor = assignment?.overprovisioningFactor ?? 140
+        if case .originalDestination = config.discovery {
+            originalDestinations = previous?.originalDestinations ?? OriginalDestinationHosts()
+        } else {
+            originalDestinations = nil
+        }
         var previousStates: [SocketAddressConfig: HostState] = [:]
         for level in previous?.levels ?? [] {
             for host in level.hosts { previousStates[host.address] = host.state }

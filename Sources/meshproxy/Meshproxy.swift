@@ -14,7 +14,7 @@ struct Meshproxy: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "meshproxy",
         abstract: "SwiftMesh's proxy, driven by xDS. `meshproxy agent` gives a colocated Envoy its workload identity over SDS.",
-        subcommands: [RunCommand.self, AgentCommand.self],
+        subcommands: [RunCommand.self, AgentCommand.self, CaptureCommand.self],
         defaultSubcommand: RunCommand.self)
 }
 
@@ -57,6 +57,13 @@ struct RunCommand: AsyncParsableCommand {
             help: "Milliseconds access-log lines may wait in a worker's buffer before they are written (Envoy's flag; its default is 10000).")
     var fileFlushIntervalMilliseconds: Int = 1000
 
+    @Option(help: "Without --bootstrap: none (listeners bind the workload's address; the embedded default) or redirect (iptables capture sends traffic to 15001/15006, set up with `meshproxy capture install`).")
+    var interception: Interception = .none
+
+    enum Interception: String, ExpressibleByArgument {
+        case none, redirect
+    }
+
     @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on)")
     var identity: IdentityOptions
 
@@ -79,6 +86,8 @@ struct RunCommand: AsyncParsableCommand {
             proto.node.id = nodeId
             // Istio's node ID: the third field is NAME.NAMESPACE; the cluster is the name.
             proto.node.cluster = nodeId.split(separator: "~").dropFirst(2).first?.split(separator: ".").first.map(String.init) ?? ""
+            // meshd generates capture listeners (virtualOutbound, virtualInbound) for REDIRECT.
+            proto.node.metadata.fields["INTERCEPTION_MODE"] = Google_Protobuf_Value(stringValue: interception.rawValue.uppercased())
             if let adminAddress {
                 guard let (adminHost, adminPort) = Self.split(adminAddress) else { throw ValidationError("--admin-address must be HOST:PORT") }
                 proto.admin.address.socketAddress.address = adminHost

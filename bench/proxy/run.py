@@ -198,6 +198,21 @@ def memory_mb(pid):
     return parts
 
 
+def rss_by_mapping(pid, top=8):
+    """Resident MB per mapped file (anonymous mappings as one entry), largest first: where a
+    proxy's memory is, to see what a change would save."""
+    totals = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and ":" in fields[3]:
+                name = os.path.basename(fields[5]) if len(fields) > 5 and fields[5].startswith("/") else "[anonymous]"
+            elif fields[0] == "Rss:":
+                totals[name] = totals.get(name, 0.0) + int(fields[1]) / 1024
+    return dict(sorted(((k, round(v, 1)) for k, v in totals.items()), key=lambda kv: -kv[1])[:top])
+
+
 def wrk(url, seconds, host="web"):
     out = subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "-H", f"Host: {host}", url], capture_output=True, text=True).stdout
     requests = next(int(line.split()[0]) for line in out.splitlines() if "requests in" in line)
@@ -356,6 +371,9 @@ def main():
         }
         report(median, ratios, "meshproxy / Envoy; added latency = proxy path minus direct")
         print(f"meshproxy open connections per worker mid-run: {balance}")
+        mappings = {name: rss_by_mapping(p.pid) for name, p in proxies.items()}
+        for name, top in mappings.items():
+            print(f"{name} resident MB by mapping after load: {top}")
         logged = {}
         if args.access_log:
             for name in proxies:
@@ -366,7 +384,8 @@ def main():
                   "access_log_lines": logged,
                   "concurrency": args.concurrency, "latency_rate_rps": args.rps * 4,
                   "envoy_version": subprocess.run([args.envoy, "--version"], capture_output=True, text=True).stdout.strip(),
-                  "raw": rows, "median": median, "ratios": ratios, "meshproxy_worker_connections": balance}
+                  "raw": rows, "median": median, "ratios": ratios, "meshproxy_worker_connections": balance,
+                  "rss_by_mapping": mappings}
         save(args.json, result)
     finally:
         processes.stop()

@@ -13,8 +13,9 @@ public struct DownstreamConnectionInfo: Sendable {
 
     public init() {}
 
-    public init(channel: Channel, security: ConnectionSecurity?) {
-        localAddress = channel.localAddress.flatMap(Self.text)
+    /// `originalDestination`, when the listener restored one, is the local address Envoy logs.
+    public init(channel: Channel, security: ConnectionSecurity?, originalDestination: SocketAddress? = nil) {
+        localAddress = (originalDestination ?? channel.localAddress).flatMap(Self.text)
         remoteAddress = channel.remoteAddress.flatMap(Self.text)
         requestedServerName = security?.requestedServerName
         peerURISAN = security?.peerURIs.first

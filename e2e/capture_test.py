@@ -1,0 +1,326 @@
+#!/usr/bin/env python3
+"""End-to-end test of iptables capture (Istio's REDIRECT mode), on stock Envoy and on meshproxy.
+
+Per data plane, three network namespaces of our own: a "node" with a bridge where meshd runs, and
+two pods on it, a client and a server (reviews), each with its sidecar. `meshproxy capture
+install` puts Istio's iptables rules in each pod; the sidecars run with group 1337, so their own
+connections are not captured, and get REDIRECT-mode config (`meshctl proxy-bootstrap
+--interception redirect`): virtualOutbound 15001 hands each connection to the listener of its
+original destination, virtualInbound 15006 picks a chain by original destination port, and
+unknown destinations go through the ORIGINAL_DST passthrough clusters.
+
+The applications know nothing of the mesh: curl in the client pod calls the service's virtual IP
+(which no route leads to: only the sidecar can answer it) and a port nobody declared. What is
+checked, from the proxies' access logs (Istio's default format, identical fields on both data
+planes) and the server's echo:
+- the call to the VIP went client sidecar (route, `outbound|9080||reviews...`, original
+  destination VIP:9080 logged as the local address) -> server sidecar (`inbound|9080||`, local
+  address the pod's IP:9080) -> the application, which saw the sidecar (127.0.0.1) connect;
+- the undeclared port passed through both sidecars (PassthroughCluster, then
+  InboundPassthroughCluster, which connects from 127.0.0.6, so the server's rules let it by);
+- a Sidecar with REGISTRY_ONLY then blocks the undeclared port and still serves the service.
+Every process is stopped by PID and the namespaces deleted, also on failure.
+"""
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VIP = "10.96.0.10"
+PROXY_GID = "1337"
+
+
+class Failure(Exception):
+    pass
+
+
+def sh(*argv, check=True, timeout=20, input=None):
+    result = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, input=input)
+    if check and result.returncode != 0:
+        raise Failure(f"{' '.join(argv)} exited {result.returncode}: {result.stderr.strip() or result.stdout.strip()}")
+    return result
+
+
+class Mesh:
+    """One data plane's run: its namespaces, processes and files."""
+
+    def __init__(self, data_plane, index, args):
+        self.plane = data_plane
+        self.args = args
+        self.prefix = f"smcap{index}"
+        self.subnet = f"10.77.{10 + index}"
+        self.node_ip, self.client_ip, self.server_ip = (f"{self.subnet}.{i}" for i in (1, 2, 3))
+        self.ns = {name: f"{self.prefix}-{name}" for name in ("node", "client", "server")}
+        self.work = tempfile.mkdtemp(prefix=f"swiftmesh-capture-{data_plane}-")
+        self.processes = []
+
+    # --- namespaces --------------------------------------------------------------------------
+    def network(self):
+        self.teardown_network()  # a run that was killed may have left them
+        for ns in self.ns.values():
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        node = self.ns["node"]
+        sh("ip", "-n", node, "link", "add", "br0", "type", "bridge")
+        sh("ip", "-n", node, "addr", "add", f"{self.node_ip}/24", "dev", "br0")
+        sh("ip", "-n", node, "link", "set", "br0", "up")
+        for pod, ip in (("client", self.client_ip), ("server", self.server_ip)):
+            sh("ip", "link", "add", f"{self.prefix}{pod[0]}", "netns", node, "type", "veth", "peer", "name", "eth0", "netns", self.ns[pod])
+            sh("ip", "-n", node, "link", "set", f"{self.prefix}{pod[0]}", "master", "br0", "up")
+            sh("ip", "-n", self.ns[pod], "addr", "add", f"{ip}/24", "dev", "eth0")
+            sh("ip", "-n", self.ns[pod], "link", "set", "eth0", "up")
+            sh("ip", "-n", self.ns[pod], "route", "add", "default", "via", self.node_ip)
+
+    def teardown_network(self):
+        for ns in self.ns.values():
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+    # --- processes ---------------------------------------------------------------------------
+    def start(self, name, ns, argv):
+        log = open(os.path.join(self.work, f"{name}.log"), "wb")
+        process = subprocess.Popen(["ip", "netns", "exec", self.ns[ns]] + argv, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        self.processes.append((name, process))
+
+    def stop(self):
+        for _, process in reversed(self.processes):
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.time() + 5
+        for _, process in self.processes:
+            try:
+                process.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+    def log(self, name):
+        with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
+            return f.read()
+
+    def logs(self):
+        return "\n".join(f"--- {name} ---\n{self.log(name)[-2500:]}" for name, _ in self.processes)
+
+    def curl(self, ns, url, *extra, timeout=5):
+        """curl inside a namespace: (exit code, status, headers, body)."""
+        # Bytes, not text: text mode would turn the head's CRLFs into LFs.
+        result = subprocess.run(["ip", "netns", "exec", self.ns[ns], "curl", "-s", "-D", "-", "-m", str(timeout), *extra, url],
+                                capture_output=True, timeout=timeout + 5)
+        head, _, body = result.stdout.decode(errors="replace").partition("\r\n\r\n")
+        lines = head.split("\r\n")
+        status = int(lines[0].split()[1]) if lines and lines[0].startswith("HTTP/") else None
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+        return result.returncode, status, headers, body
+
+    def wait_for(self, what, check, timeout=30):
+        deadline = time.time() + timeout
+        last = None
+        while time.time() < deadline:
+            try:
+                if check():
+                    return
+            except Exception as error:  # not up yet
+                last = error
+            time.sleep(0.1)
+        raise Failure(f"timed out waiting for {what} ({last})")
+
+    # --- the mesh ----------------------------------------------------------------------------
+    def config(self):
+        return f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  addresses: [{VIP}]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: reviews}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: reviews-v1, namespace: default}}
+spec: {{address: {self.server_ip}, labels: {{app: reviews, version: v1}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: client, namespace: default}}
+spec: {{address: {self.client_ip}, labels: {{app: client}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: reviews, namespace: default}}
+spec:
+  hosts: [reviews.default.svc.cluster.local]
+  http:
+  - headers:
+      response:
+        set: {{x-routed-by: client-sidecar}}
+    route: [{{destination: {{host: reviews.default.svc.cluster.local}}}}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {{name: mesh-default, namespace: istio-system}}
+spec:
+  accessLogging:
+  - providers: [{{name: envoy}}]
+"""
+
+    def up(self):
+        bins = self.args.bin_dir
+        self.network()
+        config = os.path.join(self.work, "config")
+        os.makedirs(config)
+        with open(os.path.join(config, "mesh.yaml"), "w") as f:
+            f.write(self.config())
+        self.config_dir = config
+        self.start("meshd", "node", [f"{bins}/meshd", "--config-dir", config, "--xds-address", f"{self.node_ip}:15010",
+                                     "--debug-address", f"{self.node_ip}:15011", "--ca-address", f"{self.node_ip}:15012",
+                                     "--data-dir", os.path.join(self.work, "meshd-data")])
+        self.start("reviews", "server", [f"{bins}/echo-server", "--listen", "0.0.0.0:9080", "--name", "reviews-v1"])
+        self.start("undeclared", "server", [f"{bins}/echo-server", "--listen", "0.0.0.0:7777", "--name", "undeclared-7777"])
+        self.wait_for("meshd /ready", lambda: self.curl("node", f"http://{self.node_ip}:15011/ready")[1] == 200)
+        for pod, ip, name in (("client", self.client_ip, "client"), ("server", self.server_ip, "reviews-v1")):
+            result = sh("ip", "netns", "exec", self.ns[pod], f"{bins}/meshproxy", "capture", "install")
+            if "capture installed" not in result.stdout:
+                raise Failure(f"capture install in {pod}: {result.stdout} {result.stderr}")
+            bootstrap = sh(f"{bins}/meshctl", "proxy-bootstrap", "--node-id", f"sidecar~{ip}~{name}.default~default.svc.cluster.local",
+                           "--xds-address", f"{self.node_ip}:15010", "--xds-protocol", "DELTA_GRPC", "--interception", "redirect").stdout
+            path = os.path.join(self.work, f"{pod}-bootstrap.json")
+            with open(path, "w") as f:
+                f.write(bootstrap)
+            if self.plane == "envoy":
+                proxy = [self.args.envoy, "-c", path, "--base-id", str(2100 + (pod == "server")), "--disable-hot-restart",
+                         "--concurrency", "1", "-l", "warning", "--file-flush-interval-msec", "300"]
+            else:
+                proxy = [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--file-flush-interval-msec", "300"]
+            # The sidecar's group is what the capture rules leave alone.
+            self.start(f"{pod}-proxy", pod, ["setpriv", "--regid", PROXY_GID, "--clear-groups", "--"] + proxy)
+        for pod, ip in (("client", self.client_ip), ("server", self.server_ip)):
+            self.wait_for(f"{pod} sidecar LIVE", lambda pod=pod, ip=ip: self.curl(pod, f"http://{ip}:15000/ready")[3].strip() == "LIVE")
+        self.wait_synced()
+
+    def wait_synced(self):
+        def synced():
+            _, status, _, body = self.curl("node", f"http://{self.node_ip}:15011/debug/syncz")
+            rows = json.loads(body) if status == 200 else []
+            return len(rows) == 2 and all(row[f"{t}_state"] in ("SYNCED", "NOT SENT") for row in rows
+                                          for t in ("cluster", "listener", "route", "endpoint"))
+        self.wait_for("both sidecars to acknowledge their config", synced)
+
+    def access_lines(self, pod, needle, timeout=5):
+        """Access-log lines (Istio's text format, on the sidecar's stdout) containing `needle`."""
+        deadline = time.time() + timeout
+        while True:
+            lines = [line for line in self.log(f"{pod}-proxy").splitlines() if line.startswith("[") and needle in line]
+            if lines or time.time() > deadline:
+                return lines
+            time.sleep(0.2)
+
+    # --- checks ------------------------------------------------------------------------------
+    def check(self):
+        notes = []
+        # 1. The service's VIP, which only the client sidecar can answer.
+        code, status, headers, body = self.curl("client", f"http://{VIP}:9080/reviews/1", "-H", "host: reviews",
+                                                "-H", "x-request-id: capture-vip")
+        if status != 200:
+            raise Failure(f"GET http://{VIP}:9080/reviews/1 from the client pod: curl exit {code}, status {status}, body {body[:200]}")
+        echo = json.loads(body)
+        if headers.get("x-routed-by") != "client-sidecar":
+            raise Failure(f"the client sidecar's route did not apply (response headers {headers})")
+        if echo.get("server") != "reviews-v1" or echo.get("peer") != "127.0.0.1":
+            raise Failure(f"the application should see its own sidecar (127.0.0.1) connect, saw {echo.get('peer')} ({echo})")
+        client = self.access_lines("client", '"capture-vip"')
+        server = self.access_lines("server", '"capture-vip"')
+        if len(client) != 1 or "outbound|9080||reviews.default.svc.cluster.local" not in client[0] or f" {VIP}:9080 " not in client[0] \
+                or f'"{self.server_ip}:9080"' not in client[0]:
+            raise Failure(f"client sidecar's access log for the VIP call (outbound cluster, local address {VIP}:9080, "
+                          f"upstream {self.server_ip}:9080 expected): {client}")
+        if len(server) != 1 or "inbound|9080||" not in server[0] or f" {self.server_ip}:9080 " not in server[0]:
+            raise Failure(f"server sidecar's access log for the VIP call (inbound|9080||, local address {self.server_ip}:9080 "
+                          f"expected): {server}")
+        notes.append("VIP call routed by the client sidecar and received by the server sidecar")
+
+        # 2. A port nobody declared: passed through on both sides.
+        code, status, _, body = self.curl("client", f"http://{self.server_ip}:7777/direct", "-H", "x-request-id: capture-passthrough")
+        if status != 200 or json.loads(body).get("server") != "undeclared-7777":
+            raise Failure(f"passthrough to {self.server_ip}:7777: curl exit {code}, status {status}, body {body[:200]}")
+        if json.loads(body).get("peer") != "127.0.0.6":
+            raise Failure(f"the server sidecar's passthrough should connect from 127.0.0.6, the application saw {json.loads(body).get('peer')}")
+        client = self.access_lines("client", "PassthroughCluster")
+        server = self.access_lines("server", "InboundPassthroughCluster")
+        if not any(f" {self.server_ip}:7777 " in line for line in client):
+            raise Failure(f"client sidecar's PassthroughCluster line with local address {self.server_ip}:7777: {client}")
+        if not any(f" {self.server_ip}:7777 " in line and " 127.0.0.6:" in line for line in server):
+            raise Failure(f"server sidecar's InboundPassthroughCluster line from 127.0.0.6 to {self.server_ip}:7777: {server}")
+        notes.append("undeclared port passed through both sidecars")
+
+        # 3. REGISTRY_ONLY for the client: the undeclared port is cut off, the service still works.
+        with open(os.path.join(self.config_dir, "sidecar.yaml.tmp"), "w") as f:
+            f.write("""apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: client, namespace: default}
+spec:
+  workloadSelector: {labels: {app: client}}
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+""")
+        os.rename(os.path.join(self.config_dir, "sidecar.yaml.tmp"), os.path.join(self.config_dir, "sidecar.yaml"))
+        self.wait_for("REGISTRY_ONLY to cut the undeclared port",
+                      lambda: self.curl("client", f"http://{self.server_ip}:7777/blocked", timeout=2)[1] is None, timeout=15)
+        status = self.curl("client", f"http://{VIP}:9080/after", "-H", "host: reviews")[1]
+        if status != 200:
+            raise Failure(f"the declared service under REGISTRY_ONLY answered {status}")
+        notes.append("REGISTRY_ONLY blocks the undeclared port, the service still answers")
+        if self.plane == "meshproxy":
+            _, _, _, stats = self.curl("client", f"http://{self.client_ip}:15000/stats")
+            handoffs = sum(int(line.rsplit(" ", 1)[1]) for line in stats.splitlines() if line.split(":")[0].endswith("original_dst_handoff"))
+            if handoffs < 2:
+                raise Failure(f"meshproxy's original_dst_handoff counted {handoffs}, expected at least 2")
+            notes.append(f"{handoffs} connections handed from virtualOutbound to their listener")
+        return notes
+
+    def run(self):
+        try:
+            self.up()
+            return True, "; ".join(self.check())
+        except Exception as error:
+            detail = error if isinstance(error, Failure) else f"{type(error).__name__}: {error}"
+            return False, f"{detail}\n{self.logs()}"
+        finally:
+            self.stop()
+            for ns in ("client", "server"):
+                subprocess.run(["ip", "netns", "exec", self.ns[ns], f"{self.args.bin_dir}/meshproxy", "capture", "remove"], capture_output=True)
+            self.teardown_network()
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin-dir", required=True, help="where meshd, meshctl, meshproxy and echo-server are")
+    parser.add_argument("--envoy", default=os.path.join(ROOT, ".build-tools/venv/bin/envoy"))
+    parser.add_argument("--data-plane", choices=["envoy", "meshproxy", "both"], default="both")
+    args = parser.parse_args()
+    args.bin_dir = os.path.abspath(args.bin_dir)
+    if os.geteuid() != 0:
+        print("capture test: needs root (network namespaces and iptables)", file=sys.stderr)
+        sys.exit(2)
+    planes = ["envoy", "meshproxy"] if args.data_plane == "both" else [args.data_plane]
+    failed = False
+    for index, plane in enumerate(planes):
+        ok, detail = Mesh(plane, index, args).run()
+        print(f"capture ({plane}): {'PASS' if ok else 'FAIL'}: {detail}")
+        failed |= not ok
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
