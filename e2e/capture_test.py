@@ -18,6 +18,9 @@ planes) and the server's echo:
   address the pod's IP:9080) -> the application, which saw the sidecar (127.0.0.1) connect;
 - the undeclared port passed through both sidecars (PassthroughCluster, then
   InboundPassthroughCluster, which connects from 127.0.0.6, so the server's rules let it by);
+- a ServiceEntry with `resolution: DNS` is reached through a STRICT_DNS cluster the sidecar
+  resolves itself (the pod's /etc/hosts, via /etc/netns/<ns>/hosts), and on meshproxy a changed
+  address is followed on the next refresh (dns_refresh_rate, 5 s);
 - a Sidecar with REGISTRY_ONLY then blocks the undeclared port and still serves the service.
 Every process is stopped by PID and the namespaces deleted, also on failure.
 """
@@ -33,6 +36,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VIP = "10.96.0.10"
+DNS_NAME = "ratings.example.internal"
 PROXY_GID = "1337"
 
 
@@ -76,10 +80,27 @@ class Mesh:
             sh("ip", "-n", self.ns[pod], "addr", "add", f"{ip}/24", "dev", "eth0")
             sh("ip", "-n", self.ns[pod], "link", "set", "eth0", "up")
             sh("ip", "-n", self.ns[pod], "route", "add", "default", "via", self.node_ip)
+        # A second address for the server, where the DNS name moves during the test.
+        sh("ip", "-n", self.ns["server"], "addr", "add", f"{self.subnet}.4/24", "dev", "eth0")
+        self.hosts_file(self.server_ip)
 
     def teardown_network(self):
         for ns in self.ns.values():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
+
+    def hosts_file(self, address):
+        """The pods' /etc/hosts and /etc/resolv.conf (`ip netns exec` mounts /etc/netns/<ns>/*
+        over /etc): the name only in the client's hosts file, written in place so processes
+        already in the namespace see the change; a name server on the pod's loopback, where
+        nothing answers, so a lookup outside the hosts file fails at once instead of waiting
+        for the machine's name server, which a pod cannot reach."""
+        for pod in ("client", "server"):
+            os.makedirs(f"/etc/netns/{self.ns[pod]}", exist_ok=True)
+            with open(f"/etc/netns/{self.ns[pod]}/hosts", "w") as f:
+                f.write("127.0.0.1 localhost\n" + (f"{address} {DNS_NAME}\n" if pod == "client" else ""))
+            with open(f"/etc/netns/{self.ns[pod]}/resolv.conf", "w") as f:
+                f.write("nameserver 127.0.0.1\n")
 
     # --- processes ---------------------------------------------------------------------------
     def start(self, name, ns, argv):
@@ -145,6 +166,16 @@ spec:
   resolution: STATIC
   ports: [{{number: 9080, name: http, protocol: HTTP}}]
   workloadSelector: {{labels: {{app: reviews}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: ratings-external, namespace: default}}
+spec:
+  hosts: [{DNS_NAME}]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  endpoints: [{{address: {DNS_NAME}}}]
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
@@ -264,7 +295,30 @@ spec:
             raise Failure(f"server sidecar's InboundPassthroughCluster line from 127.0.0.6 to {self.server_ip}:7777: {server}")
         notes.append("undeclared port passed through both sidecars")
 
-        # 3. REGISTRY_ONLY for the client: the undeclared port is cut off, the service still works.
+        # 3. A DNS service: the client sidecar resolves the name, and follows it when it moves.
+        def dns_call(request_id):
+            code, status, _, body = self.curl("client", f"http://{DNS_NAME}:9080/dns", "-H", f"x-request-id: {request_id}")
+            if status != 200:
+                raise Failure(f"GET http://{DNS_NAME}:9080/dns: curl exit {code}, status {status}, body {body[:200]}")
+            lines = self.access_lines("client", f'"{request_id}"')
+            if len(lines) != 1 or f"outbound|9080||{DNS_NAME}" not in lines[0]:
+                raise Failure(f"client sidecar's line for the DNS service (cluster outbound|9080||{DNS_NAME}): {lines}")
+            return lines[0]
+        if f'"{self.server_ip}:9080"' not in dns_call("capture-dns-1"):
+            raise Failure(f"the DNS service should go to {self.server_ip}:9080 first")
+        notes.append("DNS service resolved by the sidecar")
+        if self.plane == "meshproxy":
+            # Envoy's resolver (c-ares) reads /etc/hosts once and keeps it (40 s measured without a
+            # change), so following a moved name through the hosts file is checked on meshproxy,
+            # which asks the system resolver every round as a DNS server would be asked.
+            moved = f"{self.subnet}.4"
+            self.hosts_file(moved)
+            calls = iter(range(2, 1000))
+            self.wait_for(f"the DNS service to follow its name to {moved}",
+                          lambda: f'"{moved}:9080"' in dns_call(f"capture-dns-{next(calls)}"), timeout=15)
+            notes.append(f"followed to {moved} on the next refresh")
+
+        # 4. REGISTRY_ONLY for the client: the undeclared port is cut off, the service still works.
         with open(os.path.join(self.config_dir, "sidecar.yaml.tmp"), "w") as f:
             f.write("""apiVersion: networking.istio.io/v1
 kind: Sidecar

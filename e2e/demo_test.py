@@ -452,9 +452,11 @@ def run(args):
         demo.apply("virtual-service-reviews-50-v3.yaml")
         # Before the change everyone but jason already gets v1: wait until v3 shows up.
         eventually("50/50 v1/v3", lambda: "v3" in versions(20))
-        split = versions(400)
-        share = split.get("v3", 0) / 400 * 100
-        print(f"  50% v1 / 50% v3 over 400 pages: {split} ({share:.1f}% v3)")
+        # 600 pages: a fair 50/50 lands within 43-57% with 3.4 standard deviations to spare
+        # (400 pages left 2.8, and a CI run measured 42.8%).
+        split = versions(600)
+        share = split.get("v3", 0) / 600 * 100
+        print(f"  50% v1 / 50% v3 over 600 pages: {split} ({share:.1f}% v3)")
         if set(split) != {"v1", "v3"} or not 43 <= share <= 57:
             raise Failure(f"50/50 shift measured {split}")
         demo.apply("virtual-service-reviews-v3.yaml")

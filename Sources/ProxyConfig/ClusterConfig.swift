@@ -7,10 +7,39 @@ public struct ClusterConfig: Sendable {
         /// Endpoints arrive over EDS under this name.
         case eds(serviceName: String)
         case staticEndpoints(LoadAssignment)
-        /// Hostnames resolved by DNS; every address returned is an endpoint.
-        case strictDNS(LoadAssignment)
+        /// Endpoints named by host name, resolved by the proxy (STRICT_DNS: every address of
+        /// every name is a host; LOGICAL_DNS: the first address is the one host).
+        case dns(LoadAssignment, DNSResolution)
         /// The connection's original destination is the endpoint (iptables capture).
         case originalDestination
+    }
+
+    /// How a DNS cluster resolves its endpoints' names.
+    public struct DNSResolution: Sendable, Equatable {
+        /// Envoy's `dns_lookup_family`.
+        public enum Family: Sendable, Equatable {
+            /// IPv6 if the name has any such address, else IPv4 (Envoy's AUTO).
+            case auto
+            case v4Only, v6Only
+            /// IPv4 if any, else IPv6.
+            case v4Preferred
+            /// Both families.
+            case all
+        }
+
+        public var family: Family
+        /// How often names are resolved again (`dns_refresh_rate`, default 5 s). With
+        /// `respect_dns_ttl` Envoy follows the records' TTL; the system resolver meshproxy uses
+        /// does not report it, so the refresh rate applies either way.
+        public var refresh: Duration
+        /// LOGICAL_DNS: one host, the first address resolved (Envoy's DNS_ROUND_ROBIN services).
+        public var logical: Bool
+
+        public init(family: Family = .auto, refresh: Duration = .seconds(5), logical: Bool = false) {
+            self.family = family
+            self.refresh = refresh
+            self.logical = logical
+        }
     }
 
     public enum LoadBalancerPolicy: Sendable, Equatable {
@@ -88,17 +117,28 @@ public struct ClusterConfig: Sendable {
             discovery = .eds(serviceName: proto.edsClusterConfig.serviceName.isEmpty ? proto.name : proto.edsClusterConfig.serviceName)
         case .type(.static)?, nil:
             discovery = .staticEndpoints(try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment"))
-        case .type(.strictDns)?:
-            // Until the proxy resolves names, a STRICT_DNS cluster is served only when its
-            // endpoints are already addresses; a hostname is refused rather than left without hosts.
+        case .type(.strictDns)?, .type(.logicalDns)?:
             let assignment = try LoadAssignment(proto: proto.loadAssignment, at: path + ".load_assignment", requireAddresses: false)
-            for (groupIndex, group) in assignment.localities.enumerated() {
-                for (index, endpoint) in group.endpoints.enumerated() where !isIPAddress(endpoint.address.host) {
-                    throw ProxyConfigError("\(path).load_assignment.endpoints[\(groupIndex)].lb_endpoints[\(index)]",
-                                           "hostname \(endpoint.address.host): DNS resolution of STRICT_DNS clusters is not in meshproxy yet")
+            let logical = proto.type == .logicalDns
+            if logical, assignment.localities.count != 1 || assignment.localities[0].endpoints.count != 1 {
+                throw ProxyConfigError(path + ".load_assignment", "a LOGICAL_DNS cluster has exactly one endpoint (Envoy's rule)")
+            }
+            var resolution = DNSResolution(logical: logical)
+            switch proto.dnsLookupFamily {
+            case .auto: resolution.family = .auto
+            case .v4Only: resolution.family = .v4Only
+            case .v6Only: resolution.family = .v6Only
+            case .v4Preferred: resolution.family = .v4Preferred
+            case .all: resolution.family = .all
+            case .UNRECOGNIZED(let value): throw ProxyConfigError(path + ".dns_lookup_family", "unknown value \(value)")
+            }
+            if proto.hasDnsRefreshRate {
+                resolution.refresh = proto.dnsRefreshRate.swiftDuration
+                guard resolution.refresh >= .milliseconds(1) else {
+                    throw ProxyConfigError(path + ".dns_refresh_rate", "must be at least 1ms (Envoy's rule)")
                 }
             }
-            discovery = .strictDNS(assignment)
+            discovery = .dns(assignment, resolution)
         case .type(.originalDst)?:
             discovery = .originalDestination
         default:

@@ -72,7 +72,7 @@ extension Google_Protobuf_Duration {
 }
 
 /// True for an IPv4 or IPv6 literal (what EDS and STATIC endpoints and bind addresses must be).
-func isIPAddress(_ text: String) -> Bool {
+public func isIPAddress(_ text: String) -> Bool {
     var v4 = in_addr()
     var v6 = in6_addr()
     return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1

@@ -19,6 +19,8 @@ public final class ProxyConfigStore: Sendable {
         var routeTables: [String: RouteTable] = [:]
         var clusterConfigs: [String: ClusterConfig] = [:]
         var assignments: [String: LoadAssignment] = [:]
+        /// DNS clusters' endpoints with their names resolved (the latest round of each).
+        var resolvedDNS: [String: LoadAssignment] = [:]
         var clusters: [String: UpstreamCluster] = [:]
         var raw: [ResourceType: [String: HeldResource]] = [:]
         var version = 0
@@ -35,15 +37,48 @@ public final class ProxyConfigStore: Sendable {
     /// Secrets have a source (the embedded identity agent); without one, config that names an
     /// SDS secret is refused rather than left waiting for a certificate that cannot come.
     private let hasIdentity: Bool
+    private let dns: DNSRefresher
 
     public init(limits: ConfigLimits, workers: [Worker], listenerSet: ListenerSet, secrets: SecretCache, hasIdentity: Bool,
-                log: @escaping @Sendable (String) -> Void) {
+                dnsLookup: DNSRefresher.Lookup? = nil, log: @escaping @Sendable (String) -> Void) {
         self.limits = limits
         self.workers = workers
         self.listenerSet = listenerSet
         self.secrets = secrets
         self.hasIdentity = hasIdentity
         self.log = log
+        dns = dnsLookup.map { DNSRefresher(lookup: $0, log: log) } ?? DNSRefresher(log: log)
+        dns.deliver { [weak self] cluster, assignment in self?.resolved(cluster, assignment) }
+    }
+
+    /// The DNS clusters whose endpoints include names to resolve.
+    private static func dnsClusters(_ state: State) -> [String: (LoadAssignment, ClusterConfig.DNSResolution)] {
+        var clusters: [String: (LoadAssignment, ClusterConfig.DNSResolution)] = [:]
+        for (name, config) in state.clusterConfigs {
+            if case .dns(let assignment, let resolution) = config.discovery, !DNSEndpoints.names(in: assignment).isEmpty {
+                clusters[name] = (assignment, resolution)
+            }
+        }
+        return clusters
+    }
+
+    /// A DNS round finished: the cluster gets the addresses, the workers a new snapshot.
+    private func resolved(_ cluster: String, _ assignment: LoadAssignment) {
+        let snapshot: ProxySnapshot? = state.withLock { state in
+            guard Self.dnsClusters(state)[cluster] != nil else { return nil }  // gone meanwhile
+            state.resolvedDNS[cluster] = assignment
+            if let config = state.clusterConfigs[cluster] {
+                state.clusters[cluster] = UpstreamCluster(config: config, assignment: assignment, previous: state.clusters[cluster])
+            }
+            state.version += 1
+            return ProxySnapshot(version: state.version, listeners: state.listeners, routeTables: state.routeTables, clusters: state.clusters)
+        }
+        if let snapshot { for worker in workers { worker.publish(snapshot) } }
+    }
+
+    /// Stops resolving names (shutdown).
+    public func stop() {
+        dns.stop()
     }
 
     /// Applies one type's resources as they are after a response; nil to ACK, a reason to NACK.
@@ -78,6 +113,7 @@ public final class ProxyConfigStore: Sendable {
             }
             for worker in workers { worker.publish(snapshot) }
             if type == .listener { _ = listenerSet.update(snapshot.listeners) }
+            if type == .cluster { dns.track(state.withLock { Self.dnsClusters($0) }) }
             return nil
         } catch let error as ProxyConfigError {
             log("xds: rejected \(type.shortName): \(error)")
@@ -111,19 +147,27 @@ public final class ProxyConfigStore: Sendable {
             let assignment: LoadAssignment?
             switch config.discovery {
             case .eds(let serviceName): assignment = state.assignments[serviceName]
-            case .staticEndpoints(let staticAssignment), .strictDNS(let staticAssignment): assignment = staticAssignment
+            case .staticEndpoints(let staticAssignment): assignment = staticAssignment
+            case .dns(let named, _):
+                // Until its first round, a cluster with names has no hosts (Envoy's warming).
+                assignment = DNSEndpoints.names(in: named).isEmpty ? named : state.resolvedDNS[name]
             case .originalDestination: assignment = nil
             }
             clusters[name] = UpstreamCluster(config: config, assignment: assignment, previous: state.clusters[name])
         }
         state.clusters = clusters
+        state.resolvedDNS = state.resolvedDNS.filter { clusters[$0.key] != nil }
     }
 
     /// True once clusters and listeners have arrived (Envoy's LIVE).
     public var isInitialized: Bool {
-        let (received, names) = state.withLock { ($0.received.isSuperset(of: [.cluster, .listener]), $0.secretNames) }
-        // As Envoy's listeners warm until their SDS secrets arrive.
-        return received && secrets.missing(names).isEmpty
+        let (received, names, resolving) = state.withLock { state in
+            (state.received.isSuperset(of: [.cluster, .listener]), state.secretNames,
+             Self.dnsClusters(state).keys.contains { state.resolvedDNS[$0] == nil })
+        }
+        // As Envoy's listeners warm until their SDS secrets arrive, and its DNS clusters until
+        // their first lookup has finished (found addresses or not).
+        return received && !resolving && secrets.missing(names).isEmpty
     }
 
     public func currentClusters() -> [String: UpstreamCluster] { state.withLock { $0.clusters } }

@@ -79,6 +79,7 @@ public struct ProxyServer: Sendable {
         adsTask.cancel()
         _ = await adsTask.result
         identityTask?.cancel()
+        store.stop()
         // Shutdown goes on past a step that fails, so the others still run; each failure is said.
         do {
             try await listenerSet.closeAll().get()

@@ -194,20 +194,31 @@ import Testing
         }
     }
 
-    @Test func aStrictDNSClusterWithAHostnameIsRefusedUntilResolutionExists() throws {
+    @Test func dnsClustersKeepTheirNamesAndSettings() throws {
         var cluster = Envoy_Config_Cluster_V3_Cluster()
         cluster.name = "external"
         cluster.type = .strictDns
         cluster.loadAssignment = Self.assignment(host: "api.example.com")
-        do {
-            _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
-            Issue.record("a hostname endpoint was accepted")
-        } catch let error as ProxyConfigError {
-            #expect(error.path == "clusters[external].load_assignment.endpoints[0].lb_endpoints[0]")
-            #expect(error.message.contains("DNS resolution"))
+        cluster.dnsLookupFamily = .v4Only
+        cluster.dnsRefreshRate = .init(seconds: 2)
+        cluster.respectDnsTtl = true
+        guard case .dns(let assignment, let resolution) = try ClusterConfig(proto: cluster, limits: ConfigLimits()).discovery else {
+            Issue.record("not a DNS cluster")
+            return
         }
-        cluster.loadAssignment = Self.assignment(host: "127.0.0.9")
-        _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
+        #expect(assignment.localities[0].endpoints[0].address.host == "api.example.com")
+        #expect(resolution == ClusterConfig.DNSResolution(family: .v4Only, refresh: .seconds(2), logical: false))
+        // Envoy's own limits, with their paths.
+        cluster.dnsRefreshRate = .init(seconds: 0)
+        #expect(throws: ProxyConfigError("clusters[external].dns_refresh_rate", "must be at least 1ms (Envoy's rule)")) {
+            _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
+        }
+        cluster.clearDnsRefreshRate()
+        cluster.type = .logicalDns
+        cluster.loadAssignment.endpoints[0].lbEndpoints.append(cluster.loadAssignment.endpoints[0].lbEndpoints[0])
+        #expect(throws: ProxyConfigError("clusters[external].load_assignment", "a LOGICAL_DNS cluster has exactly one endpoint (Envoy's rule)")) {
+            _ = try ClusterConfig(proto: cluster, limits: ConfigLimits())
+        }
     }
 
     @Test func aClusterBindAddressMustBeAnAddress() throws {
