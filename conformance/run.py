@@ -29,6 +29,8 @@ import urllib.request
 import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from testing.processes import ProcessGroup  # noqa: E402
 ECHO_PORT = 8080
 # How long a connection drained by a listener change may take to finish (both proxies' flag):
 # long enough for the listener-update scenario's slow request to finish inside it.
@@ -60,8 +62,8 @@ class Run:
         self.xds_port = 16000 + index * 4
         self.debug_port = self.xds_port + 1
         self.ca_port = self.xds_port + 2
-        self.processes = []
         self.work = tempfile.mkdtemp(prefix="swiftmesh-conformance-")
+        self.group = ProcessGroup(self.work)
         self.config_dir = os.path.join(self.work, "config")
         os.makedirs(self.config_dir)
         self.log = []
@@ -78,35 +80,13 @@ class Run:
 
     # --- processes -------------------------------------------------------------------------
     def start(self, name, argv):
-        log = open(os.path.join(self.work, f"{name}.log"), "wb")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-        self.processes.append((name, process))
-        return process
+        return self.group.start(name, argv)
 
     def stop(self):
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.time() + 5
-        for _, process in self.processes:
-            try:
-                process.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self.group.stop()
 
     def logs(self):
-        out = []
-        for name, _ in self.processes:
-            path = os.path.join(self.work, f"{name}.log")
-            with open(path, "rb") as f:
-                tail = f.read()[-3000:].decode(errors="replace")
-            out.append(f"--- {name} ---\n{tail}")
-        return "\n".join(out)
+        return self.group.logs()
 
     # --- mesh config ------------------------------------------------------------------------
     def base_config(self):
@@ -637,7 +617,7 @@ class Run:
                 raise Failure(f"meshctl proxy-status does not show {step['proxy_status']['contains']!r}:\n{out}")
         if "stop_backend" in step:
             # The backend goes away (its process is stopped): connections to it now fail.
-            for name, process in self.processes:
+            for name, process in self.group.processes:
                 if name == step["stop_backend"] and process.poll() is None:
                     os.killpg(process.pid, signal.SIGTERM)
                     process.wait(timeout=5)

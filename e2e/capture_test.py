@@ -28,13 +28,14 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+from testing.processes import ProcessGroup  # noqa: E402
 VIP = "10.96.0.10"
 DNS_NAME = "ratings.example.internal"
 PROXY_GID = "1337"
@@ -62,7 +63,7 @@ class Mesh:
         self.node_ip, self.client_ip, self.server_ip = (f"{self.subnet}.{i}" for i in (1, 2, 3))
         self.ns = {name: f"{self.prefix}-{name}" for name in ("node", "client", "server")}
         self.work = tempfile.mkdtemp(prefix=f"swiftmesh-capture-{data_plane}-")
-        self.processes = []
+        self.group = ProcessGroup(self.work)
 
     # --- namespaces --------------------------------------------------------------------------
     def network(self):
@@ -104,32 +105,10 @@ class Mesh:
 
     # --- processes ---------------------------------------------------------------------------
     def start(self, name, ns, argv):
-        log = open(os.path.join(self.work, f"{name}.log"), "wb")
-        process = subprocess.Popen(["ip", "netns", "exec", self.ns[ns]] + argv, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
-        self.processes.append((name, process))
-
-    def stop(self):
-        for _, process in reversed(self.processes):
-            if process.poll() is None:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-        deadline = time.time() + 5
-        for _, process in self.processes:
-            try:
-                process.wait(max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+        self.group.start(name, ["ip", "netns", "exec", self.ns[ns]] + argv)
 
     def log(self, name):
-        with open(os.path.join(self.work, f"{name}.log"), errors="replace") as f:
-            return f.read()
-
-    def logs(self):
-        return "\n".join(f"--- {name} ---\n{self.log(name)[-2500:]}" for name, _ in self.processes)
+        return self.group.log(name)
 
     def curl(self, ns, url, *extra, timeout=5):
         """curl inside a namespace: (exit code, status, headers, body)."""
@@ -348,9 +327,9 @@ spec:
             return True, "; ".join(self.check())
         except Exception as error:
             detail = error if isinstance(error, Failure) else f"{type(error).__name__}: {error}"
-            return False, f"{detail}\n{self.logs()}"
+            return False, f"{detail}\n{self.group.logs(2500)}"
         finally:
-            self.stop()
+            self.group.stop()
             for ns in ("client", "server"):
                 subprocess.run(["ip", "netns", "exec", self.ns[ns], f"{self.args.bin_dir}/meshproxy", "capture", "remove"], capture_output=True)
             self.teardown_network()

@@ -21,12 +21,15 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
+from testing.processes import ProcessGroup  # noqa: E402
 
 SUBNET = "127.13"
 NGINX = f"{SUBNET}.1.1"
@@ -118,27 +121,14 @@ spec:
 """]
 
 
-class Processes:
-    """What a benchmark starts: each in its own session with a log in its work folder, all
-    stopped by PID at the end (SIGTERM, SIGKILL after 5 s), then the folder removed."""
+class Processes(ProcessGroup):
+    """What a benchmark starts (testing/processes.py), in a work folder of its own that `stop`
+    removes."""
     def __init__(self, prefix):
-        self.work, self.started = tempfile.mkdtemp(prefix=prefix), []
-
-    def start(self, name, argv):
-        log = open(os.path.join(self.work, f"{name}.log"), "wb")
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.started.append(process)
-        return process
+        super().__init__(tempfile.mkdtemp(prefix=prefix))
 
     def stop(self):
-        for process in reversed(self.started):
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.started:
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        super().stop()
         shutil.rmtree(self.work, ignore_errors=True)
 
 
