@@ -30,7 +30,7 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from testing.processes import ProcessGroup  # noqa: E402
+from testing.processes import ProcessGroup, wait_for  # noqa: E402
 ECHO_PORT = 8080
 # How long a connection drained by a listener change may take to finish (both proxies' flag):
 # long enough for the listener-update scenario's slow request to finish inside it.
@@ -142,16 +142,7 @@ class Run:
             return response.read().decode()
 
     def wait_for(self, what, check, timeout=20):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                if check():
-                    return
-            except Exception as error:  # not up yet
-                last = error
-            time.sleep(0.05)
-        raise Failure(f"timed out waiting for {what} ({last})")
+        wait_for(what, check, timeout, error=Failure)
 
     def synced(self):
         rows = json.loads(self.http_get(f"http://127.0.0.1:{self.debug_port}/debug/syncz"))

@@ -35,7 +35,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-from testing.processes import ProcessGroup  # noqa: E402
+from testing.processes import ProcessGroup, wait_for  # noqa: E402
 VIP = "10.96.0.10"
 DNS_NAME = "ratings.example.internal"
 PROXY_GID = "1337"
@@ -122,16 +122,7 @@ class Mesh:
         return result.returncode, status, headers, body
 
     def wait_for(self, what, check, timeout=30):
-        deadline = time.time() + timeout
-        last = None
-        while time.time() < deadline:
-            try:
-                if check():
-                    return
-            except Exception as error:  # not up yet
-                last = error
-            time.sleep(0.1)
-        raise Failure(f"timed out waiting for {what} ({last})")
+        wait_for(what, check, timeout, error=Failure, interval=0.1)
 
     # --- the mesh ----------------------------------------------------------------------------
     def config(self):

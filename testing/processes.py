@@ -41,3 +41,19 @@ class ProcessGroup:
     def logs(self, tail=3000):
         """The end of every process's log, for a failure report."""
         return "\n".join(f"--- {name} ---\n{self.log(name)[-tail:]}" for name, _ in self.processes)
+
+
+def wait_for(what, check, timeout, error=RuntimeError, interval=0.05):
+    """Polls `check` until it returns true; an exception from it counts as "not yet" (a port
+    not open, a file not written). After `timeout` seconds, raises `error` naming `what` and the
+    last exception seen."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exception:  # not up yet
+            last = exception
+        time.sleep(interval)
+    raise error(f"timed out waiting for {what} ({last})")
