@@ -23,26 +23,17 @@ public enum OriginalDestination {
         }
         guard named == 0 else { return nil }
         switch Int32(local.ss_family) {
+        // NIO makes the address (and its text) from the kernel's structure.
         case AF_INET:
             var address = sockaddr_in()
             var size = socklen_t(MemoryLayout<sockaddr_in>.size)
-            guard getsockopt(fd, Int32(IPPROTO_IP), soOriginalDst, &address, &size) == 0 else { return nil }
-            var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
-            guard inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(text.count)) != nil else { return nil }
-            return try? SocketAddress(ipAddress: Self.string(text), port: Int(UInt16(bigEndian: address.sin_port)))
+            return getsockopt(fd, Int32(IPPROTO_IP), soOriginalDst, &address, &size) == 0 ? SocketAddress(address) : nil
         case AF_INET6:
             var address = sockaddr_in6()
             var size = socklen_t(MemoryLayout<sockaddr_in6>.size)
-            guard getsockopt(fd, Int32(IPPROTO_IPV6), ip6tSoOriginalDst, &address, &size) == 0 else { return nil }
-            var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
-            guard inet_ntop(AF_INET6, &address.sin6_addr, &text, socklen_t(text.count)) != nil else { return nil }
-            return try? SocketAddress(ipAddress: Self.string(text), port: Int(UInt16(bigEndian: address.sin6_port)))
+            return getsockopt(fd, Int32(IPPROTO_IPV6), ip6tSoOriginalDst, &address, &size) == 0 ? SocketAddress(address) : nil
         default:
             return nil
         }
-    }
-
-    private static func string(_ text: [CChar]) -> String {
-        String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
