@@ -22,6 +22,12 @@ planes) and the server's echo:
   resolves itself (the pod's /etc/hosts, via /etc/netns/<ns>/hosts), and on meshproxy a changed
   address is followed on the next refresh (dns_refresh_rate, 5 s);
 - a Sidecar with REGISTRY_ONLY then blocks the undeclared port and still serves the service.
+Both sidecars have identities from meshd's CA (meshproxy's embedded agent; for Envoy, `meshproxy
+agent` serving it SDS), so the VIP call is mutual TLS: the server sidecar logs the client's SNI
+and hands the application the client's SPIFFE ID (x-forwarded-client-cert). Under the mesh's
+default (PERMISSIVE) a client without a sidecar (the node) still gets plaintext in; after a
+mesh-wide STRICT PeerAuthentication it is refused on the service port and on an undeclared one,
+while the sidecars' mTLS call goes on.
 Every process is stopped by PID and the namespaces deleted, also on failure.
 """
 import argparse
@@ -150,12 +156,12 @@ spec:
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: reviews-v1, namespace: default}}
-spec: {{address: {self.server_ip}, labels: {{app: reviews, version: v1}}}}
+spec: {{address: {self.server_ip}, labels: {{app: reviews, version: v1, security.istio.io/tlsMode: istio}}, serviceAccount: reviews}}
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client, namespace: default}}
-spec: {{address: {self.client_ip}, labels: {{app: client}}}}
+spec: {{address: {self.client_ip}, labels: {{app: client, security.istio.io/tlsMode: istio}}, serviceAccount: client}}
 ---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
@@ -190,20 +196,31 @@ spec:
         self.start("reviews", "server", [f"{bins}/echo-server", "--listen", "0.0.0.0:9080", "--name", "reviews-v1"])
         self.start("undeclared", "server", [f"{bins}/echo-server", "--listen", "0.0.0.0:7777", "--name", "undeclared-7777"])
         self.wait_for("meshd /ready", lambda: self.curl("node", f"http://{self.node_ip}:15011/ready")[1] == 200)
-        for pod, ip, name in (("client", self.client_ip, "client"), ("server", self.server_ip, "reviews-v1")):
+        data = os.path.join(self.work, "meshd-data")
+        root = os.path.join(data, "root-cert.pem")
+        for pod, ip, name, account in (("client", self.client_ip, "client", "client"), ("server", self.server_ip, "reviews-v1", "reviews")):
             result = sh("ip", "netns", "exec", self.ns[pod], f"{bins}/meshproxy", "capture", "install")
             if "capture installed" not in result.stdout:
                 raise Failure(f"capture install in {pod}: {result.stdout} {result.stderr}")
+            socket = os.path.join(self.work, f"{pod}-sds.sock")
             bootstrap = sh(f"{bins}/meshctl", "proxy-bootstrap", "--node-id", f"sidecar~{ip}~{name}.default~default.svc.cluster.local",
-                           "--xds-address", f"{self.node_ip}:15010", "--xds-protocol", "DELTA_GRPC", "--interception", "redirect").stdout
+                           "--xds-address", f"{self.node_ip}:15010", "--xds-protocol", "DELTA_GRPC", "--interception", "redirect",
+                           "--sds-socket", socket, "--service-account", account).stdout
             path = os.path.join(self.work, f"{pod}-bootstrap.json")
             with open(path, "w") as f:
                 f.write(bootstrap)
+            token = os.path.join(data, "tokens", "default", name)
+            self.wait_for(f"meshd to write {name}'s token", lambda token=token: os.path.exists(token))
+            identity = ["--ca-address", f"{self.node_ip}:15012", "--ca-root", root, "--token-file", token]
             if self.plane == "envoy":
+                # The workload's agent gets the certificate and serves it to Envoy over SDS.
+                self.start(f"{pod}-agent", pod, ["setpriv", "--regid", PROXY_GID, "--clear-groups", "--", f"{bins}/meshproxy", "agent",
+                                                 *identity, "--namespace", "default", "--service-account", account, "--sds-socket", socket])
+                self.wait_for(f"{pod}'s SDS socket", lambda socket=socket: os.path.exists(socket))
                 proxy = [self.args.envoy, "-c", path, "--base-id", str(2100 + (pod == "server")), "--disable-hot-restart",
                          "--concurrency", "1", "-l", "warning", "--file-flush-interval-msec", "300"]
             else:
-                proxy = [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--file-flush-interval-msec", "300"]
+                proxy = [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--file-flush-interval-msec", "300", *identity]
             # The sidecar's group is what the capture rules leave alone.
             self.start(f"{pod}-proxy", pod, ["setpriv", "--regid", PROXY_GID, "--clear-groups", "--"] + proxy)
         for pod, ip in (("client", self.client_ip), ("server", self.server_ip)):
@@ -249,7 +266,20 @@ spec:
         if len(server) != 1 or "inbound|9080||" not in server[0] or f" {self.server_ip}:9080 " not in server[0]:
             raise Failure(f"server sidecar's access log for the VIP call (inbound|9080||, local address {self.server_ip}:9080 "
                           f"expected): {server}")
-        notes.append("VIP call routed by the client sidecar and received by the server sidecar")
+        sni = "outbound_.9080_._.reviews.default.svc.cluster.local"
+        if f" {sni} " not in server[0]:
+            raise Failure(f"the VIP call should reach the server sidecar over mTLS with SNI {sni}: {server[0]}")
+        xfcc = echo.get("headers", {}).get("x-forwarded-client-cert", "")
+        for part in ("By=spiffe://cluster.local/ns/default/sa/reviews", "URI=spiffe://cluster.local/ns/default/sa/client"):
+            if part not in xfcc:
+                raise Failure(f"x-forwarded-client-cert should carry {part}: {xfcc!r}")
+        notes.append("VIP call routed by the client sidecar and received by the server sidecar over mTLS (SNI, client SPIFFE ID)")
+
+        # 1b. A client without a sidecar (the node): plaintext is let in under PERMISSIVE.
+        code, status, _, body = self.curl("node", f"http://{self.server_ip}:9080/plain", "-H", "x-request-id: capture-plain")
+        if status != 200 or "x-forwarded-client-cert" in json.loads(body).get("headers", {}):
+            raise Failure(f"plaintext from the node under PERMISSIVE: curl exit {code}, status {status}, body {body[:300]}")
+        notes.append("plaintext from outside the mesh let in under PERMISSIVE")
 
         # 2. A port nobody declared: passed through on both sides.
         code, status, _, body = self.curl("client", f"http://{self.server_ip}:7777/direct", "-H", "x-request-id: capture-passthrough")
@@ -304,6 +334,25 @@ spec:
         if status != 200:
             raise Failure(f"the declared service under REGISTRY_ONLY answered {status}")
         notes.append("REGISTRY_ONLY blocks the undeclared port, the service still answers")
+
+        # 5. Mesh-wide STRICT: plaintext from outside the mesh is refused on the service's port
+        # and on an undeclared one (virtualInbound's passthrough chain wants mTLS too).
+        with open(os.path.join(self.config_dir, "strict.yaml.tmp"), "w") as f:
+            f.write("""apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+""")
+        os.rename(os.path.join(self.config_dir, "strict.yaml.tmp"), os.path.join(self.config_dir, "strict.yaml"))
+        self.wait_for("STRICT to refuse plaintext from the node",
+                      lambda: self.curl("node", f"http://{self.server_ip}:9080/strict", timeout=2)[1] is None, timeout=15)
+        code, status, _, _ = self.curl("node", f"http://{self.server_ip}:7777/strict", timeout=2)
+        if status is not None:
+            raise Failure(f"plaintext to the undeclared port under STRICT answered {status}")
+        code, status, _, body = self.curl("client", f"http://{VIP}:9080/strict", "-H", "host: reviews")
+        if status != 200 or "URI=spiffe://cluster.local/ns/default/sa/client" not in json.loads(body).get("headers", {}).get("x-forwarded-client-cert", ""):
+            raise Failure(f"the sidecars' mTLS call under STRICT: curl exit {code}, status {status}, body {body[:300]}")
+        notes.append("STRICT refuses plaintext on the service and undeclared ports, mTLS goes on")
         if self.plane == "meshproxy":
             _, _, _, stats = self.curl("client", f"http://{self.client_ip}:15000/stats")
             handoffs = sum(int(line.rsplit(" ", 1)[1]) for line in stats.splitlines() if line.split(":")[0].endswith("original_dst_handoff"))

@@ -16,7 +16,7 @@ enum ProxyConfigCases {
     /// copies in golden/gateway instead, so the golden JSON does not depend on the checkout.
     static let certificatePlaceholder = "/etc/swiftmesh/gateway-certs/"
 
-    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "tcp-tls", "locality", "mtls", "telemetry"]
+    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "redirect-mtls", "tcp-tls", "locality", "mtls", "telemetry"]
 
     static func proxy(_ name: String, registry: ServiceRegistry) throws -> MeshProxy {
         switch name {
@@ -40,6 +40,11 @@ enum ProxyConfigCases {
         case "redirect-mode":
             return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~10.0.0.12~reviews-v1.default~default.svc.cluster.local"),
                              metadata: ProxyMetadata(interceptionMode: .redirect), registry: registry)
+        case "redirect-mtls":
+            var proxy = MeshProxy(id: try ProxyNodeID(parsing: "sidecar~10.0.0.12~reviews-v1.default~default.svc.cluster.local"),
+                                  metadata: ProxyMetadata(interceptionMode: .redirect), registry: registry)
+            proxy.hasIdentity = true
+            return proxy
         default:
             throw CocoaError(.fileNoSuchFile)
         }

@@ -53,36 +53,43 @@ struct SidecarInboundListenerGenerator {
         return ports.sorted { $0.number < $1.number }
     }
 
-    /// A listener per port (NONE mode). With a workload identity (the proxy's agent serves SDS),
-    /// the port's PeerAuthentication mode decides: STRICT takes mTLS only, PERMISSIVE tells mTLS
-    /// from plaintext by the first bytes (tls_inspector), DISABLE takes plaintext.
+    /// A listener per port (NONE mode), its chains by the port's mTLS mode (`chains(_:mode:)`).
     func listeners(_ ports: [InboundPort]) throws -> [Envoy_Config_Listener_V3_Listener] {
         try ports.map { port in
             let name = ListenerAddresses.name(bind: port.bind, port: port.number)
             var listener = ListenerAddresses.listener(name: name, bind: port.bind, port: port.number, direction: .inbound)
-            let mode = proxy.hasIdentity ? snapshot.mutualTLSMode(namespace: proxy.namespace, labels: proxy.labels, port: port.number) : .disable
-            let statPrefix = "inbound_\(name)"
-            switch mode {
-            case .disable:
-                listener.filterChains = [try Self.filterChain(port, statPrefix: statPrefix)]
-            case .strict, .permissive:
-                // The mTLS chain is the same in both modes and PERMISSIVE only adds the plaintext
-                // one: switching modes then leaves the mTLS chain, and the connections on it, in
-                // place (Envoy drains only connections of chains that change). Plaintext under
-                // STRICT matches no chain and is closed.
-                var tls = try Self.filterChain(port, statPrefix: statPrefix, peerCertificate: true)
-                tls.filterChainMatch.transportProtocol = "tls"
-                tls.transportSocket = try MutualTLS.downstream()
-                listener.filterChains = [tls]
-                if mode == .permissive {
-                    var plaintext = try Self.filterChain(port, statPrefix: statPrefix)
-                    plaintext.filterChainMatch.transportProtocol = "raw_buffer"
-                    listener.filterChains.append(plaintext)
-                }
-                listener.listenerFilters = [try ListenerAddresses.tlsInspector()]
+            let mode = mutualTLSMode(port: port.number)
+            listener.filterChains = try Self.chains(mode: mode) { peerCertificate in
+                try Self.filterChain(port, statPrefix: "inbound_\(name)", peerCertificate: peerCertificate)
             }
+            if mode != .disable { listener.listenerFilters = [try ListenerAddresses.tlsInspector()] }
             return listener
         }
+    }
+
+    /// The mTLS mode inbound traffic gets, on `port` or (nil) on ports no service declares. With
+    /// a workload identity (the proxy's agent serves SDS) the PeerAuthentication decides; without
+    /// one the proxy has no certificate to offer, so everything is plaintext.
+    func mutualTLSMode(port: UInt32?) -> MutualTLSMode {
+        proxy.hasIdentity ? snapshot.mutualTLSMode(namespace: proxy.namespace, labels: proxy.labels, port: port) : .disable
+    }
+
+    /// The chains one inbound destination gets under `mode`: DISABLE takes plaintext, STRICT mTLS
+    /// only, PERMISSIVE tells mTLS from plaintext by the first bytes (the listener's
+    /// tls_inspector). The mTLS chain is the same in both modes and PERMISSIVE only adds the
+    /// plaintext one: switching modes then leaves the mTLS chain, and the connections on it, in
+    /// place (Envoy drains only connections of chains that change). Plaintext under STRICT
+    /// matches no chain and is closed. `make(peerCertificate)` builds the chain's filters.
+    static func chains(mode: MutualTLSMode, _ make: (_ peerCertificate: Bool) throws -> Envoy_Config_Listener_V3_FilterChain)
+        throws -> [Envoy_Config_Listener_V3_FilterChain] {
+        if mode == .disable { return [try make(false)] }
+        var tls = try make(true)
+        tls.filterChainMatch.transportProtocol = "tls"
+        tls.transportSocket = try MutualTLS.downstream()
+        guard mode == .permissive else { return [tls] }
+        var plaintext = try make(false)
+        plaintext.filterChainMatch.transportProtocol = "raw_buffer"
+        return [tls, plaintext]
     }
 
     func clusters(_ ports: [InboundPort]) -> [Envoy_Config_Cluster_V3_Cluster] {

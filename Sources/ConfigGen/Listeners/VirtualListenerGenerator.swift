@@ -2,6 +2,7 @@
 
 import EnvoyAPI
 import MeshAPI
+import MeshModel
 import SwiftProtobuf
 
 /// The two listeners iptables capture sends connections to (INTERCEPTION_MODE=REDIRECT).
@@ -22,22 +23,35 @@ enum VirtualListenerGenerator {
         return listener
     }
 
-    static func virtualInbound(_ ports: [SidecarInboundListenerGenerator.InboundPort]) throws -> Envoy_Config_Listener_V3_Listener {
+    /// Each port's chains follow its mTLS mode, and the passthrough chains the workload's
+    /// (Istio's virtualInbound does the same: under STRICT a plaintext connection to a port
+    /// nobody declared is refused too). The TLS inspector runs only when a chain asks for TLS.
+    static func virtualInbound(_ ports: [SidecarInboundListenerGenerator.InboundPort],
+                               mode: (_ port: UInt32?) -> MutualTLSMode) throws -> Envoy_Config_Listener_V3_Listener {
         var listener = ListenerAddresses.listener(name: "virtualInbound", bind: "0.0.0.0", port: inboundPort, direction: .inbound)
         var originalDestination = Envoy_Config_Listener_V3_ListenerFilter()
         originalDestination.name = "envoy.filters.listener.original_dst"
         originalDestination.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Listener_OriginalDst_V3_OriginalDst())
         listener.listenerFilters = [originalDestination]
         for port in ports {
-            var chain = try SidecarInboundListenerGenerator.filterChain(port, statPrefix: "inbound_0.0.0.0_\(port.number)")
-            chain.name = ClusterNames.inbound(port: port.number)
-            chain.filterChainMatch.destinationPort = Google_Protobuf_UInt32Value(port.number)
-            listener.filterChains.append(chain)
+            let chains = try SidecarInboundListenerGenerator.chains(mode: mode(port.number)) { peerCertificate in
+                var chain = try SidecarInboundListenerGenerator.filterChain(port, statPrefix: "inbound_0.0.0.0_\(port.number)",
+                                                                            peerCertificate: peerCertificate)
+                chain.name = ClusterNames.inbound(port: port.number)
+                chain.filterChainMatch.destinationPort = Google_Protobuf_UInt32Value(port.number)
+                return chain
+            }
+            listener.filterChains += chains
         }
-        var passthrough = Envoy_Config_Listener_V3_FilterChain()
-        passthrough.name = "virtualInbound-catchall-tcp"
-        passthrough.filters = [try TCPProxyFactory.filter(cluster: InboundClusterGenerator.inboundPassthroughName)]
-        listener.filterChains.append(passthrough)
+        listener.filterChains += try SidecarInboundListenerGenerator.chains(mode: mode(nil)) { _ in
+            var passthrough = Envoy_Config_Listener_V3_FilterChain()
+            passthrough.name = "virtualInbound-catchall-tcp"
+            passthrough.filters = [try TCPProxyFactory.filter(cluster: InboundClusterGenerator.inboundPassthroughName)]
+            return passthrough
+        }
+        if listener.filterChains.contains(where: { !$0.filterChainMatch.transportProtocol.isEmpty }) {
+            listener.listenerFilters.append(try ListenerAddresses.tlsInspector())
+        }
         return listener
     }
 }

@@ -85,7 +85,7 @@ public struct ProxyConfigGenerator {
             resources.listeners += try inbound.listeners(inboundPorts)
         case .redirect:
             resources.listeners.append(try VirtualListenerGenerator.virtualOutbound(policy: scope.outboundTrafficPolicy))
-            resources.listeners.append(try VirtualListenerGenerator.virtualInbound(inboundPorts))
+            resources.listeners.append(try VirtualListenerGenerator.virtualInbound(inboundPorts, mode: inbound.mutualTLSMode))
             resources.clusters.append(InboundClusterGenerator.inboundPassthrough())
         }
 
