@@ -70,11 +70,23 @@ let package = Package(
             name: "ConfigGen",
             dependencies: ["MeshModel", "EnvoyAPI", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
         ),
+        // The proxy's side of xDS: the ADS client (delta and state of the world), the SDS client,
+        // and the resource types both sides name. Protocol only, so meshproxy links none of the
+        // control plane (ConfigGen, MeshModel, MeshAPI).
+        .target(
+            name: "XDSClient",
+            dependencies: [
+                "EnvoyAPI", "EnvoyServices",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ]
+        ),
         // The ADS server: one stream per proxy, state-of-the-world and delta, ACK/NACK, debounced pushes.
         .target(
             name: "XDS",
             dependencies: [
-                "ConfigGen", "MeshModel", "EnvoyAPI", "EnvoyServices",
+                "XDSClient", "ConfigGen", "MeshModel", "EnvoyAPI", "EnvoyServices",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -100,7 +112,7 @@ let package = Package(
             name: "ControlPlane",
             dependencies: [
                 "MeshCA", "TextHTTP",
-                "ConfigSources", "XDS", "ConfigGen", "MeshModel", "MeshAPI",
+                "ConfigSources", "XDS", "XDSClient", "ConfigGen", "MeshModel", "MeshAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -183,7 +195,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDS", "EnvoyAPI", "TextHTTP",
+                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDSClient", "EnvoyAPI", "TextHTTP",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -283,7 +295,7 @@ let package = Package(
         .testTarget(
             name: "XDSTests",
             dependencies: [
-                "XDS", "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI",
+                "XDS", "XDSClient", "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

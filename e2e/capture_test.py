@@ -22,12 +22,14 @@ planes) and the server's echo:
   resolves itself (the pod's /etc/hosts, via /etc/netns/<ns>/hosts), and on meshproxy a changed
   address is followed on the next refresh (dns_refresh_rate, 5 s);
 - a Sidecar with REGISTRY_ONLY then blocks the undeclared port and still serves the service.
-Both sidecars have identities from meshd's CA (meshproxy's embedded agent; for Envoy, `meshproxy
-agent` serving it SDS), so the VIP call is mutual TLS: the server sidecar logs the client's SNI
+Both sidecars have identities from meshd's CA (for Envoy, `meshproxy agent` serving it SDS; on
+meshproxy, the client's embedded agent and, for the server, `meshproxy agent` and meshproxy's SDS
+client), so the VIP call is mutual TLS: the server sidecar logs the client's SNI
 and hands the application the client's SPIFFE ID (x-forwarded-client-cert). Under the mesh's
 default (PERMISSIVE) a client without a sidecar (the node) still gets plaintext in; after a
 mesh-wide STRICT PeerAuthentication it is refused on the service port and on an undeclared one,
-while the sidecars' mTLS call goes on.
+while the sidecars' mTLS call goes on. Last, the server's 12 s certificate rotates: the sidecar
+presents the new one (read with openssl) and no call fails meanwhile.
 Every process is stopped by PID and the namespaces deleted, also on failure.
 """
 import argparse
@@ -212,15 +214,21 @@ spec:
             token = os.path.join(data, "tokens", "default", name)
             self.wait_for(f"meshd to write {name}'s token", lambda token=token: os.path.exists(token))
             identity = ["--ca-address", f"{self.node_ip}:15012", "--ca-root", root, "--token-file", token]
-            if self.plane == "envoy":
-                # The workload's agent gets the certificate and serves it to Envoy over SDS.
+            if self.plane == "envoy" or pod == "server":
+                # The workload's agent gets the certificate and serves it over SDS: to Envoy, and to
+                # the server's meshproxy (its SDS client; the client's meshproxy embeds the agent).
+                # The server's certificates live 12 s, so one rotation happens during the test.
                 self.start(f"{pod}-agent", pod, ["setpriv", "--regid", PROXY_GID, "--clear-groups", "--", f"{bins}/meshproxy", "agent",
-                                                 *identity, "--namespace", "default", "--service-account", account, "--sds-socket", socket])
+                                                 *identity, "--namespace", "default", "--service-account", account, "--sds-socket", socket,
+                                                 "--cert-ttl", "12" if pod == "server" else "86400"])
                 self.wait_for(f"{pod}'s SDS socket", lambda socket=socket: os.path.exists(socket))
+            if self.plane == "envoy":
                 proxy = [self.args.envoy, "-c", path, "--base-id", str(2100 + (pod == "server")), "--disable-hot-restart",
                          "--concurrency", "1", "-l", "warning", "--file-flush-interval-msec", "300"]
             else:
-                proxy = [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--file-flush-interval-msec", "300", *identity]
+                proxy = [f"{bins}/meshproxy", "run", "--bootstrap", path, "--concurrency", "1", "--file-flush-interval-msec", "300"]
+                if pod == "client":
+                    proxy += identity
             # The sidecar's group is what the capture rules leave alone.
             self.start(f"{pod}-proxy", pod, ["setpriv", "--regid", PROXY_GID, "--clear-groups", "--"] + proxy)
         for pod, ip in (("client", self.client_ip), ("server", self.server_ip)):
@@ -243,6 +251,20 @@ spec:
             if lines or time.time() > deadline:
                 return lines
             time.sleep(0.2)
+
+    def server_certificate(self):
+        """The serial of the certificate the server sidecar presents on its mTLS port, read by
+        openssl from the node (the server sends it before it asks for the client's)."""
+        result = subprocess.run(["ip", "netns", "exec", self.ns["node"], "openssl", "s_client", "-connect", f"{self.server_ip}:9080",
+                                 "-servername", "outbound_.9080_._.reviews.default.svc.cluster.local", "-showcerts"],
+                                input=b"", capture_output=True, timeout=10)
+        pem = result.stdout.decode(errors="replace")
+        start = pem.find("-----BEGIN CERTIFICATE-----")
+        if start < 0:
+            return None
+        end = pem.find("-----END CERTIFICATE-----", start) + len("-----END CERTIFICATE-----")
+        serial = subprocess.run(["openssl", "x509", "-noout", "-serial"], input=pem[start:end].encode(), capture_output=True, timeout=10)
+        return serial.stdout.decode().strip() or None
 
     # --- checks ------------------------------------------------------------------------------
     def check(self):
@@ -353,6 +375,19 @@ spec: {mtls: {mode: STRICT}}
         if status != 200 or "URI=spiffe://cluster.local/ns/default/sa/client" not in json.loads(body).get("headers", {}).get("x-forwarded-client-cert", ""):
             raise Failure(f"the sidecars' mTLS call under STRICT: curl exit {code}, status {status}, body {body[:300]}")
         notes.append("STRICT refuses plaintext on the service and undeclared ports, mTLS goes on")
+
+        # 6. The server's certificate rotates (12 s certificates from its agent, over SDS): the
+        # server sidecar presents the new one on new connections, and calls go on throughout.
+        first = self.server_certificate()
+        seen = {first}
+        def rotated():
+            status = self.curl("client", f"http://{VIP}:9080/rotation", "-H", "host: reviews")[1]
+            if status != 200:
+                raise Failure(f"a call during the server's certificate rotation answered {status}")
+            seen.add(self.server_certificate())
+            return len(seen - {None}) > 1
+        self.wait_for("the server sidecar to present a rotated certificate", rotated, timeout=20)
+        notes.append("server certificate rotated over SDS without failing a call")
         if self.plane == "meshproxy":
             _, _, _, stats = self.curl("client", f"http://{self.client_ip}:15000/stats")
             handoffs = sum(int(line.rsplit(" ", 1)[1]) for line in stats.splitlines() if line.split(":")[0].endswith("original_dst_handoff"))

@@ -6,6 +6,7 @@ import MeshAPI
 import MeshModel
 import TextHTTP
 import XDS
+import XDSClient
 
 /// The pages of the debug API, computed from the discovery server's state on each request.
 public struct DebugEndpoints: Sendable {

@@ -16,6 +16,15 @@ public struct ProxyBootstrap: Sendable {
     public var xdsAddress: SocketAddressConfig
     public var xdsProtocol: XDSProtocol
     public var upstreamBindAddress: String?
+    /// Where the workload's agent serves SDS (the `sds-grpc` cluster): a Unix socket path, or a
+    /// socket address. nil without that cluster.
+    public var sdsAddress: SDSAddress?
+    public enum SDSAddress: Sendable, Equatable {
+        case unix(path: String)
+        case socket(SocketAddressConfig)
+    }
+    /// The cluster name Istio's bootstraps give the agent's SDS socket.
+    public static let sdsCluster = "sds-grpc"
     public var limits: ConfigLimits
 
     /// Reads a bootstrap in JSON (or YAML-free JSON), with `overlayJSON` merged on top as
@@ -68,13 +77,25 @@ public struct ProxyBootstrap: Sendable {
         guard let xdsCluster = proto.staticResources.clusters.first(where: { $0.name == grpc.clusterName }) else {
             throw ProxyConfigError("bootstrap.static_resources.clusters", "has no cluster \(grpc.clusterName) for ADS")
         }
-        for (index, cluster) in proto.staticResources.clusters.enumerated() where cluster.name != grpc.clusterName && cluster.name != "sds-grpc" {
+        for (index, cluster) in proto.staticResources.clusters.enumerated() where cluster.name != grpc.clusterName && cluster.name != Self.sdsCluster {
             throw ProxyConfigError("bootstrap.static_resources.clusters[\(index)]", "static cluster \(cluster.name) is not supported by meshproxy")
         }
         guard let endpoint = xdsCluster.loadAssignment.endpoints.first?.lbEndpoints.first?.endpoint else {
             throw ProxyConfigError("bootstrap.static_resources.clusters[\(xdsCluster.name)]", "has no endpoint")
         }
         xdsAddress = try SocketAddressConfig(proto: endpoint.address, at: "bootstrap.static_resources.clusters[\(xdsCluster.name)].load_assignment")
+        if let index = proto.staticResources.clusters.firstIndex(where: { $0.name == Self.sdsCluster }) {
+            let path = "bootstrap.static_resources.clusters[\(index)].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address"
+            guard let address = proto.staticResources.clusters[index].loadAssignment.endpoints.first?.lbEndpoints.first?.endpoint.address else {
+                throw ProxyConfigError("bootstrap.static_resources.clusters[\(index)]", "the \(Self.sdsCluster) cluster has no endpoint")
+            }
+            if case .pipe(let pipe)? = address.address {
+                guard !pipe.path.isEmpty else { throw ProxyConfigError(path + ".pipe.path", "is empty") }
+                sdsAddress = .unix(path: pipe.path)
+            } else {
+                sdsAddress = .socket(try SocketAddressConfig(proto: address, at: path))
+            }
+        }
         let bind = proto.clusterManager.upstreamBindConfig
         upstreamBindAddress = proto.clusterManager.hasUpstreamBindConfig && bind.hasSourceAddress ? bind.sourceAddress.address : nil
         limits = ConfigLimits()

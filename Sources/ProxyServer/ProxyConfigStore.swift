@@ -8,7 +8,7 @@ import ProxyCore
 import ProxyUpstream
 import SwiftProtobuf
 import Synchronization
-import XDS
+import XDSClient
 
 /// Receives each xDS type whole (from the ADS client), decodes it into validated config
 /// values, and publishes a new snapshot to the workers. Whatever cannot be decoded is
@@ -34,13 +34,17 @@ public final class ProxyConfigStore: Sendable {
     private let listenerSet: ListenerSet
     private let log: @Sendable (String) -> Void
     private let secrets: SecretCache
-    /// Secrets have a source (the embedded identity agent); without one, config that names an
+    /// Secrets have a source (the embedded identity agent, or an SDS stream); without one, config that names an
     /// SDS secret is refused rather than left waiting for a certificate that cannot come.
     private let hasIdentity: Bool
     private let dns: DNSRefresher
+    /// Told the secret names the config refers to whenever they change (an SDS stream asks for them).
+    private let secretNamesChanged: @Sendable (Set<String>) -> Void
 
     public init(limits: ConfigLimits, workers: [Worker], listenerSet: ListenerSet, secrets: SecretCache, hasIdentity: Bool,
-                dnsLookup: DNSRefresher.Lookup? = nil, log: @escaping @Sendable (String) -> Void) {
+                dnsLookup: DNSRefresher.Lookup? = nil, secretNamesChanged: @escaping @Sendable (Set<String>) -> Void = { _ in },
+                log: @escaping @Sendable (String) -> Void) {
+        self.secretNamesChanged = secretNamesChanged
         self.limits = limits
         self.workers = workers
         self.listenerSet = listenerSet
@@ -84,7 +88,7 @@ public final class ProxyConfigStore: Sendable {
     /// Applies one type's resources as they are after a response; nil to ACK, a reason to NACK.
     public func apply(_ type: ResourceType, _ resources: [String: HeldResource]) -> String? {
         do {
-            let snapshot: ProxySnapshot = try state.withLock { current in
+            let (snapshot, namesChanged): (ProxySnapshot, Bool) = try state.withLock { current in
                 // Built on a copy: a refusal anywhere leaves the last good config whole.
                 var state = current
                 switch type {
@@ -104,13 +108,16 @@ public final class ProxyConfigStore: Sendable {
                                              clusters: state.clusters)
                 if !hasIdentity, let name = snapshot.secretNames.sorted().first {
                     throw ProxyConfigError("\(type.shortName) transport_socket", "names the SDS secret \"\(name)\", but this meshproxy has no "
-                                           + "identity: run it with --ca-address, --ca-root and --token-file (its embedded agent)")
+                                           + "identity: run it with --ca-address, --ca-root and --token-file (its embedded agent), "
+                                           + "or give its bootstrap an sds-grpc cluster (an agent serving SDS)")
                 }
                 state.version += 1
+                let namesChanged = state.secretNames != snapshot.secretNames
                 state.secretNames = snapshot.secretNames
                 current = state
-                return snapshot
+                return (snapshot, namesChanged)
             }
+            if namesChanged { secretNamesChanged(snapshot.secretNames) }
             for worker in workers { worker.publish(snapshot) }
             if type == .listener { _ = listenerSet.update(snapshot.listeners) }
             if type == .cluster { dns.track(state.withLock { Self.dnsClusters($0) }) }

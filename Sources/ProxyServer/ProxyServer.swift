@@ -7,7 +7,7 @@ import NIOPosix
 import ProxyConfig
 import ProxyCore
 import ProxyHTTP
-import XDS
+import XDSClient
 
 /// Runs the proxy until it is told to quit (admin `/quitquitquit`, SIGTERM, SIGINT).
 public struct ProxyServer: Sendable {
@@ -20,6 +20,8 @@ public struct ProxyServer: Sendable {
     public var log: @Sendable (String) -> Void
     /// The embedded identity agent: keeps the workload's certificate (`default`) and the mesh's
     /// trust bundle (`ROOTCA`) current in the cache it is given, for as long as the proxy runs.
+    /// Without one, a bootstrap with an `sds-grpc` cluster gets its secrets from the agent
+    /// that cluster names (an SDS stream), as Envoy does.
     public var identity: (@Sendable (SecretCache) async throws -> Void)?
 
     public init(bootstrap: ProxyBootstrap, concurrency: Int, drainTime: TimeAmount = .seconds(45),
@@ -43,8 +45,15 @@ public struct ProxyServer: Sendable {
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)
         let listenerSet = try ListenerSet(group: balanced, installer: installer, log: log)
+        let (secretNames, secretNamesContinuation) = AsyncStream.makeStream(of: Set<String>.self, bufferingPolicy: .bufferingNewest(1))
+        let sds = identity != nil ? nil : bootstrap.sdsAddress.map { address in
+            SDSClient(address: address.client, node: bootstrap.node, names: secretNames,
+                      apply: { SDSSecrets.apply($0, to: secrets) }, log: log)
+        }
         let store = ProxyConfigStore(limits: bootstrap.limits, workers: workers, listenerSet: listenerSet, secrets: secrets,
-                                     hasIdentity: identity != nil, log: log)
+                                     hasIdentity: identity != nil || sds != nil,
+                                     secretNamesChanged: { secretNamesContinuation.yield($0) }, log: log)
+        let sdsTask = sds.map { client in Task { await client.run() } }
         let identityTask = identity.map { agent in
             Task { [log] in
                 do {
@@ -79,6 +88,7 @@ public struct ProxyServer: Sendable {
         adsTask.cancel()
         _ = await adsTask.result
         identityTask?.cancel()
+        sdsTask?.cancel()
         store.stop()
         // Shutdown goes on past a step that fails, so the others still run; each failure is said.
         do {
@@ -103,5 +113,14 @@ public struct ProxyServer: Sendable {
         }
         signals.forEach { $0.cancel() }
         try await group.shutdownGracefully()
+    }
+}
+
+extension ProxyBootstrap.SDSAddress {
+    var client: SDSClient.Address {
+        switch self {
+        case .unix(let path): .unix(path: path)
+        case .socket(let address): .tcp(host: address.host, port: address.port)
+        }
     }
 }

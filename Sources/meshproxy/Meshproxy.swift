@@ -64,7 +64,7 @@ struct RunCommand: AsyncParsableCommand {
         case none, redirect
     }
 
-    @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on)")
+    @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on; without them a bootstrap's sds-grpc cluster is used over SDS)")
     var identity: IdentityOptions
 
     func validate() throws {

@@ -11,6 +11,7 @@ import SwiftProtobuf
 import Synchronization
 import Testing
 @testable import XDS
+import XDSClient
 
 @Suite struct ADSClientTests {
     static let config = """

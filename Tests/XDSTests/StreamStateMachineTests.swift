@@ -4,6 +4,7 @@ import ConfigGen
 import EnvoyAPI
 import Testing
 @testable import XDS
+import XDSClient
 
 @Suite struct StreamStateMachineTests {
     static func resources(clusters: [String], endpoints: [String: Int] = [:]) throws -> ResourceSet {

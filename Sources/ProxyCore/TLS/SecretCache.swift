@@ -1,17 +1,14 @@
 // The certificates and trust bundles TLS contexts refer to by name (Istio's `default` and `ROOTCA`).
 
+import ProxyConfig
 import Synchronization
 
 /// Named secrets, as SDS delivers them: the embedded identity agent (or an SDS stream) writes,
 /// workers read when they build a TLS context. Every change bumps `generation`, which is all a
 /// worker checks per connection: contexts are rebuilt only after a rotation.
 public final class SecretCache: Sendable {
-    public enum Secret: Sendable, Equatable {
-        /// A certificate chain (leaf first) and its private key, PEM.
-        case certificate(chainPEM: String, keyPEM: String)
-        /// CA certificates that peers' chains must lead to, PEM.
-        case trustBundle(String)
-    }
+    /// A certificate chain with its key, or a trust bundle (PEM), as SDS delivers them.
+    public typealias Secret = SecretConfig.Value
 
     private let secrets = Mutex<[String: Secret]>([:])
     private let version = Atomic<Int>(0)

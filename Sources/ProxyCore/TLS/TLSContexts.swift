@@ -101,6 +101,42 @@ public final class TLSContexts {
         return entry
     }
 
+    /// Parses a secret as a context would use it, so a stream can refuse one that could not
+    /// serve (a chain or key that does not parse, a key that is not the leaf's) before it
+    /// replaces one that can.
+    public static func check(_ secret: SecretCache.Secret) throws {
+        switch secret {
+        case .certificate(let chainPEM, let keyPEM):
+            let chain: [NIOSSLCertificate]
+            let key: NIOSSLPrivateKey
+            do {
+                chain = try NIOSSLCertificate.fromPEMBytes(Array(chainPEM.utf8))
+            } catch {
+                throw TLSSetupError("certificate_chain does not parse: \(error)")
+            }
+            do {
+                key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem)
+            } catch {
+                throw TLSSetupError("private_key does not parse: \(error)")
+            }
+            guard let leaf = chain.first else { throw TLSSetupError("certificate_chain has no certificate") }
+            do {
+                // A server context refuses a key that does not belong to its leaf certificate.
+                _ = try NIOSSLContext(configuration: .makeServerConfiguration(certificateChain: [.certificate(leaf)], privateKey: .privateKey(key)))
+            } catch {
+                throw TLSSetupError("private_key is not the key of the chain's first certificate: \(error)")
+            }
+        case .trustBundle(let pem):
+            do {
+                guard try !NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)).isEmpty else { throw TLSSetupError("trusted_ca has no certificate") }
+            } catch let error as TLSSetupError {
+                throw error
+            } catch {
+                throw TLSSetupError("trusted_ca does not parse: \(error)")
+            }
+        }
+    }
+
     private func build(_ config: TLSContextConfig) throws -> (NIOSSLContext, String?) {
         var chain: [NIOSSLCertificate] = []
         var key: NIOSSLPrivateKey?

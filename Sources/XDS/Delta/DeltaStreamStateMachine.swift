@@ -2,6 +2,7 @@
 
 import EnvoyAPI
 import Foundation
+import XDSClient
 
 /// One delta stream's bookkeeping: what the proxy subscribed to and which version of each
 /// resource it holds. A new configuration sends only the resources whose versions differ and

@@ -4,6 +4,7 @@ import EnvoyAPI
 import Foundation
 import SwiftProtobuf
 import Synchronization
+import XDSClient
 
 /// Clusters and endpoints are mostly the same for every proxy that gets them (a service's
 /// cluster depends on the service, its DestinationRule and the proxy's namespace), so packing

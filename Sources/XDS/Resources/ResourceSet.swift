@@ -3,6 +3,7 @@
 import ConfigGen
 import EnvoyAPI
 import SwiftProtobuf
+import XDSClient
 
 /// A resource ready to send: packed once, with a version that changes only when its bytes do.
 public struct VersionedResource: Sendable, Equatable {

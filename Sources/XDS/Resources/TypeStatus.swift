@@ -1,6 +1,7 @@
 // What meshd knows of one resource type on one stream: sent, acknowledged, rejected.
 
 import Foundation
+import XDSClient
 
 /// The sync state of one resource type for one proxy, as `/debug/syncz` shows it.
 public struct TypeStatus: Sendable, Equatable, Codable {

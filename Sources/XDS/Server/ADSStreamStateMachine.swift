@@ -2,6 +2,7 @@
 
 import EnvoyAPI
 import SwiftProtobuf
+import XDSClient
 
 /// A discovery request of either protocol: the proxy names itself (`node`) and a type.
 public protocol ADSRequest: SwiftProtobuf.Message {

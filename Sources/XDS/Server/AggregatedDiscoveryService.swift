@@ -5,6 +5,7 @@ import EnvoyAPI
 import EnvoyServices
 import GRPCCore
 import MeshModel
+import XDSClient
 
 /// `envoy.service.discovery.v3.AggregatedDiscoveryService`. Each stream identifies its proxy
 /// from the first request, then answers requests and pushes new snapshots as they come, from

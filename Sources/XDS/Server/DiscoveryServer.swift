@@ -2,6 +2,7 @@
 
 import Foundation
 import MeshModel
+import XDSClient
 
 /// Holds the snapshot proxies are served from and hands each new one to every connected
 /// stream after a quiet period, so a burst of file writes becomes one push.

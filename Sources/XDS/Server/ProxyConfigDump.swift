@@ -4,6 +4,7 @@ import ConfigGen
 import EnvoyAPI
 import Foundation
 import SwiftProtobuf
+import XDSClient
 
 /// Envoy's `ConfigDump` of a connected proxy's resources, with the versions meshd sent, so it
 /// can be compared side by side with the proxy's admin `/config_dump`.

@@ -4,6 +4,7 @@ import ConfigGen
 import Foundation
 import MeshModel
 import Synchronization
+import XDSClient
 
 /// A proxy's stream: who it is, what was generated for it, and the sync state per type. The
 /// stream's task writes; the debug API and the server read copies.

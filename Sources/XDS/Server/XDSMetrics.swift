@@ -1,6 +1,7 @@
 // What meshd's xDS server counts for its /metrics page, with Istio's metric names.
 
 import Synchronization
+import XDSClient
 
 /// Pushes and rejections per xDS type, and how long a change takes to reach each proxy
 /// (Istio's `pilot_xds_pushes`, `pilot_total_xds_rejects`, `pilot_proxy_convergence_time`).

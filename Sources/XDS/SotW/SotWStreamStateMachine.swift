@@ -2,6 +2,7 @@
 
 import EnvoyAPI
 import Foundation
+import XDSClient
 
 /// One state-of-the-world stream's bookkeeping. Takes requests and new resource sets and returns
 /// the responses to send, in push order; does no I/O, so it is tested without a server.
