@@ -88,6 +88,8 @@ public struct ClusterConfig: Sendable {
     public var connectTimeout: Duration
     public var thresholds: Thresholds
     public var outlierDetection: OutlierDetection?
+    /// Active health checking of every endpoint (`health_checks`, at most one).
+    public var healthCheck: HealthCheckConfig?
     /// Below this share of healthy hosts, balancing ignores health (Envoy's panic mode), in percent.
     public var healthyPanicThreshold: Double
     public var localityWeighted: Bool
@@ -270,6 +272,21 @@ public struct ClusterConfig: Sendable {
             try requireNothingElse(bindRest, at: path + ".upstream_bind_config")
         }
         rest.clearUpstreamBindConfig()
+        if proto.healthChecks.count > 1 {
+            throw ProxyConfigError(path + ".health_checks[1]", "meshproxy runs one health check per cluster")
+        }
+        if let check = proto.healthChecks.first {
+            // Envoy checks through the cluster's transport socket; meshproxy probes in plaintext,
+            // so a TLS cluster's checks would not test what its traffic uses.
+            guard tls == nil, tlsByEndpoint.isEmpty else {
+                throw ProxyConfigError(path + ".health_checks[0]", "meshproxy health-checks plaintext clusters only (this one has a transport socket)")
+            }
+            if case .originalDestination = discovery {
+                throw ProxyConfigError(path + ".health_checks[0]", "an ORIGINAL_DST cluster has no endpoints to check")
+            }
+            healthCheck = try HealthCheckConfig(proto: check, at: path + ".health_checks[0]")
+        }
+        rest.healthChecks = []
         // TCP keepalive on upstream sockets: applied when connecting.
         rest.clearUpstreamConnectionOptions()
         rest.clearMetadata()

@@ -95,8 +95,12 @@ final class AdminServer: Sendable {
                 for host in level.hosts {
                     let prefix = "\(name)::\(host.address)"
                     lines.append("\(prefix)::rq_active::\(host.state.outstandingRequests)")
-                    var flags = host.health == .healthy ? "healthy" : "/failed_eds_health"
-                    if host.state.isEjected(now: now) { flags = "/failed_outlier_check" }
+                    // Envoy's flags, each failed reason once, in its order.
+                    var failed: [String] = []
+                    if host.state.isFailingActiveHealthCheck { failed.append("/failed_active_hc") }
+                    if host.state.isEjected(now: now) { failed.append("/failed_outlier_check") }
+                    if host.health != .healthy { failed.append("/failed_eds_health") }
+                    let flags = failed.isEmpty ? "healthy" : failed.joined()
                     lines.append("\(prefix)::health_flags::\(flags)")
                     lines.append("\(prefix)::weight::\(host.weight)")
                     lines.append("\(prefix)::region::\(host.locality.region)")
@@ -135,6 +139,16 @@ final class AdminServer: Sendable {
                                         ("upstream_rq_overflow", .counter, resources.overflows.load(ordering: .relaxed))] {
                 list.append(AdminStat(kind: kind, family: "cluster_" + stat, tag: ("envoy_cluster_name", name),
                                       statName: "cluster.\(name).\(stat)", value: value))
+            }
+            guard cluster.config.healthCheck != nil else { continue }
+            let healthy = cluster.levels.reduce(0) { $0 + $1.hosts.count { !$0.state.isFailingActiveHealthCheck } }
+            for (stat, kind, value) in [("health_check.attempt", AdminStat.Kind.counter, resources.healthCheckAttempts.load(ordering: .relaxed)),
+                                        ("health_check.success", .counter, resources.healthCheckSuccesses.load(ordering: .relaxed)),
+                                        ("health_check.failure", .counter, resources.healthCheckFailures.load(ordering: .relaxed)),
+                                        ("health_check.network_failure", .counter, resources.healthCheckNetworkFailures.load(ordering: .relaxed)),
+                                        ("health_check.healthy", .gauge, healthy)] {
+                list.append(AdminStat(kind: kind, family: "cluster_" + stat.replacingOccurrences(of: ".", with: "_"),
+                                      tag: ("envoy_cluster_name", name), statName: "cluster.\(name).\(stat)", value: value))
             }
         }
         return list

@@ -40,11 +40,14 @@ public final class ProxyConfigStore: Sendable {
     private let dns: DNSRefresher
     /// Told the secret names the config refers to whenever they change (an SDS stream asks for them).
     private let secretNamesChanged: @Sendable (Set<String>) -> Void
+    /// Active health checks of the clusters that ask for them (on the first worker's loop).
+    private let healthChecker: HealthChecker?
 
     public init(limits: ConfigLimits, workers: [Worker], listenerSet: ListenerSet, secrets: SecretCache, hasIdentity: Bool,
                 dnsLookup: DNSRefresher.Lookup? = nil, secretNamesChanged: @escaping @Sendable (Set<String>) -> Void = { _ in },
-                log: @escaping @Sendable (String) -> Void) {
+                upstreamBindAddress: SocketAddress? = nil, log: @escaping @Sendable (String) -> Void) {
         self.secretNamesChanged = secretNamesChanged
+        healthChecker = workers.first.map { HealthChecker(loop: $0.loop, upstreamBindAddress: upstreamBindAddress, log: log) }
         self.limits = limits
         self.workers = workers
         self.listenerSet = listenerSet
@@ -77,12 +80,16 @@ public final class ProxyConfigStore: Sendable {
             state.version += 1
             return ProxySnapshot(version: state.version, listeners: state.listeners, routeTables: state.routeTables, clusters: state.clusters)
         }
-        if let snapshot { for worker in workers { worker.publish(snapshot) } }
+        if let snapshot {
+            for worker in workers { worker.publish(snapshot) }
+            healthChecker?.update(snapshot.clusters)
+        }
     }
 
     /// Stops resolving names (shutdown).
     public func stop() {
         dns.stop()
+        healthChecker?.stop()
     }
 
     /// Applies one type's resources as they are after a response; nil to ACK, a reason to NACK.
@@ -119,6 +126,7 @@ public final class ProxyConfigStore: Sendable {
             }
             if namesChanged { secretNamesChanged(snapshot.secretNames) }
             for worker in workers { worker.publish(snapshot) }
+            if type == .cluster || type == .endpoint { healthChecker?.update(snapshot.clusters) }
             if type == .listener { _ = listenerSet.update(snapshot.listeners) }
             if type == .cluster { dns.track(state.withLock { Self.dnsClusters($0) }) }
             return nil
@@ -173,8 +181,9 @@ public final class ProxyConfigStore: Sendable {
              Self.dnsClusters(state).keys.contains { state.resolvedDNS[$0] == nil })
         }
         // As Envoy's listeners warm until their SDS secrets arrive, and its DNS clusters until
-        // their first lookup has finished (found addresses or not).
-        return received && !resolving && secrets.missing(names).isEmpty
+        // their first lookup has finished (found addresses or not), its health-checked clusters
+        // until each host's first check has.
+        return received && !resolving && secrets.missing(names).isEmpty && !(healthChecker?.isWarming ?? false)
     }
 
     public func currentClusters() -> [String: UpstreamCluster] { state.withLock { $0.clusters } }

@@ -52,7 +52,8 @@ public struct ProxyServer: Sendable {
         }
         let store = ProxyConfigStore(limits: bootstrap.limits, workers: workers, listenerSet: listenerSet, secrets: secrets,
                                      hasIdentity: identity != nil || sds != nil,
-                                     secretNamesChanged: { secretNamesContinuation.yield($0) }, log: log)
+                                     secretNamesChanged: { secretNamesContinuation.yield($0) },
+                                     upstreamBindAddress: try bootstrap.upstreamBindAddress.map { try SocketAddress(ipAddress: $0, port: 0) }, log: log)
         let sdsTask = sds.map { client in Task { await client.run() } }
         let identityTask = identity.map { agent in
             Task { [log] in

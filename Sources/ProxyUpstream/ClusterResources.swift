@@ -14,6 +14,12 @@ public final class ClusterResources: Sendable {
     private let retries = Atomic<Int>(0)
     /// Requests refused by a threshold (`upstream_rq_pending_overflow` and friends, summed).
     public let overflows = Atomic<Int>(0)
+    /// Active health checks (Envoy's `health_check.*` counters): started, passed, failed, and
+    /// failed without an answer (connect error, reset, timeout).
+    public let healthCheckAttempts = Atomic<Int>(0)
+    public let healthCheckSuccesses = Atomic<Int>(0)
+    public let healthCheckFailures = Atomic<Int>(0)
+    public let healthCheckNetworkFailures = Atomic<Int>(0)
 
     public init() {}
 

@@ -53,9 +53,15 @@ public final class UpstreamCluster: Sendable {
                 guard let address = try? SocketAddress(ipAddress: endpoint.address.host, port: endpoint.address.port) else {
                     preconditionFailure("endpoint \(endpoint.address) passed validation but is not an IP address")
                 }
+                let state = previousStates[endpoint.address] ?? HostState()
+                // With health checks, a host is not used until its first check passes (Envoy's
+                // initial FAILED_ACTIVE_HC): new hosts, and every host when checks were just added.
+                if config.healthCheck != nil, previousStates[endpoint.address] == nil || previous?.config.healthCheck == nil {
+                    state.failedActiveHealthCheck.store(true, ordering: .relaxed)
+                }
                 return UpstreamHost(address: endpoint.address, socketAddress: address, weight: endpoint.weight,
                                     locality: group.locality, priority: group.priority, health: endpoint.health,
-                                    tlsMode: endpoint.tlsMode, state: previousStates[endpoint.address] ?? HostState())
+                                    tlsMode: endpoint.tlsMode, state: state)
             }
             byPriority[group.priority, default: []].append(LocalityGroup(locality: group.locality, weight: group.weight, hosts: hosts))
         }

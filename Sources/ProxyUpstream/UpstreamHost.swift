@@ -15,12 +15,22 @@ public final class HostState: Sendable {
     /// Uptime in nanoseconds until which the host is ejected; 0 when it is not.
     let ejectedUntil = Atomic<UInt64>(0)
     let ejections = Atomic<Int>(0)
+    /// Active health checking has not passed this host (yet, or any more).
+    let failedActiveHealthCheck = Atomic<Bool>(false)
+    /// A request has been sent to this host (health checks slow down to `no_traffic_interval`
+    /// while no host of the cluster has had one). Written once: later requests only read it.
+    let hadTraffic = Atomic<Bool>(false)
 
     public init() {}
 
+    public var isFailingActiveHealthCheck: Bool { failedActiveHealthCheck.load(ordering: .relaxed) }
+
     public var outstandingRequests: Int { activeRequests.load(ordering: .relaxed) }
 
-    public func requestStarted() { activeRequests.wrappingAdd(1, ordering: .relaxed) }
+    public func requestStarted() {
+        activeRequests.wrappingAdd(1, ordering: .relaxed)
+        if !hadTraffic.load(ordering: .relaxed) { hadTraffic.store(true, ordering: .relaxed) }
+    }
     public func requestFinished() { activeRequests.wrappingSubtract(1, ordering: .relaxed) }
 
     public func isEjected(now: NIODeadline) -> Bool {
@@ -52,8 +62,8 @@ public final class UpstreamHost: Sendable {
         self.state = state
     }
 
-    /// Healthy by EDS and not ejected by outlier detection.
+    /// Healthy by EDS, passing active health checks, and not ejected by outlier detection.
     public func isAvailable(now: NIODeadline) -> Bool {
-        (health == .healthy || health == .degraded) && !state.isEjected(now: now)
+        (health == .healthy || health == .degraded) && !state.failedActiveHealthCheck.load(ordering: .relaxed) && !state.isEjected(now: now)
     }
 }
