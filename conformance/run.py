@@ -581,6 +581,17 @@ class Run:
                     time.sleep(0.05)
                 if got != expected:
                     raise Failure(f"backend {name} received {got} requests, expected {expected}")
+        if "backend_body_bytes" in step:
+            # Body bytes of the whole requests a backend received (a mirror's copies included).
+            deadline = time.time() + 3
+            for name, expected in step["backend_body_bytes"].items():
+                while True:
+                    got = self.backend_stats(self.backends[name])["body_bytes"]
+                    if got == expected or time.time() > deadline:
+                        break
+                    time.sleep(0.05)
+                if got != expected:
+                    raise Failure(f"backend {name} received {got} body bytes, expected {expected}")
         if "clusters" in step:
             text = self.http_get(f"http://{self.client_ip}:15000/clusters")
             names = {line.split("::")[0] for line in text.splitlines() if "::" in line}

@@ -18,7 +18,7 @@ import NIOPosix
 /// - `Upgrade: websocket` (with `Connection: upgrade`) is accepted with 101; the connection then
 ///   sends `upstream-ready\n` and echoes every byte until the client closes (no WebSocket
 ///   framing: a proxy must pass bytes, whatever they are).
-/// `GET /__echo/stats` returns how many requests arrived (not counting itself).
+/// `GET /__echo/stats` returns how many requests arrived whole (not counting itself) and their body bytes.
 /// With `--fail-status N` every request gets N (an unhealthy endpoint); with `--delay-ms N`
 /// every answer waits N ms (a slow shadow). With `--http2` it speaks h2c (prior knowledge)
 /// instead of HTTP/1.1, one stream per request, and answers gRPC requests (`content-type:
@@ -83,7 +83,7 @@ final class EchoState: Sendable {
     let name: String
     let failStatus: Int?
     let delayMilliseconds: Int64
-    private let counters = NIOLockedValueBox((requests: 0, keys: [String: Int]()))
+    private let counters = NIOLockedValueBox((requests: 0, bodyBytes: 0, keys: [String: Int]()))
 
     init(name: String, failStatus: Int?, delayMilliseconds: Int64) {
         self.name = name
@@ -93,10 +93,14 @@ final class EchoState: Sendable {
 
     func count() -> Int { counters.withLockedValue { $0.requests } }
 
-    /// Counts a request; returns the attempt number for its fail-first key.
-    func record(key: String?) -> Int {
+    /// Body bytes of every request counted so far.
+    func bodyBytes() -> Int { counters.withLockedValue { $0.bodyBytes } }
+
+    /// Counts a request (whole, with `bodyBytes` of body); returns the attempt number for its fail-first key.
+    func record(key: String?, bodyBytes: Int) -> Int {
         counters.withLockedValue { state in
             state.requests += 1
+            state.bodyBytes += bodyBytes
             guard let key else { return 1 }
             state.keys[key, default: 0] += 1
             return state.keys[key]!
@@ -137,10 +141,10 @@ final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchec
 
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         if head.uri == "/__echo/stats" {
-            write(status: 200, body: "{\"server\":\"\(state.name)\",\"requests\":\(state.count())}\n", extra: [], keepAlive: head.isKeepAlive, context: context)
+            write(status: 200, body: "{\"server\":\"\(state.name)\",\"requests\":\(state.count()),\"body_bytes\":\(state.bodyBytes())}\n", extra: [], keepAlive: head.isKeepAlive, context: context)
             return
         }
-        let attempt = state.record(key: head.headers.first(name: "x-echo-fail-first"))
+        let attempt = state.record(key: head.headers.first(name: "x-echo-fail-first"), bodyBytes: bodyBytes)
         var status = head.headers.first(name: "x-echo-status").flatMap(Int.init) ?? 200
         if head.headers.first(name: "x-echo-fail-first") != nil, attempt == 1 { status = 503 }
         if let failStatus = state.failStatus { status = failStatus }
@@ -174,7 +178,7 @@ final class EchoHandler: ChannelInboundHandler, RemovableChannelHandler, @unchec
     }
 
     private func answerGRPC(_ head: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
-        _ = state.record(key: nil)
+        _ = state.record(key: nil, bodyBytes: bodyBytes)
         let headers: HTTPHeaders = ["content-type": "application/grpc", "x-echo-server": state.name]
         var trailers: HTTPHeaders = ["grpc-status": head.headers.first(name: "x-echo-grpc-status") ?? "0",
                                      "x-echo-path": head.uri, "x-echo-te": head.headers.first(name: "te") ?? ""]

@@ -30,6 +30,8 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var upstreamHead: HTTPRequestHead?
 
     private var bodyParts: [ByteBuffer] = []
+    /// Copies of this request on their way to shadow clusters; they get the body as it arrives.
+    private var mirrors: [MirrorExchange] = []
     private var bufferedBytes = 0
     private var bodyOverflowed = false
     private var trailers: HTTPHeaders?
@@ -133,6 +135,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     func requestBody(_ buffer: ByteBuffer) {
         record?.bytesReceived += buffer.readableBytes
+        for mirror in mirrors { mirror.body(buffer) }
         guard !finished else { return }
         if !bodyOverflowed {
             bufferedBytes += buffer.readableBytes
@@ -150,6 +153,8 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.trailers = trailers
         requestCompletedAt = .now()
         if record != nil { record?.requestDuration = elapsed() }
+        for mirror in mirrors { mirror.end(trailers) }
+        mirrors = []  // each has all it needs; its connection carries it from here
         guard !finished else { return }
         connection?.write(.end(trailers), flush: true)
         startGlobalTimerIfNeeded()
@@ -157,11 +162,14 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     func downstreamReadComplete() {
         connection?.flush()
+        for mirror in mirrors { mirror.flush() }
     }
 
     /// The client went away, or the connection's edge ended the request (`edge`: a timeout it
     /// answers itself): stop everything, give back what was taken.
     func downstreamClosed(edge: LocalReply? = nil) {
+        for mirror in mirrors { mirror.abandon() }
+        mirrors = []
         guard !finished else { return }
         if let edge {
             record?.responseFlags.formUnion(edge.flags)
@@ -570,11 +578,11 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     // MARK: - Mirroring
 
-    /// Sends a copy of the request to `target` with `-shadow` appended to its authority; the
-    /// answer is read and dropped, and the caller never waits for it.
+    /// Sends a copy of the request to `target` with `-shadow` appended to its authority, its
+    /// body following as it arrives; the answer is read and dropped, and the caller never waits
+    /// for it.
     private func sendMirror(to target: UpstreamCluster) {
-        guard var head = upstreamHead, requestHead.headers.first(name: "content-length").map({ $0 == "0" }) ?? !requestHead.headers.contains(name: "transfer-encoding")
-        else { return }  // bodies are not mirrored in this slice
+        guard var head = upstreamHead else { return }
         var loadBalancing = worker.loadBalancing
         var context = LoadBalancerContext()
         context.originalDestination = downstream.originalDestination
@@ -587,7 +595,14 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
             head.headers.replaceOrAdd(name: "host", value: authority + "-shadow")
         }
         worker.stats.mirrored += 1
-        let mirror = MirrorExchange(http: http, head: head)
+        // Until the request ends, the body received so far is all in `bodyParts` (nothing is
+        // dropped from it before an upstream connection exists, and none exists yet).
+        let mirror = MirrorExchange(http: http, head: head, received: bodyParts)
+        if requestComplete {
+            mirror.end(trailers)
+        } else {
+            mirrors.append(mirror)
+        }
         mirror.send(to: host, cluster: target)
     }
 

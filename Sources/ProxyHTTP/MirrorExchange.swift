@@ -1,32 +1,93 @@
-// A mirrored copy of a request: sent to the shadow cluster, its answer read and dropped.
+// A mirrored copy of a request: sent to the shadow cluster with its body, its answer read and dropped.
 
 import NIOCore
 import NIOHTTP1
 import ProxyUpstream
 
-/// Fire-and-forget: nothing waits for the shadow, and its failures are only counted.
+/// Fire-and-forget: nothing waits for the shadow, and its failures are only counted. The
+/// request's body is streamed to the shadow as it arrives from the client (Envoy mirrors bodies
+/// too); parts that come before the shadow's connection is ready wait here, up to
+/// `pendingLimit` (Envoy's default per-connection buffer), and a shadow that cannot keep up —
+/// its connection stops being writable — is abandoned rather than slow or buffer the real
+/// request.
 final class MirrorExchange {
+    static let pendingLimit = 1024 * 1024
+
     private let http: HTTPWorker
     private let head: HTTPRequestHead
+    private var connection: UpstreamHTTPConnection?
+    /// Parts received before the connection was ready.
+    private var pending: [HTTPClientRequestPart] = []
+    private var pendingBytes = 0
+    private var ended = false
+    private var abandoned = false
 
-    init(http: HTTPWorker, head: HTTPRequestHead) {
+    /// `received`: the body parts the client sent before the mirror was decided.
+    init(http: HTTPWorker, head: HTTPRequestHead, received: [ByteBuffer]) {
         self.http = http
         self.head = head
+        for part in received { body(part) }
     }
 
     func send(to host: UpstreamHost, cluster: UpstreamCluster) {
-        let head = self.head
-        let send: (UpstreamHTTPConnection) -> Void = { connection in
-            connection.discardingResponse = true
-            connection.send(head)
-            connection.write(.end(nil), flush: true)
-        }
         // A mirror never queues or overflows the real traffic's slots: it takes an idle
         // connection or opens one if the cluster allows, else it is skipped.
-        if let idle = http.pool.takeIdle(to: host.socketAddress) {
-            return send(idle)
+        switch http.acquire(host: host, cluster: cluster, for: nil) {
+        case .ready(let connection):
+            start(connection)
+        case .connecting(let future):
+            future.assumeIsolated().whenSuccess { self.start($0) }
+        case .pending, .overflow:
+            abandoned = true
         }
-        guard case .connecting(let future) = http.acquire(host: host, cluster: cluster, for: nil) else { return }
-        future.assumeIsolated().whenSuccess(send)
+    }
+
+    private func start(_ connection: UpstreamHTTPConnection) {
+        guard !abandoned else {
+            connection.channel.close(promise: nil)
+            return
+        }
+        self.connection = connection
+        connection.discardingResponse = true
+        connection.send(head)
+        for part in pending { connection.write(part, flush: false) }
+        pending = []
+        connection.flush()
+    }
+
+    func body(_ buffer: ByteBuffer) {
+        guard !abandoned else { return }
+        if let connection {
+            guard connection.channel.isWritable else { return abandon() }
+            connection.write(.body(.byteBuffer(buffer)), flush: false)
+            return
+        }
+        pendingBytes += buffer.readableBytes
+        guard pendingBytes <= Self.pendingLimit else { return abandon() }
+        pending.append(.body(.byteBuffer(buffer)))
+    }
+
+    func end(_ trailers: HTTPHeaders?) {
+        guard !abandoned, !ended else { return }
+        ended = true
+        if let connection {
+            connection.write(.end(trailers), flush: true)
+        } else {
+            pending.append(.end(trailers))
+        }
+    }
+
+    func flush() {
+        connection?.flush()
+    }
+
+    /// The client went away before its request ended, or the shadow fell behind: a shadow with
+    /// half a request would wait for the rest, so its connection is closed.
+    func abandon() {
+        guard !abandoned else { return }
+        abandoned = true
+        pending = []
+        if !ended { connection?.channel.close(promise: nil) }
+        connection = nil
     }
 }
