@@ -62,20 +62,8 @@ public struct ADSClient: Sendable {
                                    @escaping @Sendable (StreamingClientResponse<Machine.Response>) async throws -> Void) async throws -> Void
     ) async {
         let box = Box(machine)
-        var delay: Duration = .milliseconds(100)
-        while !Task.isCancelled {
-            let received = await stream(box, typeURL: typeURL, call: call)
-            if Task.isCancelled { return }
-            if received { delay = .milliseconds(100) }
-            // Full jitter: a fleet of proxies does not reconnect in lockstep.
-            let wait = Duration.milliseconds(Int64.random(in: 0...max(1, delay.milliseconds)))
-            log("ads: stream to \(host):\(port) ended; reconnecting in \(wait.milliseconds) ms")
-            do {
-                try await Task.sleep(for: wait)
-            } catch {
-                return  // cancelled: the proxy is stopping
-            }
-            delay = min(delay * 2, .seconds(10))
+        await Reconnection.run(ended: { "ads: stream to \(host):\(port) ended; reconnecting in \($0.milliseconds) ms" }, log: log) {
+            await stream(box, typeURL: typeURL, call: call)
         }
     }
 
@@ -113,8 +101,4 @@ public struct ADSClient: Sendable {
         }
         return received.load(ordering: .relaxed)
     }
-}
-
-extension Duration {
-    var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
 }

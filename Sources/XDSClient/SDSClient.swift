@@ -68,19 +68,8 @@ public struct SDSClient: Sendable {
     }
 
     private func reconnecting(_ shared: Shared) async {
-        var delay: Duration = .milliseconds(100)
-        while !Task.isCancelled {
-            let received = await stream(shared)
-            if Task.isCancelled { return }
-            if received { delay = .milliseconds(100) }
-            let wait = Duration.milliseconds(Int64.random(in: 0...max(1, delay.milliseconds)))
-            log("sds: stream to \(address) ended; reconnecting in \(wait.milliseconds) ms")
-            do {
-                try await Task.sleep(for: wait)
-            } catch {
-                return
-            }
-            delay = min(delay * 2, .seconds(10))
+        await Reconnection.run(ended: { "sds: stream to \(address) ended; reconnecting in \($0.milliseconds) ms" }, log: log) {
+            await stream(shared)
         }
     }
 
