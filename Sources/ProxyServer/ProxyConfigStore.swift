@@ -34,8 +34,9 @@ public final class ProxyConfigStore: Sendable {
     private let listenerSet: ListenerSet
     private let log: @Sendable (String) -> Void
     private let secrets: SecretCache
-    /// Secrets have a source (the embedded identity agent, or an SDS stream); without one, config that names an
-    /// SDS secret is refused rather than left waiting for a certificate that cannot come.
+    /// Secrets have a source (the embedded identity agent, or an SDS stream); without one,
+    /// config that names an SDS secret is refused rather than left waiting for a certificate
+    /// that cannot come.
     private let hasIdentity: Bool
     private let dns: DNSRefresher
     /// Told the secret names the config refers to whenever they change (an SDS stream asks for them).
