@@ -127,8 +127,28 @@ public final class HealthChecker: @unchecked Sendable {  // all mutable state is
         }
     }
 
-    private func run(_ target: Target, in cluster: String) {
-        guard let entry = clusters[cluster], entry.targets[target.host.address] === target else { return }
+    /// Checks every host now, once (tests: each call is exactly one more check per host); the
+    /// future completes when all have finished. Hosts with a check under way are left to it.
+    func checkAllNow() -> EventLoopFuture<Void> {
+        loop.flatSubmit {
+            var all: [EventLoopFuture<Void>] = []
+            for (name, entry) in self.clusters {
+                for target in entry.targets.values where target.running == nil {
+                    target.timer?.cancel()
+                    let done = self.loop.makePromise(of: Void.self)
+                    self.run(target, in: name) { done.succeed() }
+                    all.append(done.futureResult)
+                }
+            }
+            return EventLoopFuture.andAllSucceed(all, on: self.loop)
+        }
+    }
+
+    private func run(_ target: Target, in cluster: String, then: (() -> Void)? = nil) {
+        guard let entry = clusters[cluster], entry.targets[target.host.address] === target else {
+            then?()
+            return
+        }
         let config = entry.config
         let resources = entry.cluster.resources
         resources.healthCheckAttempts.wrappingAdd(1, ordering: .relaxed)
@@ -141,6 +161,7 @@ public final class HealthChecker: @unchecked Sendable {  // all mutable state is
             guard let self, let target, target.running === probe else { return }
             target.running = nil
             self.finished(target, in: cluster, outcome: outcome)
+            then?()
         }
     }
 
