@@ -426,14 +426,15 @@ class Run:
 
     def curl(self, request, url, headers=None):
         """One request with curl, answered like `send`: over h2c with prior knowledge (`http2`),
-        or HTTP/1.1 with `Expect: 100-continue` and a body (`expect_continue`: curl holds the
-        body until it hears 100 Continue, or gives up waiting after 3 s)."""
+        and with `Expect: 100-continue` and a body (`expect_continue`, over HTTP/1.1 unless
+        `http2`: curl holds the body until it hears 100 Continue, or gives up waiting after 3 s)."""
         mode = ["--http2-prior-knowledge"]
         if request.get("expect_continue"):
             body = os.path.join(self.work, "curl-upload")
             with open(body, "wb") as f:
                 f.write(b"x" * request.get("body_bytes", 100000))
-            mode = ["--http1.1", "--expect100-timeout", "3", "-H", "Expect: 100-continue", "--data-binary", "@" + body]
+            mode = ["--http2-prior-knowledge" if request.get("http2") else "--http1.1",
+                    "--expect100-timeout", "3", "-H", "Expect: 100-continue", "--data-binary", "@" + body]
         argv = ["curl", "-s"] + mode + ["--max-time", str(request.get("timeout", 10)), "-X", request.get("method", "GET"),
                                         "-D", "-", "-o", os.path.join(self.work, "curl-body"), "-w", "%{http_version}"]
         for name, value in (headers or {}).items():

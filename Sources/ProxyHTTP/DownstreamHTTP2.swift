@@ -208,9 +208,11 @@ final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
             http.worker.stats.http2Streams += 1
             // Upgrades do not exist in HTTP/2 (extended CONNECT is not offered in our settings).
             HTTP2Codec.removeConnectionSpecific(&head.headers)
-            // Not forwarded, so no upstream answers it with a 100 of its own; HTTP/2 clients send
-            // their bodies without waiting for one.
-            _ = HeaderPolicy.takeExpectContinue(&head.headers)
+            // Answered here with an informational HEADERS (:status 100), as on HTTP/1.1 and as
+            // Envoy does without proxy_100_continue; not forwarded, so no upstream sends its own.
+            if HeaderPolicy.takeExpectContinue(&head.headers) {
+                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http2, status: .continue))), promise: nil)
+            }
             let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head)
             self.exchange = exchange
             exchange.start()
