@@ -30,6 +30,19 @@ final class CheckedHost: @unchecked Sendable {
 
     func stop() async throws { try await channel.close() }
 
+    /// Runs `body` with a host and closes the host when it returns or throws, awaiting the close
+    /// (a test's host never outlives it, and a failed close is reported, not hidden).
+    static func with(tcp: Bool = false, _ body: (CheckedHost) async throws -> Void) async throws {
+        let host = try await CheckedHost(tcp: tcp)
+        do {
+            try await body(host)
+        } catch {
+            do { try await host.stop() } catch let closing { Issue.record("closing the test host after a failure: \(closing)") }
+            throw error
+        }
+        try await host.stop()
+    }
+
     final class HostBox: @unchecked Sendable { weak var value: CheckedHost? }
 
     final class Answer: ChannelInboundHandler {
@@ -60,8 +73,10 @@ final class CheckedHost: @unchecked Sendable {
 
 @Suite struct HealthCheckTests {
     /// A STATIC cluster of `ports` on 127.0.0.1 with the health check `configure` writes.
-    static func cluster(_ name: String = "checked", ports: [Int],
-                        _ configure: (inout Envoy_Config_Core_V3_HealthCheck) -> Void) throws -> UpstreamCluster {
+    /// `driven`: only the first check runs by itself (hour-long intervals); the test runs each
+    /// further one with `checkAllNow()`, so what it counts is exact.
+    static func cluster(_ name: String = "checked", ports: [Int], driven: Bool = false,
+                        _ configure: (inout Envoy_Config_Core_V3_HealthCheck) -> Void = { _ in }) throws -> UpstreamCluster {
         var proto = Envoy_Config_Cluster_V3_Cluster()
         proto.name = name
         proto.type = .static
@@ -81,14 +96,28 @@ final class CheckedHost: @unchecked Sendable {
         check.unhealthyThreshold = .init(3)
         check.healthyThreshold = .init(2)
         check.httpHealthCheck.path = "/healthz"
+        if driven {
+            check.interval = .init(seconds: 3600)
+            check.noTrafficInterval = .init(seconds: 3600)
+        }
         configure(&check)
         proto.healthChecks = [check]
         let config = try ClusterConfig(proto: proto, limits: ConfigLimits())
         return UpstreamCluster(config: config, assignment: config.staticAssignment, previous: nil)
     }
 
-    static func checker() -> HealthChecker {
-        HealthChecker(loop: MultiThreadedEventLoopGroup.singleton.next(), upstreamBindAddress: nil, log: { _ in })
+    /// A checker running `clusters` for `body`, then stopped, its stop awaited (no check of one
+    /// test runs into the next).
+    static func checking(_ clusters: [UpstreamCluster], _ body: (HealthChecker) async throws -> Void) async throws {
+        let checker = HealthChecker(loop: MultiThreadedEventLoopGroup.singleton.next(), upstreamBindAddress: nil, log: { _ in })
+        checker.update(Dictionary(uniqueKeysWithValues: clusters.map { ($0.name, $0) }))
+        do {
+            try await body(checker)
+        } catch {
+            do { try await checker.stop().get() } catch let stopping { Issue.record("stopping the checker after a failure: \(stopping)") }
+            throw error
+        }
+        try await checker.stop().get()
     }
 
     static func host(_ cluster: UpstreamCluster) -> UpstreamHost { cluster.levels[0].hosts[0] }
@@ -107,141 +136,130 @@ final class CheckedHost: @unchecked Sendable {
     }
 
     @Test func aHostIsUsedOnlyOnceItPassesAndFailsAtOnceOnAnUnexpectedStatus() async throws {
-        let server = try await CheckedHost()
-        defer { Task { try? await server.stop() } }
-        let cluster = try Self.cluster(ports: [server.port]) { check in
-            // Only the first check runs by itself; the test drives the others.
-            check.interval = .init(seconds: 3600)
-            check.noTrafficInterval = .init(seconds: 3600)
-            var header = Envoy_Config_Core_V3_HeaderValueOption()
-            header.header.key = "x-probe"
-            header.header.value = "meshproxy"
-            check.httpHealthCheck.requestHeadersToAdd = [header]
+        try await CheckedHost.with { server in
+            let cluster = try Self.cluster(ports: [server.port], driven: true) { check in
+                var header = Envoy_Config_Core_V3_HeaderValueOption()
+                header.header.key = "x-probe"
+                header.header.value = "meshproxy"
+                check.httpHealthCheck.requestHeadersToAdd = [header]
+            }
+            let host = Self.host(cluster)
+            try await Self.checking([cluster]) { checker in
+                // Before its first check the host is held back and the checker is warming.
+                #expect(checker.isWarming)
+                #expect(!host.isAvailable(now: .now()), "a new host waits for its first check")
+                try await Self.eventually("the first check to finish") { !checker.isWarming }
+                #expect(host.isAvailable(now: .now()))
+                let request = try #require(server.requests.withLock { $0.first })
+                #expect(request.hasPrefix("GET /healthz HTTP/1.1\r\n"))
+                #expect(request.contains("host: checked\r\n"), "Envoy's Host is the cluster's name: \(request)")
+                #expect(request.contains("user-agent: Envoy/HC\r\n") && request.contains("x-probe: meshproxy\r\n"))
+
+                // 503 is neither expected nor retriable: one check fails the host.
+                server.status.store(503, ordering: .relaxed)
+                try await checker.checkAllNow().get()
+                #expect(!host.isAvailable(now: .now()))
+                #expect(cluster.resources.healthCheckFailures.load(ordering: .relaxed) == 1)
+
+                // Back to 200: healthy again after healthy_threshold (2) passes, not one.
+                server.status.store(200, ordering: .relaxed)
+                try await checker.checkAllNow().get()
+                #expect(!host.isAvailable(now: .now()), "one pass is below healthy_threshold 2")
+                try await checker.checkAllNow().get()
+                #expect(host.isAvailable(now: .now()))
+                #expect(cluster.resources.healthCheckSuccesses.load(ordering: .relaxed) == 3)
+                #expect(cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == 4)
+            }
         }
-        let host = Self.host(cluster)
-        let checker = Self.checker()
-        defer { checker.stop() }
-        checker.update([cluster.name: cluster])
-        // Before its first check the host is held back and the checker is warming.
-        #expect(checker.isWarming)
-        #expect(!host.isAvailable(now: .now()), "a new host waits for its first check")
-        try await Self.eventually("the first check to finish") { !checker.isWarming }
-        #expect(host.isAvailable(now: .now()))
-        let request = try #require(server.requests.withLock { $0.first })
-        #expect(request.hasPrefix("GET /healthz HTTP/1.1\r\n"))
-        #expect(request.contains("host: checked\r\n"), "Envoy's Host is the cluster's name: \(request)")
-        #expect(request.contains("user-agent: Envoy/HC\r\n") && request.contains("x-probe: meshproxy\r\n"))
-
-        // 503 is neither expected nor retriable: one check fails the host.
-        server.status.store(503, ordering: .relaxed)
-        try await checker.checkAllNow().get()
-        #expect(!host.isAvailable(now: .now()))
-        #expect(cluster.resources.healthCheckFailures.load(ordering: .relaxed) == 1)
-
-        // Back to 200: healthy again after healthy_threshold (2) passes, not one.
-        server.status.store(200, ordering: .relaxed)
-        try await checker.checkAllNow().get()
-        #expect(!host.isAvailable(now: .now()), "one pass is below healthy_threshold 2")
-        try await checker.checkAllNow().get()
-        #expect(host.isAvailable(now: .now()))
-        #expect(cluster.resources.healthCheckSuccesses.load(ordering: .relaxed) == 3)
-        #expect(cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == 4)
     }
 
     @Test func retriableStatusesAndNetworkFailuresCountToTheThreshold() async throws {
-        let server = try await CheckedHost()
-        defer { Task { try? await server.stop() } }
-        let cluster = try Self.cluster(ports: [server.port]) { check in
-            check.interval = .init(seconds: 3600)
-            check.noTrafficInterval = .init(seconds: 3600)
-            var range = Envoy_Type_V3_Int64Range()
-            range.start = 429
-            range.end = 430
-            check.httpHealthCheck.retriableStatuses = [range]
+        try await CheckedHost.with { server in
+            let cluster = try Self.cluster(ports: [server.port], driven: true) { check in
+                var range = Envoy_Type_V3_Int64Range()
+                range.start = 429
+                range.end = 430
+                check.httpHealthCheck.retriableStatuses = [range]
+            }
+            let host = Self.host(cluster)
+            try await Self.checking([cluster]) { checker in
+                try await Self.eventually("the first check to finish") { !checker.isWarming }
+                #expect(host.isAvailable(now: .now()))
+                server.status.store(429, ordering: .relaxed)
+                try await checker.checkAllNow().get()
+                try await checker.checkAllNow().get()
+                #expect(host.isAvailable(now: .now()), "two retriable failures are below unhealthy_threshold 3")
+                try await checker.checkAllNow().get()
+                #expect(!host.isAvailable(now: .now()), "the third fails the host")
+                #expect(cluster.resources.healthCheckFailures.load(ordering: .relaxed) == 3)
+            }
         }
-        let host = Self.host(cluster)
-        let checker = Self.checker()
-        defer { checker.stop() }
-        checker.update([cluster.name: cluster])
-        try await Self.eventually("the first check to finish") { !checker.isWarming }
-        #expect(host.isAvailable(now: .now()))
-        server.status.store(429, ordering: .relaxed)
-        try await checker.checkAllNow().get()
-        try await checker.checkAllNow().get()
-        #expect(host.isAvailable(now: .now()), "two retriable failures are below unhealthy_threshold 3")
-        try await checker.checkAllNow().get()
-        #expect(!host.isAvailable(now: .now()), "the third fails the host")
-        #expect(cluster.resources.healthCheckFailures.load(ordering: .relaxed) == 3)
     }
 
     @Test func aHostNobodyListensOnNeverPassesAndStopsWarming() async throws {
         let server = try await CheckedHost()
         let port = server.port
         try await server.stop()
-        let cluster = try Self.cluster(ports: [port]) { _ in }
-        let checker = Self.checker()
-        defer { checker.stop() }
-        checker.update([cluster.name: cluster])
-        try await Self.eventually("the first check to finish") { !checker.isWarming }
-        #expect(!Self.host(cluster).isAvailable(now: .now()))
-        try await Self.eventually("a network failure counted") { cluster.resources.healthCheckNetworkFailures.load(ordering: .relaxed) >= 1 }
+        let cluster = try Self.cluster(ports: [port])
+        try await Self.checking([cluster]) { checker in
+            try await Self.eventually("the first check to finish") { !checker.isWarming }
+            #expect(!Self.host(cluster).isAvailable(now: .now()))
+            try await Self.eventually("a network failure counted") { cluster.resources.healthCheckNetworkFailures.load(ordering: .relaxed) >= 1 }
+        }
     }
 
     @Test func tcpChecksSendAndFindTheirBytes() async throws {
-        let server = try await CheckedHost(tcp: true)
-        defer { Task { try? await server.stop() } }
-        let cluster = try Self.cluster(ports: [server.port]) { check in
-            check.healthChecker = nil
-            check.tcpHealthCheck.send.text = "70696e67"  // "ping"
-            var pong = Envoy_Config_Core_V3_HealthCheck.Payload()
-            pong.text = "706f6e67"  // "pong"
-            check.tcpHealthCheck.receive = [pong]
+        try await CheckedHost.with(tcp: true) { server in
+            let cluster = try Self.cluster(ports: [server.port]) { check in
+                check.healthChecker = nil
+                check.tcpHealthCheck.send.text = "70696e67"  // "ping"
+                var pong = Envoy_Config_Core_V3_HealthCheck.Payload()
+                pong.text = "706f6e67"  // "pong"
+                check.tcpHealthCheck.receive = [pong]
+            }
+            try await Self.checking([cluster]) { checker in
+                try await Self.eventually("the TCP check to pass") { Self.host(cluster).isAvailable(now: .now()) }
+            }
         }
-        let checker = Self.checker()
-        defer { checker.stop() }
-        checker.update([cluster.name: cluster])
-        try await Self.eventually("the TCP check to pass") { Self.host(cluster).isAvailable(now: .now()) }
     }
 
     @Test func withoutTrafficChecksWaitTheNoTrafficInterval() async throws {
-        let server = try await CheckedHost()
-        defer { Task { try? await server.stop() } }
-        let cluster = try Self.cluster(ports: [server.port]) { check in check.noTrafficInterval = .init(seconds: 60) }
-        let checker = Self.checker()
-        defer { checker.stop() }
-        checker.update([cluster.name: cluster])
-        try await Self.eventually("the first check") { cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == 1 && !checker.isWarming }
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == 1, "no traffic yet: the next check waits 60 s, not 40 ms")
+        try await CheckedHost.with { server in
+            let cluster = try Self.cluster(ports: [server.port]) { check in check.noTrafficInterval = .init(seconds: 60) }
+            try await Self.checking([cluster]) { checker in
+                try await Self.eventually("the first check") { cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == 1 && !checker.isWarming }
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == 1, "no traffic yet: the next check waits 60 s, not 40 ms")
 
-        // A cluster that has had a request is checked every interval.
-        let busy = try Self.cluster("busy", ports: [server.port]) { check in check.noTrafficInterval = .init(seconds: 60) }
-        Self.host(busy).state.requestStarted()
-        checker.update([cluster.name: cluster, busy.name: busy])
-        try await Self.eventually("checks every interval once there is traffic") {
-            busy.resources.healthCheckAttempts.load(ordering: .relaxed) >= 4
+                // A cluster that has had a request is checked every interval.
+                let busy = try Self.cluster("busy", ports: [server.port]) { check in check.noTrafficInterval = .init(seconds: 60) }
+                Self.host(busy).state.requestStarted()
+                checker.update([cluster.name: cluster, busy.name: busy])
+                try await Self.eventually("checks every interval once there is traffic") {
+                    busy.resources.healthCheckAttempts.load(ordering: .relaxed) >= 4
+                }
+            }
         }
     }
 
     @Test func removedHostsStopAndRemovedChecksReleaseTheHosts() async throws {
-        let server = try await CheckedHost()
-        defer { Task { try? await server.stop() } }
-        server.status.store(503, ordering: .relaxed)
-        let cluster = try Self.cluster(ports: [server.port]) { _ in }
-        let checker = Self.checker()
-        defer { checker.stop() }
-        checker.update([cluster.name: cluster])
-        try await Self.eventually("the first check to fail") { !checker.isWarming }
-        #expect(!Self.host(cluster).isAvailable(now: .now()))
-        // The same cluster without health checks, keeping the host's state: it is used again.
-        var config = cluster.config
-        config.healthCheck = nil
-        let unchecked = UpstreamCluster(config: config, assignment: config.staticAssignment, previous: cluster)
-        checker.update([unchecked.name: unchecked])
-        try await Self.eventually("the host to be released") { Self.host(unchecked).isAvailable(now: .now()) }
-        let attempts = cluster.resources.healthCheckAttempts.load(ordering: .relaxed)
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == attempts, "no check runs after its cluster dropped it")
+        try await CheckedHost.with { server in
+            server.status.store(503, ordering: .relaxed)
+            let cluster = try Self.cluster(ports: [server.port])
+            try await Self.checking([cluster]) { checker in
+                try await Self.eventually("the first check to fail") { !checker.isWarming }
+                #expect(!Self.host(cluster).isAvailable(now: .now()))
+                // The same cluster without health checks, keeping the host's state: it is used again.
+                var config = cluster.config
+                config.healthCheck = nil
+                let unchecked = UpstreamCluster(config: config, assignment: config.staticAssignment, previous: cluster)
+                checker.update([unchecked.name: unchecked])
+                try await Self.eventually("the host to be released") { Self.host(unchecked).isAvailable(now: .now()) }
+                let attempts = cluster.resources.healthCheckAttempts.load(ordering: .relaxed)
+                try await Task.sleep(for: .milliseconds(200))
+                #expect(cluster.resources.healthCheckAttempts.load(ordering: .relaxed) == attempts, "no check runs after its cluster dropped it")
+            }
+        }
     }
 
     @Test func configIsReadAsEnvoyDefinesIt() throws {

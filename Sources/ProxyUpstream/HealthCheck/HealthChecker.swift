@@ -61,8 +61,10 @@ public final class HealthChecker: @unchecked Sendable {  // all mutable state is
         }
     }
 
-    public func stop() {
-        loop.execute {
+    /// Stops every check; the future completes once none is left running.
+    @discardableResult
+    public func stop() -> EventLoopFuture<Void> {
+        loop.submit {
             self.stopped = true
             for entry in self.clusters.values { entry.targets.values.forEach(self.retire) }
             self.clusters = [:]
