@@ -11,14 +11,18 @@ import Synchronization
 import Testing
 
 /// A host that answers every connection with one HTTP status (changeable) or, in TCP mode,
-/// "pong" to "ping"; it records the requests it got.
+/// "pong" to "ping"; it records the requests it got. A held host keeps its HTTP answers until
+/// `release()`, so a test can look at the state before a first check without racing it.
 final class CheckedHost: @unchecked Sendable {
     let status = Atomic<Int>(200)
     let requests = Mutex<[String]>([])
+    /// Answers waiting for `release()`; nil once released (or never held).
+    let held: Mutex<[@Sendable () -> Void]?>
     let channel: Channel
     var port: Int { channel.localAddress!.port! }
 
-    init(tcp: Bool = false) async throws {
+    init(tcp: Bool = false, held: Bool = false) async throws {
+        self.held = Mutex(held ? [] : nil)
         let host = HostBox()
         channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
@@ -30,10 +34,19 @@ final class CheckedHost: @unchecked Sendable {
 
     func stop() async throws { try await channel.close() }
 
+    /// Sends the answers held so far and answers at once from now on.
+    func release() {
+        let waiting = held.withLock { list in
+            defer { list = nil }
+            return list ?? []
+        }
+        waiting.forEach { $0() }
+    }
+
     /// Runs `body` with a host and closes the host when it returns or throws, awaiting the close
     /// (a test's host never outlives it, and a failed close is reported, not hidden).
-    static func with(tcp: Bool = false, _ body: (CheckedHost) async throws -> Void) async throws {
-        let host = try await CheckedHost(tcp: tcp)
+    static func with(tcp: Bool = false, held: Bool = false, _ body: (CheckedHost) async throws -> Void) async throws {
+        let host = try await CheckedHost(tcp: tcp, held: held)
         do {
             try await body(host)
         } catch {
@@ -64,7 +77,22 @@ final class CheckedHost: @unchecked Sendable {
             }
             guard text.hasSuffix("\r\n\r\n"), let host = host.value else { return }
             host.requests.withLock { $0.append(text) }
-            let status = host.status.load(ordering: .relaxed)
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            let answer: @Sendable () -> Void = { [weak host] in
+                bound.eventLoop.execute {
+                    let (handler, context) = bound.value
+                    handler.answer(context: context, status: host?.status.load(ordering: .relaxed) ?? 500)
+                }
+            }
+            let isHeld = host.held.withLock { list in
+                guard list != nil else { return false }
+                list!.append(answer)
+                return true
+            }
+            if !isHeld { answer() }
+        }
+
+        func answer(context: ChannelHandlerContext, status: Int) {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "HTTP/1.1 \(status) X\r\ncontent-length: 0\r\n\r\n")))
                 .whenComplete { _ in context.close(promise: nil) }
         }
@@ -136,8 +164,9 @@ final class CheckedHost: @unchecked Sendable {
     }
 
     @Test func aHostIsUsedOnlyOnceItPassesAndFailsAtOnceOnAnUnexpectedStatus() async throws {
-        try await CheckedHost.with { server in
+        try await CheckedHost.with(held: true) { server in
             let cluster = try Self.cluster(ports: [server.port], driven: true) { check in
+                check.timeout = .init(seconds: 60)  // the held first answer must not time out
                 var header = Envoy_Config_Core_V3_HeaderValueOption()
                 header.header.key = "x-probe"
                 header.header.value = "meshproxy"
@@ -148,6 +177,7 @@ final class CheckedHost: @unchecked Sendable {
                 // Before its first check the host is held back and the checker is warming.
                 #expect(checker.isWarming)
                 #expect(!host.isAvailable(now: .now()), "a new host waits for its first check")
+                server.release()
                 try await Self.eventually("the first check to finish") { !checker.isWarming }
                 #expect(host.isAvailable(now: .now()))
                 let request = try #require(server.requests.withLock { $0.first })
