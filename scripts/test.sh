@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 scratch=(); [[ -n "${SWIFTMESH_SCRATCH_PATH:-}" ]] && scratch=(--scratch-path "$SWIFTMESH_SCRATCH_PATH")
 swift build --build-tests "${scratch[@]}"
+scripts/check-proxy-imports.py
 swift test --skip-build "${scratch[@]}"
 bin="$(swift build "${scratch[@]}" --show-bin-path)"
 # End to end: `meshctl demo` through Istio's Bookinfo tasks (its own subnet 127.11 and ports), in

@@ -1,6 +1,10 @@
 // The identity agent (Istio's pilot-agent role): key, CSR, rotation, and SDS on a Unix socket.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 

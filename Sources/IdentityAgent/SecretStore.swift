@@ -1,6 +1,10 @@
 // The agent's current certificate, and everyone waiting to hear when it changes.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Synchronization
 
 /// Holds the workload's certificate; SDS streams subscribe to changes.

@@ -1,7 +1,11 @@
 // The workload's key and the certificate chain the CA issued for it.
 
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import X509
 
 /// What the agent holds and serves: a private key made on the workload's side (it never leaves

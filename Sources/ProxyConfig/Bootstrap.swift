@@ -1,7 +1,11 @@
 // The bootstrap meshproxy starts from: Envoy's bootstrap format, as `meshctl proxy-bootstrap` prints it.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftProtobuf
 
 /// What meshproxy takes from an Envoy bootstrap: who it is (node), where its control plane is,

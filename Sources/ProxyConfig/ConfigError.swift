@@ -1,7 +1,11 @@
 // Errors in proxy configuration: a path into the xDS resource and what is wrong there. They are the NACK text.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -55,10 +59,9 @@ func setFieldNames<M: SwiftProtobuf.Message>(_ message: M) -> [String] {
             EnvoyTypeRegistry.registerAll()
             json = try message.jsonUTF8Data(options: options)
         }
-        guard let object = try JSONSerialization.jsonObject(with: json) as? [String: Any], !object.isEmpty else {
-            return ["fields unknown to this version of the API"]
-        }
-        return object.keys.sorted()
+        let object = try Google_Protobuf_Struct(jsonUTF8Bytes: json)
+        guard !object.fields.isEmpty else { return ["fields unknown to this version of the API"] }
+        return object.fields.keys.sorted()
     } catch {
         return ["fields that could not be named (\(error))"]
     }

@@ -1,7 +1,11 @@
 // A cluster's active health check (Envoy's `HealthCheck`): when to probe each endpoint, how, and what counts as healthy.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftProtobuf
 
 /// Envoy's active health checking for one cluster: every endpoint is probed on its own timer,

@@ -1,7 +1,11 @@
 // What a matched route does: forward to clusters (with retries, timeouts, rewrites, mirrors), redirect, or answer directly.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 public enum RouteAction: Sendable {
     case forward(ForwardAction)
@@ -134,7 +138,7 @@ public struct RetryPolicy: Sendable {
         var rest = proto
         var conditions: Conditions = []
         for name in proto.retryOn.split(separator: ",") {
-            let name = name.trimmingCharacters(in: .whitespaces)
+            let name = name.trimmingWhitespace()
             guard let condition = Conditions.byName[name] else {
                 throw ProxyConfigError(path + ".retry_on", "unknown retry condition \"\(name)\"")
             }

@@ -1,7 +1,11 @@
 // Envoy's TLS transport socket as the proxy runs it: whose certificate, which peers, which protocols.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftProtobuf
 
 /// PEM text from a config: inline in the resource, from a file, or from a secret the proxy's

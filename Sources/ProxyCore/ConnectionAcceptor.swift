@@ -3,7 +3,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
 import NIOCore
 import Synchronization
 
@@ -23,17 +22,21 @@ final class ConnectionAcceptor: @unchecked Sendable {
     /// number it still polls is never reused by a new socket meanwhile.
     private let closing = Mutex<[Int32]>([])
     private let wake: (read: Int32, write: Int32)
-    private var thread: Thread?
 
     init() throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw AcceptError.system("pipe", errno) }
         for fd in fds { Self.configure(fd) }
         wake = (fds[0], fds[1])
-        let thread = Thread { [unowned self] in self.run() }
-        thread.name = "meshproxy-accept"
-        self.thread = thread
-        thread.start()
+        // A plain pthread (Foundation's Thread would bring all of Foundation into the proxy). It
+        // polls for the process's life and holds its acceptor (one reference, never released).
+        var thread = pthread_t()
+        let started = pthread_create(&thread, nil, { context in
+            Unmanaged<ConnectionAcceptor>.fromOpaque(context!).takeUnretainedValue().run()
+            return nil
+        }, Unmanaged.passRetained(self).toOpaque())
+        guard started == 0 else { throw AcceptError.system("pthread_create", started) }
+        pthread_detach(thread)
     }
 
     enum AcceptError: Error, CustomStringConvertible {

@@ -1,6 +1,10 @@
 // meshproxy's admin port: Envoy's admin paths that operators and the tests use.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -147,7 +151,7 @@ final class AdminServer: Sendable {
                                         ("health_check.failure", .counter, resources.healthCheckFailures.load(ordering: .relaxed)),
                                         ("health_check.network_failure", .counter, resources.healthCheckNetworkFailures.load(ordering: .relaxed)),
                                         ("health_check.healthy", .gauge, healthy)] {
-                list.append(AdminStat(kind: kind, family: "cluster_" + stat.replacingOccurrences(of: ".", with: "_"),
+                list.append(AdminStat(kind: kind, family: "cluster_" + stat.replacing(".", with: "_"),
                                       tag: ("envoy_cluster_name", name), statName: "cluster.\(name).\(stat)", value: value))
             }
         }
@@ -179,8 +183,7 @@ final class AdminServer: Sendable {
     }
 
     static func escapeLabel(_ value: String) -> String {
-        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
+        value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n")
     }
 }
 

@@ -1,7 +1,11 @@
 // The proxy's configuration as xDS delivered it: decoded per type, combined into snapshots, published to every worker.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import ProxyConfig
 import ProxyCore

@@ -1,7 +1,12 @@
 // meshproxy put together: workers, listeners, the HTTP layer, the config store, the ADS stream, the admin port.
 
 import EnvoyAPI
+import Dispatch
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOPosix
 import ProxyConfig

@@ -1,6 +1,10 @@
 // A small HTTP/1.1 server for whole-text answers: meshd's debug API and meshproxy's admin port; and the query parsing both and the Bookinfo apps use.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -50,11 +54,37 @@ public enum TextHTTPServer {
     public static func formFields(_ text: String) -> [String: String] {
         var fields: [String: String] = [:]
         for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacingOccurrences(of: "+", with: " ") }
-            let key = parts[0].removingPercentEncoding ?? parts[0]
-            fields[key] = parts.count > 1 ? (parts[1].removingPercentEncoding ?? parts[1]) : ""
+            let parts = pair.split(separator: "=", maxSplits: 1).map { String($0).replacing("+", with: " ") }
+            let key = percentDecoded(parts[0]) ?? parts[0]
+            fields[key] = parts.count > 1 ? (percentDecoded(parts[1]) ?? parts[1]) : ""
         }
         return fields
+    }
+
+    /// `a%2Fb` as `a/b`; nil for a malformed escape or bytes that are not UTF-8 (as Foundation's
+    /// `removingPercentEncoding`, which FoundationEssentials lacks).
+    public static func percentDecoded(_ text: String) -> String? {
+        guard text.utf8.contains(UInt8(ascii: "%")) else { return text }
+        func hexValue(_ byte: UInt8) -> UInt8? {
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "%") else {
+                bytes.append(byte)
+                continue
+            }
+            guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return String(validating: bytes, as: UTF8.self)
     }
 }
 

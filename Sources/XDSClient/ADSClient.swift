@@ -2,7 +2,11 @@
 
 import EnvoyAPI
 import EnvoyServices
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Synchronization

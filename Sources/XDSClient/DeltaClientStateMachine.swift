@@ -1,7 +1,11 @@
 // The proxy's side of delta ADS: what it holds, what it asks for, and how it answers each response.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftProtobuf
 
 /// A delta ADS client's bookkeeping, as a value (responses in, requests out), the counterpart of

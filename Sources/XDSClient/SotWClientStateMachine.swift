@@ -1,7 +1,11 @@
 // The proxy's side of state-of-the-world ADS (`GRPC`): what it holds, what it asks for, and how it answers each response.
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import SwiftProtobuf
 
 /// A state-of-the-world ADS client's bookkeeping, the counterpart of `SotWStreamStateMachine`

@@ -1,7 +1,8 @@
 // `meshproxy capture`: installs or removes the iptables rules that send a workload's traffic through its sidecar.
 
 import ArgumentParser
-import Foundation
+import Glibc
+import ProxyConfig
 import ProxyCore
 
 struct CaptureCommand: ParsableCommand {
@@ -47,7 +48,7 @@ struct CaptureCommand: ParsableCommand {
             rules.inboundPorts = inboundPorts == "*" ? nil : try Self.ports(inboundPorts, option: "--inbound-ports")
             rules.excludedInboundPorts = try Self.ports(excludeInboundPorts, option: "--exclude-inbound-ports")
             rules.excludedOutboundPorts = try Self.ports(excludeOutboundPorts, option: "--exclude-outbound-ports")
-            rules.excludedOutboundRanges = excludeOutboundIpRanges.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            rules.excludedOutboundRanges = excludeOutboundIpRanges.split(separator: ",").map { $0.trimmingWhitespace() }
             do {
                 try rules.validate()
             } catch {
@@ -64,7 +65,7 @@ struct CaptureCommand: ParsableCommand {
 
         static func ports(_ text: String, option: String) throws -> [Int] {
             try text.split(separator: ",").map { item in
-                guard let port = Int(item.trimmingCharacters(in: .whitespaces)) else {
+                guard let port = Int(item.trimmingWhitespace()) else {
                     throw ValidationError("\(option): \"\(item)\" is not a port number")
                 }
                 return port
@@ -97,26 +98,57 @@ struct CaptureCommand: ParsableCommand {
     }
 }
 
-/// Runs an iptables tool found on PATH or in /usr/sbin and /sbin.
+/// Runs an iptables tool found on PATH or in /usr/sbin and /sbin, with posix_spawn (Foundation's
+/// `Process` would bring all of Foundation into the proxy for this one command).
 enum Iptables {
     static func run(_ tool: String, _ arguments: [String], input: String?) throws -> (status: Int32, output: String) {
-        let path = ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"])
-            .map { "\($0)/\(tool)" }
-            .first { FileManager.default.isExecutableFile(atPath: $0) }
+        let searchPath: String = getenv("PATH").map { String(cString: $0) } ?? ""
+        let candidates: [String] = (searchPath.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"]).map { "\($0)/\(tool)" }
+        let path = candidates.first { access($0, X_OK) == 0 }
         guard let path else { throw ValidationError("\(tool) not found (Debian: apt-get install iptables)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        let stdin = Pipe()
-        process.standardInput = stdin
-        try process.run()
-        if let input { stdin.fileHandleForWriting.write(Data(input.utf8)) }
-        try stdin.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text.trimmingCharacters(in: .whitespacesAndNewlines))
+        var toChild: [Int32] = [-1, -1]
+        var fromChild: [Int32] = [-1, -1]
+        guard pipe(&toChild) == 0, pipe(&fromChild) == 0 else { throw ValidationError("running \(tool): pipe: errno \(errno)") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, toChild[0], 0)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, fromChild[1], 2)
+        for descriptor in toChild + fromChild { posix_spawn_file_actions_addclose(&actions, descriptor) }
+        let argv = ([path] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawned = posix_spawn(&pid, path, &actions, nil, argv, environ)
+        close(toChild[0])
+        close(fromChild[1])
+        defer { close(fromChild[0]) }
+        guard spawned == 0 else {
+            close(toChild[1])
+            throw ValidationError("running \(path): posix_spawn: errno \(spawned)")
+        }
+        // The scripts are a few kilobytes, below a pipe's buffer: writing all before reading
+        // cannot block on a child that is itself blocked writing.
+        var pending = Array((input ?? "").utf8)[...]
+        while !pending.isEmpty {
+            let written = pending.withUnsafeBytes { write(toChild[1], $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { break }  // the tool closed its input; its status says why
+            pending = pending.dropFirst(written)
+        }
+        close(toChild[1])
+        var output: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fromChild[0], $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            output += chunk[..<count]
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WEXITSTATUS, or 128 + the signal as a shell reports it.
+        let exit = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + status & 0x7f
+        return (exit, String(decoding: output, as: UTF8.self).trimmingWhitespace())
     }
 }

@@ -2,7 +2,12 @@
 
 import ArgumentParser
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import Glibc
 import IdentityAgent
 import ProxyConfig
 import ProxyCore
@@ -73,7 +78,7 @@ struct RunCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("meshproxy: \($0)\n".utf8)) }
+        let log: @Sendable (String) -> Void = { StandardError.write("meshproxy: \($0)\n") }
         let json: String
         if let bootstrap {
             guard let data = FileManager.default.contents(atPath: bootstrap) else { throw ValidationError("--bootstrap \(bootstrap): cannot read it") }
@@ -164,7 +169,7 @@ struct AgentCommand: AsyncParsableCommand {
     var sdsSocket: String
 
     func run() async throws {
-        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\($0)\n".utf8)) }
+        let log: @Sendable (String) -> Void = { StandardError.write("\($0)\n") }
         try await identity.agent(caAddressDefault: "127.0.0.1:15012", log: log).serve(sdsSocket: sdsSocket)
     }
 }
@@ -220,7 +225,7 @@ struct IdentityOptions: ParsableArguments {
         let namespace = self.namespace ?? metadata("NAMESPACE") ?? node.map { RunCommand.namespace($0.id) } ?? "default"
         let serviceAccount = self.serviceAccount ?? metadata("SERVICE_ACCOUNT") ?? "default"
         let client = CAClient(host: host, port: port, rootPEM: String(decoding: root, as: UTF8.self),
-                              token: String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+                              token: String(decoding: token, as: UTF8.self).trimmingWhitespace())
         return IdentityAgent(ca: client, identityURI: "spiffe://\(trustDomain)/ns/\(namespace)/sa/\(serviceAccount)",
                              ttl: .seconds(certTtl), log: log)
     }
@@ -244,4 +249,17 @@ struct IdentityOptions: ParsableArguments {
 /// `--xds-protocol DELTA_GRPC|GRPC`, spelled as in the bootstrap's `api_type`.
 extension ProxyBootstrap.XDSProtocol: ExpressibleByArgument, CaseIterable {
     public static let allCases: [ProxyBootstrap.XDSProtocol] = [.delta, .stateOfTheWorld]
+}
+
+/// Log lines to standard error, each in one write so lines from several threads do not interleave.
+enum StandardError {
+    static func write(_ line: String) {
+        var bytes = Array(line.utf8)[...]
+        while !bytes.isEmpty {
+            let written = bytes.withUnsafeBytes { Glibc.write(2, $0.baseAddress, $0.count) }
+            if written < 0 && errno == EINTR { continue }
+            guard written > 0 else { return }
+            bytes = bytes.dropFirst(written)
+        }
+    }
 }

@@ -28,6 +28,16 @@ import Testing
         }
     }
 
+    @Test func retryConditionsAreReadWithoutTheSpacesAroundThem() throws {
+        let spaced = Self.table { $0.route.retryPolicy.retryOn = " 5xx,\treset ,connect-failure\n" }
+        _ = try RouteTable(proto: spaced, limits: ConfigLimits())
+        let unknown = Self.table { $0.route.retryPolicy.retryOn = "5xx, sometimes " }
+        #expect(throws: ProxyConfigError("route_configs[9080].virtual_hosts[0].routes[0].route.retry_policy.retry_on", "unknown retry condition \"sometimes\"")) {
+            _ = try RouteTable(proto: unknown, limits: ConfigLimits())
+        }
+        #expect(" \t x y \n".trimmingWhitespace() == "x y" && " \n".trimmingWhitespace() == "")
+    }
+
     /// Header text from config is checked once here, because the downstream encoder no longer
     /// validates each response (a CR or LF in a value would split the response).
     @Test func headerTextThatCouldSplitAMessageIsRefusedWithItsPath() throws {

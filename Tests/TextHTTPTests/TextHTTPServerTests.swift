@@ -84,4 +84,15 @@ final class RawCollector: ChannelInboundHandler, @unchecked Sendable {
         #expect(TextHTTPServer.splitQuery("/plain") == ("/plain", [:]))
         #expect(TextHTTPServer.formFields("username=jason&password=") == ["username": "jason", "password": ""])
     }
+
+    @Test func percentEscapesDecodeAsUTF8OrNotAtAll() {
+        #expect(TextHTTPServer.percentDecoded("a%2Fb%2fc") == "a/b/c", "either case of hex digits")
+        #expect(TextHTTPServer.percentDecoded("caf%C3%A9") == "café", "escapes are UTF-8 bytes")
+        #expect(TextHTTPServer.percentDecoded("plain") == "plain")
+        #expect(TextHTTPServer.percentDecoded("100%") == nil, "a cut escape")
+        #expect(TextHTTPServer.percentDecoded("%zz") == nil, "not hex")
+        #expect(TextHTTPServer.percentDecoded("%C3") == nil, "half a character")
+        // A malformed value is kept as written rather than dropped.
+        #expect(TextHTTPServer.formFields("q=50%") == ["q": "50%"])
+    }
 }

@@ -4,7 +4,11 @@
 import Glibc
 #endif
 import Crypto
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOCore
 import NIOSSL
 import NIOTLS
@@ -39,7 +43,7 @@ public final class ConnectionSecurity: @unchecked Sendable {  // written once on
         var fields: [String] = []
         if let localURI { fields.append("By=\(localURI)") }
         fields.append("Hash=\(hash)")
-        if subject { fields.append("Subject=\"\(peerSubject.replacingOccurrences(of: "\"", with: "\\\""))\"") }
+        if subject { fields.append("Subject=\"\(peerSubject.replacing("\"", with: "\\\""))\"") }
         if uri { fields += peerURIs.map { "URI=\($0)" } }
         if dns { fields += peerDNSNames.map { "DNS=\($0)" } }
         return fields.joined(separator: ";")
@@ -257,7 +261,7 @@ public final class TLSContexts {
         }
         var identity = Identity()
         identity.subject = parsed.subject.description
-        identity.hash = SHA256.hash(data: der).map { String(format: "%02x", $0) }.joined()
+        identity.hash = SHA256.hash(data: der).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
         for name in names.map(Array.init) ?? [] {
             switch name {
             case .uniformResourceIdentifier(let uri): identity.uris.append(uri)
