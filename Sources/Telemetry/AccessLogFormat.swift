@@ -112,9 +112,9 @@ public enum AccessLogFormat: Sendable, Equatable {
                 case .literal(let text): line.append(contentsOf: text.utf8)
                 case .command(let command, let maxLength):
                     switch command.value(record) {
-                    case .text(let text): Self.append(text, maxLength: maxLength, to: &line)
-                    case .number(let number): line.append(contentsOf: String(number).utf8)
+                    case .number(let number): DecimalText.append(number, to: &line)
                     case .missing: if !omitEmpty { line.append(UInt8(ascii: "-")) }
+                    case let text: Self.appendText(text, maxLength: maxLength, to: &line)
                     }
                 }
             }
@@ -135,14 +135,14 @@ public enum AccessLogFormat: Sendable, Equatable {
             case .format(let parts):
                 if parts.count == 1, case .command(let command, let maxLength) = parts[0] {
                     switch command.value(record) {
-                    case .text(let text):
-                        var raw: [UInt8] = []
-                        append(text, maxLength: maxLength, to: &raw)
-                        appendJSONString(raw, to: &value)
-                    case .number(let number): value.append(contentsOf: String(number).utf8)
+                    case .number(let number): DecimalText.append(number, to: &value)
                     case .missing:
                         if omitEmpty { continue }
                         value.append(contentsOf: "null".utf8)
+                    case let text:
+                        var raw: [UInt8] = []
+                        appendText(text, maxLength: maxLength, to: &raw)
+                        appendJSONString(raw, to: &value)
                     }
                 } else {
                     var raw: [UInt8] = []
@@ -159,12 +159,17 @@ public enum AccessLogFormat: Sendable, Equatable {
         line.append(UInt8(ascii: "}"))
     }
 
-    private static func append(_ text: String, maxLength: Int?, to line: inout [UInt8]) {
-        if let maxLength, text.utf8.count > maxLength {
-            line.append(contentsOf: text.utf8.prefix(maxLength))
-        } else {
-            line.append(contentsOf: text.utf8)
+    /// A text-like value (text, a time, flags), cut to `maxLength` bytes as Envoy cuts it.
+    private static func appendText(_ value: CommandOperator.Value, maxLength: Int?, to line: inout [UInt8]) {
+        let start = line.count
+        switch value {
+        case .text(let text): line.append(contentsOf: text.utf8)
+        case .time(let format, let microseconds): format.append(microseconds: microseconds, to: &line)
+        case .flags(let flags): flags.append(to: &line)
+        case .number(let number): DecimalText.append(number, to: &line)
+        case .missing: break
         }
+        if let maxLength, line.count - start > maxLength { line.removeLast(line.count - start - maxLength) }
     }
 
     /// A JSON string literal: quotes, backslashes and control bytes escaped.

@@ -37,9 +37,12 @@ public enum CommandOperator: Sendable, Equatable {
     case downstreamLocalURISAN
     case grpcStatusNumber
 
-    /// What an operator yields: text, a number (typed in JSON), or nothing (`-` / `null`).
+    /// What an operator yields: text, a number (typed in JSON), or nothing (`-` / `null`). A time
+    /// and response flags are text kept unrendered, so they are written straight into the line.
     public enum Value: Equatable {
         case text(String)
+        case time(StartTimeFormat, microseconds: Int64)
+        case flags(ResponseFlags)
         case number(Int64)
         case missing
     }
@@ -93,7 +96,7 @@ public enum CommandOperator: Sendable, Equatable {
     /// This operator's value for `record`.
     public func value(_ record: AccessLogRecord) -> Value {
         switch self {
-        case .startTime(let format): return .text(format.render(microseconds: record.startTime))
+        case .startTime(let format): return .time(format, microseconds: record.startTime)
         case .requestHeader(let name, let fallback):
             return Self.text(Self.requestHeader(name, record) ?? fallback.flatMap { Self.requestHeader($0, record) })
         case .responseHeader(let name, let fallback):
@@ -102,7 +105,7 @@ public enum CommandOperator: Sendable, Equatable {
             return Self.text(record.responseTrailers?.first(name: name) ?? fallback.flatMap { record.responseTrailers?.first(name: $0) })
         case .protocolName: return Self.text(record.protocolName)
         case .responseCode: return .number(Int64(record.responseCode))
-        case .responseFlags: return .text(record.responseFlags.shortCodes)
+        case .responseFlags: return .flags(record.responseFlags)
         case .responseCodeDetails: return Self.text(record.responseCodeDetails)
         case .connectionTerminationDetails: return Self.text(record.connectionTerminationDetails)
         case .upstreamTransportFailureReason: return Self.text(record.upstreamTransportFailureReason)

@@ -58,12 +58,22 @@ public struct ResponseFlags: OptionSet, Sendable, Hashable {
 
     /// `UF,URX`, or `-` when no flag is set.
     public var shortCodes: String {
-        if isEmpty { return "-" }
-        var text = ""
-        for (flag, code) in Self.all where contains(flag) {
-            if !text.isEmpty { text += "," }
-            text += code
+        var text: [UInt8] = []
+        append(to: &text)
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// Appends `shortCodes` to a line.
+    public func append(to line: inout [UInt8]) {
+        if isEmpty {
+            line.append(UInt8(ascii: "-"))
+            return
         }
-        return text
+        var first = true
+        for (flag, code) in Self.all where contains(flag) {
+            if !first { line.append(UInt8(ascii: ",")) }
+            first = false
+            line.append(contentsOf: code.utf8)
+        }
     }
 }

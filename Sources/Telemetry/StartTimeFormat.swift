@@ -66,32 +66,42 @@ public struct StartTimeFormat: Sendable, Equatable {
         self.pieces = pieces
     }
 
-    /// The time `microseconds` after the epoch, in UTC.
-    public func render(microseconds: Int64) -> String {
+    /// Appends the time `microseconds` after the epoch, in UTC, to `out` (straight into the
+    /// line: no string is built per request).
+    public func append(microseconds: Int64, to out: inout [UInt8]) {
         let seconds = microseconds >= 0 ? microseconds / 1_000_000 : (microseconds - 999_999) / 1_000_000
         let micros = microseconds - seconds * 1_000_000
         let days = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - days * 86_400
         let (year, month, day) = Self.civil(fromDays: days)
-        var out = ""
         for piece in pieces {
             switch piece {
-            case .literal(let text): out += text
-            case .year: out += Self.padded(year, 4)
-            case .month: out += Self.padded(month, 2)
-            case .day: out += Self.padded(day, 2)
-            case .hour: out += Self.padded(secondOfDay / 3600, 2)
-            case .minute: out += Self.padded(secondOfDay / 60 % 60, 2)
-            case .second: out += Self.padded(secondOfDay % 60, 2)
+            case .literal(let text): out.append(contentsOf: text.utf8)
+            case .year: DecimalText.append(year, width: 4, to: &out)
+            case .month: DecimalText.append(month, width: 2, to: &out)
+            case .day: DecimalText.append(day, width: 2, to: &out)
+            case .hour: DecimalText.append(secondOfDay / 3600, width: 2, to: &out)
+            case .minute: DecimalText.append(secondOfDay / 60 % 60, width: 2, to: &out)
+            case .second: DecimalText.append(secondOfDay % 60, width: 2, to: &out)
             case .secondsWithFraction(let digits):
-                out += Self.padded(secondOfDay % 60, 2) + "." + Self.fraction(micros, digits: digits)
-            case .fraction(let digits): out += Self.fraction(micros, digits: digits)
-            case .epochSeconds: out += String(seconds)
-            case .zoneOffset: out += "+0000"
-            case .zoneName: out += "UTC"
+                DecimalText.append(secondOfDay % 60, width: 2, to: &out)
+                out.append(UInt8(ascii: "."))
+                Self.appendFraction(micros, digits: digits, to: &out)
+            case .fraction(let digits): Self.appendFraction(micros, digits: digits, to: &out)
+            case .epochSeconds: DecimalText.append(seconds, to: &out)
+            case .zoneOffset: out.append(contentsOf: "+0000".utf8)
+            case .zoneName: out.append(contentsOf: "UTC".utf8)
             }
         }
-        return out
+    }
+
+    /// The first `digits` digits of the fraction of a second (nanosecond digits beyond microseconds are 0).
+    private static func appendFraction(_ micros: Int64, digits: Int, to out: inout [UInt8]) {
+        var divisor: Int64 = 100_000
+        for _ in 0..<digits {
+            out.append(divisor > 0 ? UInt8(ascii: "0") + UInt8(micros / divisor % 10) : UInt8(ascii: "0"))
+            divisor /= 10
+        }
     }
 
     /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -105,15 +115,5 @@ public struct StartTimeFormat: Sendable, Equatable {
         let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
         let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
         return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
-
-    private static func padded(_ value: Int64, _ width: Int) -> String {
-        let text = String(value)
-        return text.count >= width ? text : String(repeating: "0", count: width - text.count) + text
-    }
-
-    /// The first `digits` digits of the fraction of a second (nanosecond digits beyond microseconds are 0).
-    private static func fraction(_ micros: Int64, digits: Int) -> String {
-        String((padded(micros, 6) + "000").prefix(digits))
     }
 }

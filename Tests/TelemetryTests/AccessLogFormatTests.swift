@@ -1,7 +1,7 @@
 // Envoy's format strings: parsing, Envoy's refusals, text and JSON rendering of a known record.
 
 import NIOHTTP1
-import Telemetry
+@testable import Telemetry
 import Testing
 
 @Suite struct AccessLogFormatTests {
@@ -59,6 +59,23 @@ import Testing
         #expect(Self.line(try AccessLogFormat.text("%START_TIME%"), record) == "2000-02-29T00:00:00.000Z")
         record.startTime = -1_000_000
         #expect(Self.line(try AccessLogFormat.text("%START_TIME(%Y-%m-%d %H:%M:%S)%"), record) == "1969-12-31 23:59:59")
+        // Fractions beyond microseconds are zeros; a length cuts a time like any text.
+        record.startTime = 1_795_341_845_000_007
+        #expect(Self.line(try AccessLogFormat.text("%START_TIME(%9f)% %START_TIME(%1f)% %START_TIME:10%"), record)
+                == "000007000 0 2026-11-22")
+    }
+
+    @Test func numbersAndFlagsAreWrittenAsEnvoyWritesThem() throws {
+        var record = Self.record()
+        record.bytesReceived = 0
+        record.bytesSent = 9_007_199_254_740_993
+        record.responseFlags = [.upstreamConnectionFailure, .upstreamRetryLimitExceeded]
+        let format = try AccessLogFormat.text("%BYTES_RECEIVED% %BYTES_SENT% %RESPONSE_FLAGS% %RESPONSE_FLAGS:4%")
+        #expect(Self.line(format, record) == "0 9007199254740993 UF,URX UF,U")
+        var digits: [UInt8] = []
+        DecimalText.append(-42, width: 4, to: &digits)
+        DecimalText.append(Int64.min, to: &digits)
+        #expect(String(decoding: digits, as: UTF8.self) == "-0042-9223372036854775808")
     }
 
     @Test func jsonKeepsNumbersTypedAndEscapes() {

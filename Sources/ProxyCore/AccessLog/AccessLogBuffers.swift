@@ -34,11 +34,15 @@ final class AccessLogBuffers {
         for config in logs {
             if let filter = config.filter, !filter.matches(record) { continue }
             let path = config.path
-            if pending[path] == nil { pending[path] = Pending(file: files.file(path)) }
-            config.format.render(record, into: &pending[path]!.bytes)
-            pending[path]!.lines += 1
+            // One hash of the path per line: the buffer is then reached by its index.
+            let index = pending.index(forKey: path) ?? {
+                pending[path] = Pending(file: files.file(path))
+                return pending.index(forKey: path)!
+            }()
+            config.format.render(record, into: &pending.values[index].bytes)
+            pending.values[index].lines += 1
             lines += 1
-            if pending[path]!.bytes.count >= Self.flushBytes { flush(path) }
+            if pending.values[index].bytes.count >= Self.flushBytes { flush(path) }
         }
         if timer == nil, !pending.isEmpty {
             timer = loop.scheduleTask(in: flushInterval) { [self] in
