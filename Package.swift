@@ -198,7 +198,7 @@ let package = Package(
         .target(
             name: "ProxyServer",
             dependencies: [
-                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDSClient", "EnvoyAPI", "TextHTTP",
+                "ProxyConfig", "ProxyUpstream", "ProxyCore", "ProxyHTTP", "XDSClient", "EnvoyAPI", "TextHTTP", "Telemetry",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -11,6 +11,7 @@ import NIOPosix
 import ProxyConfig
 import ProxyCore
 import ProxyUpstream
+import Telemetry
 import TextHTTP
 
 /// `/ready`, `/stats`, `/stats/prometheus`, `/clusters`, `/listeners`, `/config_dump`,
@@ -176,15 +177,12 @@ final class AdminServer: Sendable {
             let samples = families[family]!
             out += "# TYPE envoy_\(family) \(samples[0].kind.rawValue)\n"
             for sample in samples {
-                out += "envoy_\(family){\(sample.tag.name)=\"\(Self.escapeLabel(sample.tag.value))\"} \(sample.value)\n"
+                out += "envoy_\(family){\(sample.tag.name)=\"\(PrometheusLabel.escape(sample.tag.value))\"} \(sample.value)\n"
             }
         }
         return out
     }
 
-    static func escapeLabel(_ value: String) -> String {
-        value.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"").replacing("\n", with: "\\n")
-    }
 }
 
 /// One statistic: its Envoy name for `/stats` and its Prometheus family and tag for `/stats/prometheus`.

@@ -50,18 +50,7 @@ extension IstioMetricsSnapshot {
 
     /// `name="value",...` with Prometheus' escapes (backslash, quote, newline).
     static func labels(_ names: [String], _ key: IstioSeriesKey) -> String {
-        zip(names, key.values).map { name, value in
-            var escaped = ""
-            for character in value {
-                switch character {
-                case "\\": escaped += "\\\\"
-                case "\"": escaped += "\\\""
-                case "\n": escaped += "\\n"
-                default: escaped.append(character)
-                }
-            }
-            return "\(name)=\"\(escaped)\""
-        }.joined(separator: ",")
+        zip(names, key.values).map { name, value in "\(name)=\"\(PrometheusLabel.escape(value))\"" }.joined(separator: ",")
     }
 
     /// Whole sums as integers (as Envoy prints them), others as Swift's shortest exact decimal.
