@@ -103,6 +103,10 @@ public struct ClusterConfig: Sendable {
     /// The source address of upstream connections, when the cluster sets its own (Istio's
     /// inbound passthrough uses 127.0.0.6); otherwise the bootstrap's.
     public var bindAddress: String?
+    /// The mesh service behind the cluster (`metadata.filter_metadata.istio.services[0].host`,
+    /// as Istio marks its service clusters): Istio's `destination_service`, and the sign that
+    /// the upstream is in the mesh, so peer metadata may be sent to it.
+    public var meshService: String?
 
     public init(proto: Envoy_Config_Cluster_V3_Cluster, limits: ConfigLimits) throws {
         let path = "clusters[\(proto.name)]"
@@ -289,6 +293,7 @@ public struct ClusterConfig: Sendable {
         rest.healthChecks = []
         // TCP keepalive on upstream sockets: applied when connecting.
         rest.clearUpstreamConnectionOptions()
+        meshService = Self.meshService(proto.metadata)
         rest.clearMetadata()
         try requireNothingElse(rest, at: path)
     }
@@ -330,5 +335,15 @@ extension ClusterConfig {
     public func tls(forEndpointTLSMode tlsMode: String?) -> TLSContextConfig? {
         for match in tlsByEndpoint where match.tlsMode == nil || match.tlsMode == tlsMode { return match.tls }
         return tls
+    }
+}
+
+extension ClusterConfig {
+    /// The first service host Istio's cluster metadata names, if any.
+    static func meshService(_ metadata: Envoy_Config_Core_V3_Metadata) -> String? {
+        guard case .listValue(let services)? = metadata.filterMetadata["istio"]?.fields["services"]?.kind,
+              case .structValue(let first)? = services.values.first?.kind,
+              case .stringValue(let host)? = first.fields["host"]?.kind, !host.isEmpty else { return nil }
+        return host
     }
 }

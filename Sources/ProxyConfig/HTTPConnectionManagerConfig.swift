@@ -43,8 +43,14 @@ public final class HTTPConnectionManagerConfig: Sendable {
     public enum Codec: Sendable { case auto, http1, http2 }
     /// Where each finished request is logged (none: no access log).
     public let accessLogs: [AccessLogConfig]
+    /// Istio's standard metrics for this chain's requests (nil: none recorded).
+    public let istioMetrics: IstioMetricsSettings?
+    /// An access-log record is kept for each request: logs or metrics are made from it.
+    public var recordsRequests: Bool { !accessLogs.isEmpty || istioMetrics != nil }
 
-    init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, limits: ConfigLimits, at path: String) throws {
+    init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, istioMetrics: IstioMetricsSettings? = nil,
+         limits: ConfigLimits, at path: String) throws {
+        self.istioMetrics = istioMetrics
         var rest = proto
         statPrefix = proto.statPrefix
         rest.statPrefix = ""

@@ -90,12 +90,13 @@ public struct ListenerConfig: Sendable {
         }
         rest.listenerFilters = []
         inspectsTLS = listenerFilters.contains(.tlsInspector)
+        let direction = direction
         filterChains = try proto.filterChains.enumerated().map { index, chain in
-            try FilterChainConfig(proto: chain, limits: limits, at: "\(path).filter_chains[\(index)]")
+            try FilterChainConfig(proto: chain, direction: direction, limits: limits, at: "\(path).filter_chains[\(index)]")
         }
         rest.filterChains = []
         defaultFilterChain = proto.hasDefaultFilterChain
-            ? try FilterChainConfig(proto: proto.defaultFilterChain, limits: limits, at: path + ".default_filter_chain") : nil
+            ? try FilterChainConfig(proto: proto.defaultFilterChain, direction: direction, limits: limits, at: path + ".default_filter_chain") : nil
         var frame = proto
         frame.filterChains = []
         frame.clearDefaultFilterChain()
@@ -166,7 +167,7 @@ public struct FilterChainConfig: Sendable {
     /// The chain as deterministic protobuf bytes, to tell after an update whether it changed.
     public var fingerprint: [UInt8]
 
-    init(proto: Envoy_Config_Listener_V3_FilterChain, limits: ConfigLimits, at path: String) throws {
+    init(proto: Envoy_Config_Listener_V3_FilterChain, direction: ListenerConfig.Direction, limits: ConfigLimits, at path: String) throws {
         var rest = proto
         name = proto.name
         fingerprint = try configFingerprint(proto, at: path)
@@ -186,6 +187,7 @@ public struct FilterChainConfig: Sendable {
         tls = proto.hasTransportSocket
             ? try TLSContextConfig.transportSocket(proto.transportSocket, role: .server, limits: limits, at: path + ".transport_socket") : nil
         rest.clearTransportSocket()
+        let metrics = try IstioMetricsSettings.parse(proto.metadata, direction: direction, at: path)
         rest.clearMetadata()
         // Filters: any number of network filters that meshproxy knows, ending in a terminal one.
         guard let last = proto.filters.last else { throw ProxyConfigError(path + ".filters", "is empty") }
@@ -197,11 +199,11 @@ public struct FilterChainConfig: Sendable {
         case "envoy.filters.network.http_connection_manager":
             let manager = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self,
                                      at: filterPath + ".typed_config")
-            network = .http(try HTTPConnectionManagerConfig(proto: manager, limits: limits, at: filterPath + ".typed_config"))
+            network = .http(try HTTPConnectionManagerConfig(proto: manager, istioMetrics: metrics, limits: limits, at: filterPath + ".typed_config"))
         case "envoy.filters.network.tcp_proxy":
             let proxy = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
                                    at: filterPath + ".typed_config")
-            network = .tcp(try TCPProxyConfig(proto: proxy, limits: limits, at: filterPath + ".typed_config"))
+            network = .tcp(try TCPProxyConfig(proto: proxy, istioMetrics: metrics, limits: limits, at: filterPath + ".typed_config"))
         default:
             throw ProxyConfigError(filterPath, "network filter \(last.name) is not supported by meshproxy")
         }

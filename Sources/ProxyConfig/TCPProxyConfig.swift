@@ -8,8 +8,11 @@ public struct TCPProxyConfig: Sendable {
     public var idleTimeout: Duration?
     /// Where each closed connection is logged.
     public var accessLogs: [AccessLogConfig]
+    /// Istio's TCP metrics for this chain's connections (nil: none recorded).
+    public var istioMetrics: IstioMetricsSettings?
 
-    init(proto: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, limits: ConfigLimits, at path: String) throws {
+    init(proto: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, istioMetrics: IstioMetricsSettings? = nil, limits: ConfigLimits, at path: String) throws {
+        self.istioMetrics = istioMetrics
         var rest = proto
         accessLogs = try AccessLogConfig.list(proto.accessLog, limits: limits, at: path)
         rest.accessLog = []

@@ -43,6 +43,14 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     /// What the access logs will say of this connection; nil when nothing logs it.
     private var record: AccessLogRecord?
     private let started: NIODeadline
+    /// Istio's TCP metrics for this connection: its labels' context, the bytes already
+    /// reported, and the timer that reports them while the connection lasts.
+    private var metrics: IstioRequestContext?
+    private var reportedFromDownstream = 0
+    private var reportedFromUpstream = 0
+    private var metricsTimer: RepeatedTask?
+    /// How often a long connection's bytes reach the metrics (Istio's `tcp_reporting_duration`).
+    static let metricsReportInterval = TimeAmount.seconds(5)
 
     /// Installs the session on a new downstream connection.
     public static func install(_ config: TCPProxyConfig, on channel: Channel, worker: Worker,
@@ -51,7 +59,8 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         let session = TCPProxySession(idleTimeout: config.idleTimeout, onClose: nil, worker: worker,
                                       downstream: channel, upstreamBindAddress: upstreamBindAddress, accessLogs: config.accessLogs)
         session.originalDestination = originalDestination
-        if !config.accessLogs.isEmpty {
+        if let settings = config.istioMetrics { session.metrics = Self.metricsContext(settings, worker: worker, security: security) }
+        if !config.accessLogs.isEmpty || session.metrics != nil {
             var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
             DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination).fill(&record)
             session.record = record
@@ -121,7 +130,50 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         self.host = host
         record?.upstreamHost = host.address.description
         host.state.requestStarted()
+        if metrics != nil { startMetrics(service: cluster.config.meshService) }
         connect(to: host, in: cluster)
+    }
+
+    // MARK: - Istio metrics
+
+    /// A TCP connection carries no headers to exchange metadata in: the server side knows its
+    /// client by its certificate's identity only, the client side its server by the service.
+    private static func metricsContext(_ settings: IstioMetricsSettings, worker: Worker, security: ConnectionSecurity?) -> IstioRequestContext {
+        var context = IstioRequestContext(reporter: settings.reporter)
+        switch settings.reporter {
+        case .destination:
+            context.destination = worker.workload
+            context.mutualTLS = security?.peerAuthenticated == true
+            if context.mutualTLS == true {
+                context.sourcePrincipal = security?.peerURIs.first
+                context.destinationPrincipal = security?.localURI
+            }
+        case .source:
+            context.source = worker.workload
+        }
+        return context
+    }
+
+    private func startMetrics(service: String?) {
+        guard var context = metrics, let record else { return }
+        context.destinationService = service
+        metrics = context
+        worker.istioMetrics.recordConnectionOpened(context.connectionKey(record))
+        metricsTimer = downstream.eventLoop.scheduleRepeatedTask(initialDelay: Self.metricsReportInterval,
+                                                                 delay: Self.metricsReportInterval) { [weak self] _ in
+            self?.reportBytes()
+        }
+    }
+
+    /// Bytes moved since the last report (sent: to the downstream client).
+    private func reportBytes() {
+        guard let context = metrics, let record else { return }
+        let received = bytesFromDownstream - reportedFromDownstream
+        let sent = bytesFromUpstream - reportedFromUpstream
+        guard received > 0 || sent > 0 else { return }
+        reportedFromDownstream = bytesFromDownstream
+        reportedFromUpstream = bytesFromUpstream
+        worker.istioMetrics.recordConnectionBytes(context.connectionKey(record), sent: sent, received: received)
     }
 
     private func connect(to host: UpstreamHost, in cluster: UpstreamCluster) {
@@ -232,12 +284,23 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             holdsConnectionSlot = false
             cluster.resources.release(.connections)
         }
+        let metricsOpened = metricsTimer != nil
+        metricsTimer?.cancel()
+        metricsTimer = nil
         if var record {
+            if let context = metrics, metricsOpened {
+                // Opened was counted once a host was chosen; the last bytes and the close go
+                // to the series with the connection's final flags.
+                let received = bytesFromDownstream - reportedFromDownstream
+                let sent = bytesFromUpstream - reportedFromUpstream
+                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(context.connectionKey(record), sent: sent, received: received) }
+                worker.istioMetrics.recordConnectionClosed(context.connectionKey(record))
+            }
             self.record = nil
             record.bytesReceived = bytesFromDownstream
             record.bytesSent = bytesFromUpstream
             record.duration = (NIODeadline.now() - started).nanoseconds
-            worker.log(record, to: accessLogs)
+            if !accessLogs.isEmpty { worker.log(record, to: accessLogs) }
         }
         onClose?()
     }

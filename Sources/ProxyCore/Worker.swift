@@ -88,11 +88,23 @@ public final class Worker: @unchecked Sendable {
 
     /// Access-log lines this worker rendered and has not yet handed to their files.
     private let accessLogBuffers: AccessLogBuffers
+    /// Istio's standard metrics of what this worker served (merged with the others' when scraped).
+    public let istioMetrics = IstioMetricsRecorder()
+    /// The workload this proxy runs beside, as its metrics and its metadata exchange name it.
+    public let workload: WorkloadMetadata
+    /// `workload` as `x-envoy-peer-metadata` announces it (encoded once), and the node ID that
+    /// goes with it in `x-envoy-peer-metadata-id`.
+    public let workloadHeader: String
+    public let nodeID: String
 
     public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache(), drainTime: TimeAmount = .seconds(45),
-                accessLogFiles: AccessLogFiles = AccessLogFiles(), accessLogFlushInterval: TimeAmount = .seconds(1)) {
+                accessLogFiles: AccessLogFiles = AccessLogFiles(), accessLogFlushInterval: TimeAmount = .seconds(1),
+                workload: WorkloadMetadata = WorkloadMetadata(), nodeID: String = "") {
         self.index = index
         self.loop = loop
+        self.workload = workload
+        self.workloadHeader = PeerMetadataHeaders.encode(workload)
+        self.nodeID = nodeID
         self.tls = TLSContexts(secrets: secrets)
         self.drainTime = drainTime
         accessLogBuffers = AccessLogBuffers(files: accessLogFiles, loop: loop, flushInterval: accessLogFlushInterval)

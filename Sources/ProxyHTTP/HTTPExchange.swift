@@ -57,6 +57,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var record: AccessLogRecord?
     /// The request's `x-request-id` (the client's, or one made here, as Envoy does for every request).
     private var requestID = ""
+    /// The workload at the other end, as its proxy announced it (metadata exchange): the
+    /// client's on inbound listeners, the server's on outbound ones.
+    private var peer: WorkloadMetadata?
 
     static let retryBufferLimit = 64 * 1024
 
@@ -67,7 +70,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.manager = manager
         self.requestHead = head
         self.upgrade = upgrade
-        if !manager.accessLogs.isEmpty {
+        if manager.recordsRequests {
             var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
             record.protocolName = head.version.major == 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
             record.method = head.method.rawValue
@@ -85,6 +88,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         requestID = requestHead.headers.first(name: "x-request-id") ?? http.requestIDs.next()
         if record != nil, !requestHead.headers.contains(name: "x-request-id") {
             record?.requestHeaders?.add(name: "x-request-id", value: requestID)
+        }
+        if manager.istioMetrics?.reporter == .destination, let announced = requestHead.headers.first(name: PeerMetadataHeaders.metadata) {
+            peer = PeerMetadataHeaders.decode(announced)
         }
         let snapshot = worker.snapshot
         guard case .route(let route) = Router.decide(requestHead, manager: manager, snapshot: snapshot, scheme: "http") else {
@@ -319,6 +325,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         HeaderPolicy.removeHopByHop(&response.headers)
         let elapsed = (NIODeadline.now() - (requestCompletedAt ?? attemptStarted)).nanoseconds / 1_000_000
         response.headers.replaceOrAdd(name: "x-envoy-upstream-service-time", value: String(elapsed))
+        if let metrics = manager.istioMetrics { exchangePeerMetadata(response: &response.headers, reporter: metrics.reporter) }
         if let route { HeaderPolicy.apply(route.responseHeadersToAdd, remove: route.responseHeadersToRemove, to: &response.headers) }
         if let cors = route?.cors, cors.enabled, manager.filters.contains(.cors) { addCORSHeaders(cors, to: &response.headers) }
         if !requestHead.isKeepAlive || downstream.closeAfterResponse { response.headers.replaceOrAdd(name: "connection", value: "close") }
@@ -629,6 +636,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         }
         if head.uri != requestHead.uri { head.headers.replaceOrAdd(name: "x-envoy-original-path", value: requestHead.uri) }
         if let host = action.hostRewrite { head.headers.replaceOrAdd(name: "host", value: host) }
+        if let metrics = manager.istioMetrics { exchangePeerMetadata(request: &head.headers, reporter: metrics.reporter) }
         if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: requestID) }
         let security = downstream.security
         if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: security == nil ? "http" : "https") }
@@ -712,12 +720,73 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if record?.responseDuration == nil, details == "via_upstream" { record?.responseDuration = elapsed() }
     }
 
-    /// Writes the record to the connection manager's access logs, once.
+    /// Writes the record to the connection manager's access logs and Istio's metrics, once.
     private func logRecord() {
         guard var record else { return }
         self.record = nil
         record.duration = elapsed()
-        worker.log(record, to: manager.accessLogs)
+        if !manager.accessLogs.isEmpty { worker.log(record, to: manager.accessLogs) }
+        if let metrics = manager.istioMetrics { recordMetrics(record, reporter: metrics.reporter) }
+    }
+
+    // MARK: - Istio metrics and metadata exchange
+
+    private func recordMetrics(_ record: AccessLogRecord, reporter: IstioRequestContext.Reporter) {
+        let security = downstream.security
+        let local = worker.workload
+        var context = IstioRequestContext(reporter: reporter)
+        context.destinationService = cluster?.config.meshService ?? Self.authorityHost(requestHead.headers.first(name: "host"))
+        switch reporter {
+        case .destination:
+            context.source = peer
+            context.destination = local
+            context.mutualTLS = security?.peerAuthenticated == true
+            if context.mutualTLS == true {
+                context.sourcePrincipal = security?.peerURIs.first
+                context.destinationPrincipal = security?.localURI
+            }
+        case .source:
+            // A client cannot tell how the server's proxy took the connection: Istio's client
+            // side reports `unknown` security, and principals only from its upstream TLS.
+            context.source = local
+            context.destination = peer
+        }
+        let milliseconds = Double(record.duration ?? 0) / 1_000_000
+        worker.istioMetrics.recordRequest(context.requestKey(record), durationMilliseconds: milliseconds,
+                                          requestBytes: record.bytesReceived, responseBytes: record.bytesSent)
+    }
+
+    /// The request as it leaves: inbound, the client's announcement is taken off before the
+    /// application sees it; outbound, this workload is announced to mesh services only (never
+    /// to an external host), replacing whatever the application put there.
+    private func exchangePeerMetadata(request headers: inout HTTPHeaders, reporter: IstioRequestContext.Reporter) {
+        headers.remove(name: PeerMetadataHeaders.metadata)
+        headers.remove(name: PeerMetadataHeaders.id)
+        if reporter == .source, cluster?.config.meshService != nil {
+            headers.add(name: PeerMetadataHeaders.id, value: worker.nodeID)
+            headers.add(name: PeerMetadataHeaders.metadata, value: worker.workloadHeader)
+        }
+    }
+
+    /// The response as it leaves: outbound, the server's announcement is read and taken off;
+    /// inbound, this workload answers a client that announced itself.
+    private func exchangePeerMetadata(response headers: inout HTTPHeaders, reporter: IstioRequestContext.Reporter) {
+        if reporter == .source, let announced = headers.first(name: PeerMetadataHeaders.metadata) {
+            peer = PeerMetadataHeaders.decode(announced)
+        }
+        headers.remove(name: PeerMetadataHeaders.metadata)
+        headers.remove(name: PeerMetadataHeaders.id)
+        if reporter == .destination, peer != nil {
+            headers.add(name: PeerMetadataHeaders.id, value: worker.nodeID)
+            headers.add(name: PeerMetadataHeaders.metadata, value: worker.workloadHeader)
+        }
+    }
+
+    /// `reviews:9080` → `reviews` (Istio's `destination_service` fallback when the cluster names no service).
+    static func authorityHost(_ authority: String?) -> String? {
+        guard let authority, !authority.isEmpty else { return nil }
+        if authority.hasPrefix("[") { return authority.firstIndex(of: "]").map { String(authority[...$0]) } ?? authority }
+        return authority.firstIndex(of: ":").map { String(authority[..<$0]) } ?? authority
     }
 
     private func finish() {

@@ -49,6 +49,14 @@ final class AdminServer: Sendable {
         return EventLoopFuture.whenAllSucceed(futures, on: loop)
     }
 
+    /// Every worker's Istio metrics, each taken on its own loop, merged.
+    func istioMetrics() -> EventLoopFuture<IstioMetricsSnapshot> {
+        let futures = workers.map { worker in worker.loop.submit { worker.istioMetrics.snapshot() } }
+        return EventLoopFuture.whenAllSucceed(futures, on: workers[0].loop).map { snapshots in
+            snapshots.reduce(into: IstioMetricsSnapshot()) { $0.merge($1) }
+        }
+    }
+
     func respond(method: HTTPMethod, uri: String) -> EventLoopFuture<(HTTPResponseStatus, String, String)> {
         let loop = workers[0].loop
         let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
@@ -71,7 +79,10 @@ final class AdminServer: Sendable {
         case "/stats":
             return workerStats().map { (.ok, "text/plain", self.statsText($0)) }
         case "/stats/prometheus":
-            return workerStats().map { (.ok, "text/plain; version=0.0.4", self.prometheusText($0)) }
+            // Envoy's own families, then Istio's standard metrics (what istio-proxy serves here).
+            return workerStats().and(istioMetrics()).map { stats, istio in
+                (.ok, "text/plain; version=0.0.4", self.prometheusText(stats) + istio.prometheusText())
+            }
         case "/quitquitquit" where method == .POST:
             loop.scheduleTask(in: .milliseconds(50)) { self.quit() }
             return loop.makeSucceededFuture((.ok, "text/plain", "OK\n"))

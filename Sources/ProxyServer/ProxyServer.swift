@@ -43,9 +43,10 @@ public struct ProxyServer: Sendable {
         let loops = Array(group.makeIterator())
         let secrets = SecretCache()
         let accessLogFiles = AccessLogFiles(log: log)
+        let workload = bootstrap.workload
         let workers = loops.enumerated().map {
             Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime, accessLogFiles: accessLogFiles,
-                   accessLogFlushInterval: accessLogFlushInterval)
+                   accessLogFlushInterval: accessLogFlushInterval, workload: workload, nodeID: bootstrap.node.id)
         }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)

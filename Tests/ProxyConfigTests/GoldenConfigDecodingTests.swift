@@ -67,6 +67,21 @@ enum GoldenResources {
         }
     }
 
+    /// Istio's metrics name the service behind a cluster: every inbound cluster of a workload
+    /// that serves a service, and every outbound cluster of a mesh service, says which.
+    @Test func serviceClustersNameTheirMeshService() throws {
+        let clusters = try GoldenResources.load("clusters", as: Envoy_Config_Cluster_V3_Cluster.self)
+            .filter { $0.0.hasPrefix("sidecar-embedded/") }
+        let decoded = Self.decodeEach(clusters) { try ClusterConfig(proto: $0, limits: Self.limits) }
+        let inbound = decoded.filter { $0.1.name.hasPrefix("inbound|") }
+        #expect(!inbound.isEmpty)
+        for (where_, config) in inbound {
+            #expect(config.meshService?.hasSuffix(".default.svc.cluster.local") == true, "\(where_)")
+        }
+        let outbound = decoded.filter { $0.1.name.hasPrefix("outbound|") }
+        #expect(outbound.contains { $0.1.meshService == "reviews.default.svc.cluster.local" })
+    }
+
     @Test func everyGoldenRouteTableDecodes() throws {
         let tables = try GoldenResources.load("routes", as: Envoy_Config_Route_V3_RouteConfiguration.self)
         #expect(!tables.isEmpty)

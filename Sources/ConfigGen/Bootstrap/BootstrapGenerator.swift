@@ -73,6 +73,9 @@ public enum BootstrapGenerator {
         var metadata: [String: Google_Protobuf_Value] = [
             "INTERCEPTION_MODE": Google_Protobuf_Value(stringValue: options.interception.rawValue),
             "NAMESPACE": Google_Protobuf_Value(stringValue: options.node.namespace),
+            // Istio's metrics name workloads by these (meshproxy's metadata exchange sends them).
+            "WORKLOAD_NAME": Google_Protobuf_Value(stringValue: options.node.name),
+            "CLUSTER_ID": Google_Protobuf_Value(stringValue: "Kubernetes"),
         ]
         if !options.labels.isEmpty {
             var labels = Google_Protobuf_Struct()

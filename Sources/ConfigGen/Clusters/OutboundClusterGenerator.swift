@@ -106,6 +106,7 @@ public struct OutboundClusterGenerator {
         var cluster = Envoy_Config_Cluster_V3_Cluster()
         cluster.name = name
         cluster.connectTimeout = duration(snapshot.meshConfig.connectTimeout, defaultSeconds: 10)
+        if service.location == .MESH_INTERNAL { cluster.metadata = MetricsAttachment.services([service]) }
         let endpoints = (snapshot.registry.endpoints[service.hostname] ?? []).filter { endpoint in
             endpoint.servicePort == port.number && (subset?.labels ?? [:]).allSatisfy { endpoint.labels[$0.key] == $0.value }
         }

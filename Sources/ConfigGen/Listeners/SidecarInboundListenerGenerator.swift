@@ -21,6 +21,8 @@ struct SidecarInboundListenerGenerator {
         var number: UInt32
         var protocolKind: ListenerProtocol
         var endpoint: InboundEndpoint
+        /// The services the workload serves on this port (none for a Sidecar's ingress entry).
+        var services: [MeshService] = []
     }
 
     func ports() throws -> [InboundPort] {
@@ -35,22 +37,38 @@ struct SidecarInboundListenerGenerator {
                                            reason: "\"\(text)\" is not 127.0.0.1:PORT, 0.0.0.0:PORT or unix:///path")
                 }
                 return InboundPort(bind: entry.bind.flatMap { $0.isEmpty ? nil : $0 } ?? proxy.address, number: number,
-                                   protocolKind: ListenerProtocol(protocolName: entry.port?.protocolName), endpoint: endpoint)
+                                   protocolKind: ListenerProtocol(protocolName: entry.port?.protocolName), endpoint: endpoint,
+                                   services: servicesServed(port: number))
             }
         }
-        guard let workload = proxy.workload else { return [] }
-        let reference = ResourceReference(kind: ResourceKind.workloadEntry.rawValue, namespace: workload.namespace, name: workload.name)
+        guard let reference = workloadReference else { return [] }
         var ports: [InboundPort] = []
         for service in snapshot.registry.services(backedBy: reference) {
             for endpoint in snapshot.registry.endpoints[service.hostname] ?? [] where endpoint.workload == reference {
-                // The first service to claim a port decides its protocol.
-                guard !ports.contains(where: { $0.number == endpoint.port }),
-                      let port = service.ports.first(where: { $0.number == endpoint.servicePort }) else { continue }
+                // The first service to claim a port decides its protocol; every service on it is named.
+                if let claimed = ports.firstIndex(where: { $0.number == endpoint.port }) {
+                    if !ports[claimed].services.contains(where: { $0.hostname == service.hostname }) { ports[claimed].services.append(service) }
+                    continue
+                }
+                guard let port = service.ports.first(where: { $0.number == endpoint.servicePort }) else { continue }
                 ports.append(InboundPort(bind: proxy.address, number: endpoint.port, protocolKind: ListenerProtocol(protocolName: port.protocolName),
-                                         endpoint: .socket(host: "127.0.0.1", port: endpoint.port)))
+                                         endpoint: .socket(host: "127.0.0.1", port: endpoint.port), services: [service]))
             }
         }
         return ports.sorted { $0.number < $1.number }
+    }
+
+    private var workloadReference: ResourceReference? {
+        proxy.workload.map { ResourceReference(kind: ResourceKind.workloadEntry.rawValue, namespace: $0.namespace, name: $0.name) }
+    }
+
+    /// The services whose endpoints on this workload take `port` (what a Sidecar ingress entry
+    /// for it serves), by host name.
+    private func servicesServed(port: UInt32) -> [MeshService] {
+        guard let reference = workloadReference else { return [] }
+        return snapshot.registry.services(backedBy: reference).filter { service in
+            (snapshot.registry.endpoints[service.hostname] ?? []).contains { $0.workload == reference && $0.port == port }
+        }.sorted { $0.hostname < $1.hostname }
     }
 
     /// A listener per port (NONE mode), its chains by the port's mTLS mode (`chains(_:mode:)`).
@@ -93,7 +111,11 @@ struct SidecarInboundListenerGenerator {
     }
 
     func clusters(_ ports: [InboundPort]) -> [Envoy_Config_Cluster_V3_Cluster] {
-        ports.map { InboundClusterGenerator.cluster(port: $0.number, endpoint: $0.endpoint) }
+        ports.map { port in
+            var cluster = InboundClusterGenerator.cluster(port: port.number, endpoint: port.endpoint)
+            cluster.metadata = MetricsAttachment.services(port.services.sorted { $0.hostname < $1.hostname })
+            return cluster
+        }
     }
 
     /// HTTP ports get an HTTP connection manager with one inline route to the app (Istio's

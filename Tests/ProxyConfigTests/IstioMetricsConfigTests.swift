@@ -1,0 +1,99 @@
+// What tells meshproxy to record Istio's metrics and whom to name: chain metadata, cluster services, node and peer metadata.
+
+import EnvoyAPI
+@testable import ProxyConfig
+import SwiftProtobuf
+import Telemetry
+import Testing
+
+@Suite struct IstioMetricsConfigTests {
+    static func listener(direction: Envoy_Config_Core_V3_TrafficDirection, stats: Google_Protobuf_Struct?) throws -> Envoy_Config_Listener_V3_Listener {
+        var listener = try AccessLogConfigTests.listener([])
+        listener.trafficDirection = direction
+        if let stats { listener.filterChains[0].metadata.filterMetadata["istio.stats"] = stats }
+        return listener
+    }
+
+    static func metrics(_ listener: Envoy_Config_Listener_V3_Listener) throws -> IstioMetricsSettings? {
+        let config = try ListenerConfig(proto: listener, limits: ConfigLimits())
+        guard case .tcp(let proxy) = config.filterChains[0].network else { throw ProxyConfigError("test", "not a tcp proxy") }
+        return proxy.istioMetrics
+    }
+
+    @Test func theReporterFollowsTheListenersDirection() throws {
+        #expect(try Self.metrics(Self.listener(direction: .inbound, stats: Google_Protobuf_Struct())) == IstioMetricsSettings(reporter: .destination))
+        #expect(try Self.metrics(Self.listener(direction: .outbound, stats: Google_Protobuf_Struct())) == IstioMetricsSettings(reporter: .source))
+        #expect(try Self.metrics(Self.listener(direction: .unspecified, stats: Google_Protobuf_Struct())) == IstioMetricsSettings(reporter: .source))
+        #expect(try Self.metrics(Self.listener(direction: .inbound, stats: nil)) == nil)
+    }
+
+    @Test func settingsItDoesNotImplementAreRefusedByName() throws {
+        var stats = Google_Protobuf_Struct()
+        stats.fields["metrics"] = Google_Protobuf_Value(listValue: Google_Protobuf_ListValue())
+        #expect(throws: ProxyConfigError("listeners[db].filter_chains[0].metadata.filter_metadata[istio.stats]", "not supported by meshproxy: metrics")) {
+            try Self.metrics(Self.listener(direction: .inbound, stats: stats))
+        }
+    }
+
+    @Test func aClusterNamesItsMeshServiceFromIstioMetadata() throws {
+        var service = Google_Protobuf_Struct()
+        service.fields["host"] = Google_Protobuf_Value(stringValue: "reviews.default.svc.cluster.local")
+        service.fields["name"] = Google_Protobuf_Value(stringValue: "reviews")
+        var istio = Google_Protobuf_Struct()
+        istio.fields["services"] = Google_Protobuf_Value(listValue: Google_Protobuf_ListValue(values: [Google_Protobuf_Value(structValue: service)]))
+        var metadata = Envoy_Config_Core_V3_Metadata()
+        #expect(ClusterConfig.meshService(metadata) == nil)
+        metadata.filterMetadata["istio"] = istio
+        #expect(ClusterConfig.meshService(metadata) == "reviews.default.svc.cluster.local")
+    }
+
+    @Test func theWorkloadComesFromNodeMetadataThenTheNodeID() throws {
+        var proto = Envoy_Config_Bootstrap_V3_Bootstrap()
+        proto.node.id = "sidecar~127.0.1.4~ratings-v1-5d9f.default~default.svc.cluster.local"
+        proto.dynamicResources.adsConfig.apiType = .deltaGrpc
+        proto.dynamicResources.adsConfig.grpcServices = [Envoy_Config_Core_V3_GrpcService()]
+        proto.dynamicResources.adsConfig.grpcServices[0].envoyGrpc.clusterName = "xds-grpc"
+        var xds = Envoy_Config_Cluster_V3_Cluster()
+        xds.name = "xds-grpc"
+        xds.loadAssignment.clusterName = "xds-grpc"
+        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
+        endpoint.endpoint.address.socketAddress.address = "127.0.0.1"
+        endpoint.endpoint.address.socketAddress.portValue = 15010
+        var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
+        group.lbEndpoints = [endpoint]
+        xds.loadAssignment.endpoints = [group]
+        proto.staticResources.clusters = [xds]
+        let bare = try ProxyBootstrap(proto: proto).workload
+        #expect(bare == WorkloadMetadata(workload: "ratings-v1-5d9f", namespace: "default", labels: [:], cluster: "Kubernetes"))
+
+        var labels = Google_Protobuf_Struct()
+        labels.fields["app"] = Google_Protobuf_Value(stringValue: "ratings")
+        proto.node.metadata.fields = [
+            "WORKLOAD_NAME": Google_Protobuf_Value(stringValue: "ratings-v1"),
+            "NAMESPACE": Google_Protobuf_Value(stringValue: "shop"),
+            "CLUSTER_ID": Google_Protobuf_Value(stringValue: "east"),
+            "LABELS": Google_Protobuf_Value(structValue: labels),
+        ]
+        let described = try ProxyBootstrap(proto: proto).workload
+        #expect(described == WorkloadMetadata(workload: "ratings-v1", namespace: "shop", labels: ["app": "ratings"], cluster: "east"))
+    }
+
+    @Test func peerMetadataRoundTripsThroughItsHeader() throws {
+        let workload = WorkloadMetadata(workload: "reviews-v2", namespace: "default", labels: ["app": "reviews", "version": "v2"], cluster: "Kubernetes")
+        let header = PeerMetadataHeaders.encode(workload)
+        #expect(PeerMetadataHeaders.decode(header) == workload)
+        // Not base64, or base64 of something that is not a Struct: nobody is named.
+        #expect(PeerMetadataHeaders.decode("not base64!") == nil)
+        #expect(PeerMetadataHeaders.decode(Base64.encode([0xFF, 0xFF, 0xFF])) == nil)
+    }
+
+    @Test func base64MatchesRFC4648() {
+        let vectors = ["": "", "f": "Zg==", "fo": "Zm8=", "foo": "Zm9v", "foob": "Zm9vYg==", "fooba": "Zm9vYmE=", "foobar": "Zm9vYmFy"]
+        for (plain, encoded) in vectors {
+            #expect(Base64.encode(Array(plain.utf8)) == encoded)
+            #expect(Base64.decode(encoded) == Array(plain.utf8))
+        }
+        #expect(Base64.decode("Zm9") == nil)  // not a multiple of four
+        #expect(Base64.decode("Zg==Zg==") == nil)  // data after padding
+    }
+}
