@@ -58,7 +58,7 @@ extension MeshSnapshot {
     /// Whether a workload's proxy records Istio's standard metrics: on, unless the most specific
     /// Telemetry resource with metrics settings (workload, then namespace, then mesh) disables
     /// all metrics for the Prometheus provider. Per-metric and per-tag overrides are not
-    /// translated yet; validation says so.
+    /// translated yet (README, "Not yet").
     func standardMetricsEnabled(namespace: String, labels: [String: String]) -> Bool {
         let root = meshConfig.effectiveRootNamespace
         let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
