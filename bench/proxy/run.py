@@ -13,7 +13,7 @@ Per round, interleaved (direct, Envoy, meshproxy, ...):
 - RSS idle (after config arrived) and after load; per-worker open connections mid-run.
 
 Usage: bench/proxy/run.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
-       [--seconds 8] [--rounds 3] [--concurrency 2] [--json bench/results/proxy.json] [--perf perf.data]
+       [--seconds 8] [--rounds 3] [--concurrency 2] [--json bench/results/proxy.json] [--perf perf.data] [--access-log] [--istio-metrics on|off]
 Installs nginx, wrk and h2load (nghttp2-client) from Debian when missing. Never asserts a
 threshold: it prints the raw figures, the medians and the ratios.
 """
@@ -67,9 +67,18 @@ spec:
   accessLogging: [{providers: [{name: envoy}]}]
 """
 
+# Istio's standard metrics are on by default (meshproxy records them; Envoy cannot); this turns
+# them off for the on/off comparison.
+NO_ISTIO_METRICS = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-metrics, namespace: istio-system}
+spec:
+  metrics: [{providers: [{name: prometheus}], overrides: [{disabled: true}]}]
+"""
 
-def mesh_config(access_log=False):
-    docs = ([ACCESS_LOGGING] if access_log else []) + [f"""apiVersion: networking.istio.io/v1
+
+def mesh_config(access_log=False, istio_metrics=True):
+    docs = ([ACCESS_LOGGING] if access_log else []) + ([] if istio_metrics else [NO_ISTIO_METRICS]) + [f"""apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: web, namespace: default}}
 spec:
@@ -258,6 +267,8 @@ def main():
     parser = proxy_arguments(__doc__.splitlines()[0], seconds=8)
     parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
     parser.add_argument("--perf", help="record meshproxy's first wrk run with `perf record` into this file")
+    parser.add_argument("--istio-metrics", choices=["on", "off"], default="on",
+                        help="Istio's standard metrics in meshproxy (on: Istio's default; off: a Telemetry resource disables them)")
     parser.add_argument("--access-log", action="store_true",
                         help="mesh-wide access logs (Istio's `envoy` provider: a line per request on each proxy's stdout, kept in a file)")
     parser.add_argument("--perf-call-graph", default="dwarf", help="perf's --call-graph: dwarf (Swift's runtime calls are leaves without frames) or fp")
@@ -274,7 +285,7 @@ def main():
         config = os.path.join(work, "config")
         os.makedirs(config)
         with open(os.path.join(config, "mesh.yaml"), "w") as f:
-            f.write(mesh_config(args.access_log))
+            f.write(mesh_config(args.access_log, args.istio_metrics == "on"))
         with open(os.path.join(work, "nginx.conf"), "w") as f:
             f.write(NGINX_CONF.format(work=work, address=NGINX, body=BODY))
         for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -370,7 +381,7 @@ def main():
                 with open(os.path.join(work, f"{name}.log"), errors="replace") as f:
                     logged[name] = sum(1 for line in f if line.startswith("[") and '" 200 ' in line)
             print(f"access-log lines written: {logged}")
-        result = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds, "access_log": args.access_log,
+        result = {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds, "access_log": args.access_log, "istio_metrics": args.istio_metrics,
                   "access_log_lines": logged,
                   "concurrency": args.concurrency, "latency_rate_rps": args.rps * 4,
                   "envoy_version": subprocess.run([args.envoy, "--version"], capture_output=True, text=True).stdout.strip(),
