@@ -8,6 +8,7 @@ import NIOPosix
 @testable import ProxyCore
 import ProxyUpstream
 import SwiftProtobuf
+import Telemetry
 import Testing
 
 /// An upstream that echoes what it reads and, when the client half-closes, answers "bye" and
@@ -45,14 +46,15 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// A proxy listener on one worker whose snapshot has `clusters`; returns its port.
-    static func proxy(to clusterName: String, clusters: [String: UpstreamCluster], group: EventLoopGroup) throws -> (Channel, Worker) {
+    static func proxy(to clusterName: String, clusters: [String: UpstreamCluster], group: EventLoopGroup,
+                      istioMetrics: IstioMetricsSettings? = nil) throws -> (Channel, Worker) {
         let loop = group.next()
         let worker = Worker(index: 0, loop: loop)
         try loop.submit { worker.snapshot = ProxySnapshot(version: 1, listeners: [:], routeTables: [:], clusters: clusters) }.wait()
         var proto = Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy()
         proto.statPrefix = "db"
         proto.cluster = clusterName
-        let config = try TCPProxyConfig(proto: proto, limits: ConfigLimits(), at: "test")
+        let config = try TCPProxyConfig(proto: proto, istioMetrics: istioMetrics, limits: ConfigLimits(), at: "test")
         let server = try ServerBootstrap(group: loop)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -124,5 +126,36 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
         #expect(try Self.exchange(port: orphan.localAddress!.port!, message: "hello") == "")
         #expect(try group.next().submit { worker.stats.upstreamConnectFailures }.wait() == 1)
         #expect(try group.next().submit { orphanWorker.stats.tcpNoCluster }.wait() == 1)
+    }
+
+    /// Istio's TCP metrics count each connection opened and closed and the bytes each way
+    /// (sent: to the client), in one series per peer and service.
+    @Test func istioTCPMetricsCountConnectionsAndBytes() throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let upstream = try ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(HalfCloseEcho()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        let (proxy, worker) = try Self.proxy(to: "db", clusters: ["db": try Self.cluster(port: upstream.localAddress!.port!)], group: group,
+                                             istioMetrics: IstioMetricsSettings(reporter: .source))
+        let big = String(repeating: "0123456789", count: 10_000)
+        #expect(try Self.exchange(port: proxy.localAddress!.port!, message: "hello") == "hellobye")
+        #expect(try Self.exchange(port: proxy.localAddress!.port!, message: big) == big + "bye")
+        var connections: [IstioSeriesKey: IstioSeries.Connections] = [:]
+        for _ in 0..<50 {  // the proxy's side closes just after the client saw EOF
+            connections = try group.next().submit { worker.istioMetrics.snapshot().connections }.wait()
+            if connections.values.first?.closed == 2 { break }
+            usleep(100_000)
+        }
+        #expect(connections.count == 1)
+        let series = try #require(connections.first)
+        let labels = Dictionary(uniqueKeysWithValues: zip(IstioSeries.connectionLabels, series.key.values))
+        #expect(labels["reporter"] == "source" && labels["request_protocol"] == "tcp" && labels["response_flags"] == "-")
+        #expect(series.value.opened == 2 && series.value.closed == 2)
+        #expect(series.value.receivedBytes == UInt64(5 + big.utf8.count))
+        #expect(series.value.sentBytes == UInt64(8 + big.utf8.count + 3))
     }
 }
