@@ -45,6 +45,16 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
         return UpstreamCluster(config: config, assignment: try LoadAssignment(proto: proto.loadAssignment), previous: nil)
     }
 
+    /// An upstream that echoes what it reads and says "bye" when the client half-closes.
+    static func echoUpstream(group: EventLoopGroup) throws -> Channel {
+        try ServerBootstrap(group: group)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(HalfCloseEcho()) }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+    }
+
     /// A proxy listener on one worker whose snapshot has `clusters`; returns its port.
     static func proxy(to clusterName: String, clusters: [String: UpstreamCluster], group: EventLoopGroup,
                       istioMetrics: IstioMetricsSettings? = nil) throws -> (Channel, Worker) {
@@ -96,12 +106,7 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
     @Test func bytesAndHalfClosesCrossTheProxyBothWays() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        let upstream = try ServerBootstrap(group: group)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(HalfCloseEcho()) }
-            }
-            .bind(host: "127.0.0.1", port: 0).wait()
+        let upstream = try Self.echoUpstream(group: group)
         let cluster = try Self.cluster(port: upstream.localAddress!.port!)
         let (proxy, worker) = try Self.proxy(to: "db", clusters: ["db": cluster], group: group)
         let big = String(repeating: "0123456789", count: 100_000)
@@ -133,12 +138,7 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
     @Test func istioTCPMetricsCountConnectionsAndBytes() throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
-        let upstream = try ServerBootstrap(group: group)
-            .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(HalfCloseEcho()) }
-            }
-            .bind(host: "127.0.0.1", port: 0).wait()
+        let upstream = try Self.echoUpstream(group: group)
         let (proxy, worker) = try Self.proxy(to: "db", clusters: ["db": try Self.cluster(port: upstream.localAddress!.port!)], group: group,
                                              istioMetrics: IstioMetricsSettings(reporter: .source))
         let big = String(repeating: "0123456789", count: 10_000)
