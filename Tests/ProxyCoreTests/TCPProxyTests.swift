@@ -8,6 +8,7 @@ import NIOPosix
 @testable import ProxyCore
 import ProxyUpstream
 import SwiftProtobuf
+import Synchronization
 import Telemetry
 import Testing
 
@@ -56,8 +57,10 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
     }
 
     /// A proxy listener on one worker whose snapshot has `clusters`; returns its port.
+    /// `accepted` sees each client connection the proxy takes.
     static func proxy(to clusterName: String, clusters: [String: UpstreamCluster], group: EventLoopGroup,
-                      istioMetrics: IstioMetricsSettings? = nil) throws -> (Channel, Worker) {
+                      istioMetrics: IstioMetricsSettings? = nil,
+                      accepted: @escaping @Sendable (Channel) -> Void = { _ in }) throws -> (Channel, Worker) {
         let loop = group.next()
         let worker = Worker(index: 0, loop: loop)
         try loop.submit { worker.snapshot = ProxySnapshot(version: 1, listeners: [:], routeTables: [:], clusters: clusters) }.wait()
@@ -67,7 +70,8 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
         let config = try TCPProxyConfig(proto: proto, istioMetrics: istioMetrics, limits: ConfigLimits(), at: "test")
         let server = try ServerBootstrap(group: loop)
             .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
+                accepted(channel)
+                return channel.eventLoop.makeCompletedFuture {
                     try TCPProxySession.install(config, on: channel, worker: worker, upstreamBindAddress: nil)
                 }
             }
@@ -139,17 +143,27 @@ final class HalfCloseEcho: ChannelInboundHandler, @unchecked Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { try? group.syncShutdownGracefully() }
         let upstream = try Self.echoUpstream(group: group)
+        let clients = Mutex<[Channel]>([])
         let (proxy, worker) = try Self.proxy(to: "db", clusters: ["db": try Self.cluster(port: upstream.localAddress!.port!)], group: group,
-                                             istioMetrics: IstioMetricsSettings(reporter: .source))
+                                             istioMetrics: IstioMetricsSettings(reporter: .source),
+                                             accepted: { channel in clients.withLock { $0.append(channel) } })
         let big = String(repeating: "0123456789", count: 10_000)
         #expect(try Self.exchange(port: proxy.localAddress!.port!, message: "hello") == "hellobye")
         #expect(try Self.exchange(port: proxy.localAddress!.port!, message: big) == big + "bye")
-        var connections: [IstioSeriesKey: IstioSeries.Connections] = [:]
-        for _ in 0..<50 {  // the proxy's side closes just after the client saw EOF
-            connections = try group.next().submit { worker.istioMetrics.snapshot().connections }.wait()
-            if connections.values.first?.closed == 2 { break }
-            usleep(100_000)
+        // The proxy's side of each connection closes just after its client saw EOF; the session
+        // records the close before the channel closes. Each close is awaited for 5 s at most.
+        let accepted = clients.withLock { $0 }
+        #expect(accepted.count == 2)
+        for channel in accepted {
+            let closed = channel.eventLoop.makePromise(of: Void.self)
+            let timeout = channel.eventLoop.scheduleTask(in: .seconds(5)) { closed.fail(ChannelError.ioOnClosedChannel) }
+            channel.closeFuture.whenComplete { _ in
+                timeout.cancel()
+                closed.succeed()
+            }
+            try closed.futureResult.wait()
         }
+        let connections = try group.next().submit { worker.istioMetrics.snapshot().connections }.wait()
         #expect(connections.count == 1)
         let series = try #require(connections.first)
         let labels = Dictionary(uniqueKeysWithValues: zip(IstioSeries.connectionLabels, series.key.values))
