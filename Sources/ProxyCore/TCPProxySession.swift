@@ -158,7 +158,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         guard var context = metrics, let record else { return }
         context.destinationService = service
         metrics = context
-        worker.istioMetrics.recordConnectionOpened(context.connectionKey(record))
+        worker.istioMetrics.recordConnectionOpened(context.connectionSeries(record))
         metricsTimer = downstream.eventLoop.scheduleRepeatedTask(initialDelay: Self.metricsReportInterval,
                                                                  delay: Self.metricsReportInterval) { [weak self] _ in
             self?.reportBytes()
@@ -173,7 +173,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         guard received > 0 || sent > 0 else { return }
         reportedFromDownstream = bytesFromDownstream
         reportedFromUpstream = bytesFromUpstream
-        worker.istioMetrics.recordConnectionBytes(context.connectionKey(record), sent: sent, received: received)
+        worker.istioMetrics.recordConnectionBytes(context.connectionSeries(record), sent: sent, received: received)
     }
 
     private func connect(to host: UpstreamHost, in cluster: UpstreamCluster) {
@@ -293,8 +293,8 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
                 // to the series with the connection's final flags.
                 let received = bytesFromDownstream - reportedFromDownstream
                 let sent = bytesFromUpstream - reportedFromUpstream
-                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(context.connectionKey(record), sent: sent, received: received) }
-                worker.istioMetrics.recordConnectionClosed(context.connectionKey(record))
+                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(context.connectionSeries(record), sent: sent, received: received) }
+                worker.istioMetrics.recordConnectionClosed(context.connectionSeries(record))
             }
             self.record = nil
             record.bytesReceived = bytesFromDownstream

@@ -57,9 +57,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private var record: AccessLogRecord?
     /// The request's `x-request-id` (the client's, or one made here, as Envoy does for every request).
     private var requestID = ""
-    /// The workload at the other end, as its proxy announced it (metadata exchange): the
-    /// client's on inbound listeners, the server's on outbound ones.
-    private var peer: WorkloadMetadata?
+    /// The workload at the other end as its proxy announced it (metadata exchange, still
+    /// encoded: the worker decodes each distinct one once): the client's on inbound listeners,
+    /// the server's on outbound ones.
+    private var peerAnnouncement: String?
 
     static let retryBufferLimit = 64 * 1024
 
@@ -89,8 +90,8 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if record != nil, !requestHead.headers.contains(name: "x-request-id") {
             record?.requestHeaders?.add(name: "x-request-id", value: requestID)
         }
-        if manager.istioMetrics?.reporter == .destination, let announced = requestHead.headers.first(name: PeerMetadataHeaders.metadata) {
-            peer = PeerMetadataHeaders.decode(announced)
+        if manager.istioMetrics?.reporter == .destination {
+            peerAnnouncement = requestHead.headers.first(name: PeerMetadataHeaders.metadata)
         }
         let snapshot = worker.snapshot
         guard case .route(let route) = Router.decide(requestHead, manager: manager, snapshot: snapshot, scheme: "http") else {
@@ -732,27 +733,32 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     // MARK: - Istio metrics and metadata exchange
 
     private func recordMetrics(_ record: AccessLogRecord, reporter: IstioRequestContext.Reporter) {
-        let security = downstream.security
-        let local = worker.workload
-        var context = IstioRequestContext(reporter: reporter)
-        context.destinationService = cluster?.config.meshService ?? Self.authorityHost(requestHead.headers.first(name: "host"))
+        var key = IstioPeerKey(reporter: reporter, announcement: peerAnnouncement)
+        key.destinationService = cluster?.config.meshService ?? Self.authorityHost(requestHead.headers.first(name: "host"))
+        let security: IstioSecurityPolicy
         switch reporter {
         case .destination:
-            context.source = peer
-            context.destination = local
-            context.mutualTLS = security?.peerAuthenticated == true
-            if context.mutualTLS == true {
-                context.sourcePrincipal = security?.peerURIs.first
-                context.destinationPrincipal = security?.localURI
+            let connection = downstream.security
+            security = connection?.peerAuthenticated == true ? .mutualTLS : .none
+            if security == .mutualTLS {
+                key.sourcePrincipal = connection?.peerURIs.first
+                key.destinationPrincipal = connection?.localURI
             }
         case .source:
             // A client cannot tell how the server's proxy took the connection: Istio's client
             // side reports `unknown` security, and principals only from its upstream TLS.
-            context.source = local
-            context.destination = peer
+            security = .unknown
+        }
+        let labels = worker.istioMetrics.peerLabels(for: key) { [worker] key in
+            let peer = key.announcement.flatMap(PeerMetadataHeaders.decode)
+            return IstioRequestContext(reporter: key.reporter, source: key.reporter == .destination ? peer : worker.workload,
+                                       destination: key.reporter == .destination ? worker.workload : peer,
+                                       sourcePrincipal: key.sourcePrincipal, destinationPrincipal: key.destinationPrincipal,
+                                       destinationService: key.destinationService)
         }
         let milliseconds = Double(record.duration ?? 0) / 1_000_000
-        worker.istioMetrics.recordRequest(context.requestKey(record), durationMilliseconds: milliseconds,
+        worker.istioMetrics.recordRequest(IstioRequestSeries(peer: labels, security: security, record: record),
+                                          durationMilliseconds: milliseconds,
                                           requestBytes: record.bytesReceived, responseBytes: record.bytesSent)
     }
 
@@ -772,11 +778,11 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     /// inbound, this workload answers a client that announced itself.
     private func exchangePeerMetadata(response headers: inout HTTPHeaders, reporter: IstioRequestContext.Reporter) {
         if reporter == .source, let announced = headers.first(name: PeerMetadataHeaders.metadata) {
-            peer = PeerMetadataHeaders.decode(announced)
+            peerAnnouncement = announced
         }
         headers.remove(name: PeerMetadataHeaders.metadata)
         headers.remove(name: PeerMetadataHeaders.id)
-        if reporter == .destination, peer != nil {
+        if reporter == .destination, peerAnnouncement != nil {
             headers.add(name: PeerMetadataHeaders.id, value: worker.nodeID)
             headers.add(name: PeerMetadataHeaders.metadata, value: worker.workloadHeader)
         }

@@ -39,7 +39,7 @@ import Testing
                                          sourcePrincipal: "spiffe://cluster.local/ns/default/sa/bookinfo-productpage",
                                          destinationPrincipal: "spiffe://cluster.local/ns/default/sa/bookinfo-reviews",
                                          destinationService: "reviews.default.svc.cluster.local", mutualTLS: true)
-        let labels = Dictionary(uniqueKeysWithValues: zip(IstioSeries.requestLabels, server.requestKey(Self.record(code: 200)).values))
+        let labels = Dictionary(uniqueKeysWithValues: zip(IstioSeries.requestLabels, server.requestSeries(Self.record(code: 200)).key.values))
         #expect(labels["reporter"] == "destination" && labels["source_workload"] == "productpage-v1")
         #expect(labels["source_canonical_service"] == "productpage" && labels["source_canonical_revision"] == "v1")
         #expect(labels["destination_canonical_revision"] == "2.0", "the canonical-revision label wins over version")
@@ -51,29 +51,60 @@ import Testing
         let client = IstioRequestContext(reporter: .source, source: Self.productpage, destinationService: "api.example.com")
         var failed = Self.record(code: 503, grpc: true)
         failed.responseFlags = [.upstreamConnectionFailure, .upstreamRetryLimitExceeded]
-        let outbound = Dictionary(uniqueKeysWithValues: zip(IstioSeries.requestLabels, client.requestKey(failed).values))
+        let outbound = Dictionary(uniqueKeysWithValues: zip(IstioSeries.requestLabels, client.requestSeries(failed).key.values))
         #expect(outbound["destination_workload"] == "unknown" && outbound["destination_canonical_revision"] == "unknown")
         #expect(outbound["destination_service_name"] == "api.example.com" && outbound["destination_service_namespace"] == "unknown")
         #expect(outbound["request_protocol"] == "grpc" && outbound["grpc_response_status"] == "14")
         #expect(outbound["response_flags"] == "UF,URX" && outbound["connection_security_policy"] == "unknown")
 
-        let tcp = client.connectionKey(AccessLogRecord(startTime: 0))
+        let tcp = client.connectionSeries(AccessLogRecord(startTime: 0)).key
         #expect(tcp.values.count == IstioSeries.connectionLabels.count && tcp.values[20] == "tcp")
     }
 
     @Test func workersMergeIntoOneSeriesEach() {
-        let key = IstioRequestContext(reporter: .source, source: Self.productpage).requestKey(Self.record(code: 200))
-        let other = IstioRequestContext(reporter: .source, source: Self.productpage).requestKey(Self.record(code: 500))
+        // Each worker builds its own peer labels: series from different workers (or from a
+        // worker whose peer cache started afresh) meet by their label values.
+        let key = IstioRequestContext(reporter: .source, source: Self.productpage).requestSeries(Self.record(code: 200))
+        let same = IstioRequestContext(reporter: .source, source: Self.productpage).requestSeries(Self.record(code: 200))
+        let other = IstioRequestContext(reporter: .source, source: Self.productpage).requestSeries(Self.record(code: 500))
+        #expect(key != same, "recorded apart: different label objects")
         let first = IstioMetricsRecorder()
         let second = IstioMetricsRecorder()
         first.recordRequest(key, durationMilliseconds: 3, requestBytes: 0, responseBytes: 1200)
-        second.recordRequest(key, durationMilliseconds: 7, requestBytes: 10, responseBytes: 800)
+        second.recordRequest(same, durationMilliseconds: 7, requestBytes: 10, responseBytes: 800)
         second.recordRequest(other, durationMilliseconds: 1, requestBytes: 0, responseBytes: 0)
+        second.recordRequest(key, durationMilliseconds: 2, requestBytes: 0, responseBytes: 0)
+        #expect(second.snapshot().requests[key.key]?.total == 2, "one worker's two label objects, one series")
         var merged = first.snapshot()
         merged.merge(second.snapshot())
         #expect(merged.requests.count == 2)
-        #expect(merged.requests[key]?.total == 2 && merged.requests[key]?.durationMilliseconds.sum == 10)
-        #expect(merged.requests[key]?.responseBytes.count == 2 && merged.requests[other]?.total == 1)
+        #expect(merged.requests[key.key]?.total == 3 && merged.requests[key.key]?.durationMilliseconds.sum == 12)
+        #expect(merged.requests[key.key]?.responseBytes.count == 3 && merged.requests[other.key]?.total == 1)
+    }
+
+    @Test func peerLabelsAreBuiltOncePerPeerAndService() {
+        let recorder = IstioMetricsRecorder()
+        var builds = 0
+        func build(_ key: IstioPeerKey) -> IstioRequestContext {
+            builds += 1
+            return IstioRequestContext(reporter: key.reporter, source: Self.productpage, destinationService: key.destinationService)
+        }
+        let reviews = IstioPeerKey(reporter: .source, announcement: "abc", destinationService: "reviews.default.svc.cluster.local")
+        let ratings = IstioPeerKey(reporter: .source, announcement: "abc", destinationService: "ratings.default.svc.cluster.local")
+        let first = recorder.peerLabels(for: reviews, build: build)
+        #expect(recorder.peerLabels(for: reviews, build: build) === first)
+        let other = recorder.peerLabels(for: ratings, build: build)
+        #expect(other !== first && other.values[14] == "ratings.default.svc.cluster.local")
+        #expect(recorder.peerLabels(for: reviews, build: build) === first, "found again past the last-peer shortcut")
+        #expect(builds == 2)
+
+        // A client announcing a new identity each time cannot grow the cache without bound.
+        for index in 0...IstioMetricsRecorder.peerCacheLimit {
+            _ = recorder.peerLabels(for: IstioPeerKey(reporter: .destination, announcement: "peer-\(index)"), build: build)
+        }
+        #expect(builds == 2 + IstioMetricsRecorder.peerCacheLimit + 1)
+        _ = recorder.peerLabels(for: reviews, build: build)
+        #expect(builds == 2 + IstioMetricsRecorder.peerCacheLimit + 2, "the cache started afresh at its limit")
     }
 
     /// The whole exposition through the real Prometheus tooling (`promtool`, installed by
@@ -84,8 +115,8 @@ import Testing
         odd.labels["version"] = "v1 \"quoted\" \\ back\nslash"
         let context = IstioRequestContext(reporter: .destination, source: odd, destination: Self.reviews,
                                           destinationService: "reviews.default.svc.cluster.local", mutualTLS: false)
-        recorder.recordRequest(context.requestKey(Self.record(code: 200)), durationMilliseconds: 2.5, requestBytes: 0, responseBytes: 512)
-        let tcp = context.connectionKey(AccessLogRecord(startTime: 0))
+        recorder.recordRequest(context.requestSeries(Self.record(code: 200)), durationMilliseconds: 2.5, requestBytes: 0, responseBytes: 512)
+        let tcp = context.connectionSeries(AccessLogRecord(startTime: 0))
         recorder.recordConnectionOpened(tcp)
         recorder.recordConnectionBytes(tcp, sent: 100, received: 40)
         recorder.recordConnectionClosed(tcp)

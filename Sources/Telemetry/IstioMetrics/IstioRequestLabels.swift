@@ -55,35 +55,28 @@ public struct IstioRequestContext: Sendable {
         self.mutualTLS = mutualTLS
     }
 
-    /// The series of a finished request: `IstioSeries.requestLabels`' values, `unknown` for
-    /// what nobody said.
-    public func requestKey(_ record: AccessLogRecord) -> IstioSeriesKey {
-        let contentType = record.requestHeaders?.first(name: "content-type") ?? ""
-        let isGRPC = contentType.hasPrefix("application/grpc")
-        return IstioSeriesKey(peerLabels() + [
-            isGRPC ? "grpc" : "http",
-            String(record.responseCode),
-            isGRPC ? record.grpcStatus.map(String.init) ?? "" : "",
-            record.responseFlags.shortCodes,
-            securityPolicy,
-        ])
+    /// `connection_security_policy`.
+    public var securityPolicy: IstioSecurityPolicy {
+        guard let mutualTLS else { return .unknown }
+        return mutualTLS ? .mutualTLS : .none
     }
 
-    /// The series of a TCP connection: `IstioSeries.connectionLabels`' values.
-    public func connectionKey(_ record: AccessLogRecord) -> IstioSeriesKey {
-        IstioSeriesKey(peerLabels() + ["tcp", record.responseFlags.shortCodes, securityPolicy])
+    /// The series of a finished request.
+    public func requestSeries(_ record: AccessLogRecord) -> IstioRequestSeries {
+        IstioRequestSeries(peer: peerLabels(), security: securityPolicy, record: record)
     }
 
-    private var securityPolicy: String {
-        guard let mutualTLS else { return "unknown" }
-        return mutualTLS ? "mutual_tls" : "none"
+    /// The series of a TCP connection.
+    public func connectionSeries(_ record: AccessLogRecord) -> IstioConnectionSeries {
+        IstioConnectionSeries(peer: peerLabels(), security: securityPolicy, flags: record.responseFlags)
     }
 
-    /// reporter through destination_cluster.
-    private func peerLabels() -> [String] {
+    /// reporter through destination_cluster: the labels every request between the same two
+    /// workloads for one service shares.
+    public func peerLabels() -> IstioPeerLabels {
         let unknown = "unknown"
         let (serviceName, serviceNamespace) = Self.serviceParts(destinationService)
-        return [
+        return IstioPeerLabels([
             reporter.rawValue,
             source?.workload ?? unknown, source?.canonicalService ?? unknown, source?.canonicalRevision ?? unknown,
             source?.namespace ?? unknown, sourcePrincipal ?? unknown,
@@ -92,13 +85,13 @@ public struct IstioRequestContext: Sendable {
             destination?.labels["app"] ?? unknown, destination?.labels["version"] ?? unknown,
             destinationService ?? unknown, serviceName ?? unknown, serviceNamespace ?? destination?.namespace ?? unknown,
             destination?.canonicalService ?? unknown, destination?.canonicalRevision ?? unknown, destination?.cluster ?? unknown,
-        ]
+        ])
     }
 
     /// `reviews.default.svc.cluster.local` → (`reviews`, `default`); another host is its own name.
     static func serviceParts(_ host: String?) -> (String?, String?) {
         guard let host else { return (nil, nil) }
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        let parts = host.split(separator: ".", maxSplits: 3, omittingEmptySubsequences: false)
         if parts.count >= 3, parts[2] == "svc" { return (String(parts[0]), String(parts[1])) }
         return (host, nil)
     }

@@ -2,7 +2,7 @@
 
 /// The label values of one series, in the order of `IstioSeries.requestLabels` (HTTP and gRPC)
 /// or `IstioSeries.connectionLabels` (TCP). Values are already Istio's: `unknown` where a peer
-/// did not say.
+/// did not say. This is the scrape's form; recording uses `IstioRequestSeries`.
 public struct IstioSeriesKey: Hashable, Sendable, Comparable {
     public let values: [String]
     public init(_ values: [String]) { self.values = values }
@@ -10,6 +10,70 @@ public struct IstioSeriesKey: Hashable, Sendable, Comparable {
     public static func < (lhs: IstioSeriesKey, rhs: IstioSeriesKey) -> Bool {
         lhs.values.lexicographicallyPrecedes(rhs.values)
     }
+}
+
+/// The first 20 label values of a series (reporter through `destination_cluster`), built once
+/// per peer and service and shared by reference, so a request's series hashes an address and a
+/// few numbers instead of 25 strings.
+public final class IstioPeerLabels: Hashable, Sendable {
+    public let values: [String]
+    public init(_ values: [String]) { self.values = values }
+
+    public static func == (lhs: IstioPeerLabels, rhs: IstioPeerLabels) -> Bool { lhs === rhs }
+    public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
+}
+
+/// `connection_security_policy`: what the reporting proxy saw of the connection's TLS.
+public enum IstioSecurityPolicy: String, Sendable, Hashable {
+    case mutualTLS = "mutual_tls"
+    case none
+    /// A client sidecar cannot tell how the server's proxy took the connection.
+    case unknown
+}
+
+/// One request series as a worker records it: its peer labels by reference and the outcome.
+public struct IstioRequestSeries: Hashable, Sendable {
+    public let peer: IstioPeerLabels
+    public let security: IstioSecurityPolicy
+    public let isGRPC: Bool
+    public let responseCode: Int
+    /// Only for gRPC: Istio leaves the label empty for plain HTTP.
+    public let grpcStatus: Int?
+    public let flags: ResponseFlags
+
+    public init(peer: IstioPeerLabels, security: IstioSecurityPolicy, record: AccessLogRecord) {
+        self.peer = peer
+        self.security = security
+        let contentType = record.requestHeaders?.first(name: "content-type")
+        isGRPC = contentType?.hasPrefix("application/grpc") ?? false
+        responseCode = record.responseCode
+        grpcStatus = isGRPC ? record.grpcStatus : nil
+        flags = record.responseFlags
+    }
+
+    /// The label values, in `IstioSeries.requestLabels`' order.
+    public var key: IstioSeriesKey {
+        IstioSeriesKey(peer.values + [
+            isGRPC ? "grpc" : "http", String(responseCode), grpcStatus.map(String.init) ?? "", flags.shortCodes,
+            security.rawValue,
+        ])
+    }
+}
+
+/// One TCP series as a worker records it.
+public struct IstioConnectionSeries: Hashable, Sendable {
+    public let peer: IstioPeerLabels
+    public let security: IstioSecurityPolicy
+    public let flags: ResponseFlags
+
+    public init(peer: IstioPeerLabels, security: IstioSecurityPolicy, flags: ResponseFlags) {
+        self.peer = peer
+        self.security = security
+        self.flags = flags
+    }
+
+    /// The label values, in `IstioSeries.connectionLabels`' order.
+    public var key: IstioSeriesKey { IstioSeriesKey(peer.values + ["tcp", flags.shortCodes, security.rawValue]) }
 }
 
 public enum IstioSeries {
