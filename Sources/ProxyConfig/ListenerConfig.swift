@@ -59,6 +59,9 @@ public struct ListenerConfig: Sendable {
     public var restoresOriginalDestination: Bool { useOriginalDestination || listenerFilters.contains(.originalDestination) }
     public var filterChains: [FilterChainConfig]
     public var defaultFilterChain: FilterChainConfig?
+    /// The listener's own `access_log`: written for a connection that no filter chain takes
+    /// (Envoy logs it with flag NR and details `filter_chain_not_found`).
+    public var accessLogs: [AccessLogConfig]
     /// The listener's own settings (all but its filter chains) as deterministic protobuf bytes:
     /// when they change the listener is replaced and every connection it accepted drains.
     public var fingerprint: [UInt8]
@@ -89,6 +92,8 @@ public struct ListenerConfig: Sendable {
             return known
         }
         rest.listenerFilters = []
+        accessLogs = try AccessLogConfig.list(proto.accessLog, limits: limits, at: path)
+        rest.accessLog = []
         inspectsTLS = listenerFilters.contains(.tlsInspector)
         let direction = direction
         filterChains = try proto.filterChains.enumerated().map { index, chain in

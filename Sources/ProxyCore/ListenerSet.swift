@@ -3,6 +3,7 @@
 import NIOCore
 import NIOPosix
 import ProxyConfig
+import Telemetry
 
 /// Installs the handlers of a chosen filter chain on a new connection (the HTTP layer for an
 /// HTTP connection manager; TCP proxying for a TCP proxy).
@@ -112,7 +113,9 @@ public final class ListenerSet: @unchecked Sendable {
     /// The connection's filter chain by what its first bytes said; TLS terminated here when
     /// the chain has a transport socket; then the chain's network filter. The connection is
     /// registered with the chain that took it, so an update that removes the chain drains it.
-    /// One that matches no chain is counted and closed, not logged (a client could flood the log).
+    /// One that matches no chain is counted and closed. The listener's own access logs, as
+    /// Envoy's, see every connection: one that no chain took (flag NR) at once, the others when
+    /// they close (Istio filters them to NR only).
     static func start(_ listener: ListenerConfig, hello: ClientHello, on channel: Channel, worker: Worker,
                       installer: NetworkFilterInstaller, originalDestination: SocketAddress?) throws {
         let destinationPort = originalDestination?.port ?? listener.address.port
@@ -120,6 +123,15 @@ public final class ListenerSet: @unchecked Sendable {
                                                transportProtocol: hello.transportProtocol,
                                                applicationProtocols: hello.applicationProtocols) else {
             worker.stats.noFilterChainMatch += 1
+            if !listener.accessLogs.isEmpty {
+                var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
+                DownstreamConnectionInfo(channel: channel, security: nil, originalDestination: originalDestination).fill(&record)
+                record.requestedServerName = hello.serverName
+                record.responseFlags = .noRouteFound
+                record.responseCodeDetails = "filter_chain_not_found"
+                record.duration = 0
+                worker.log(record, to: listener.accessLogs)
+            }
             channel.close(promise: nil)
             return
         }
@@ -129,7 +141,7 @@ public final class ListenerSet: @unchecked Sendable {
             established.requestedServerName = hello.serverName
             do {
                 try channel.pipeline.syncOperations.addHandler(try worker.tls.serverHandler(tls, security: established))
-                try channel.pipeline.syncOperations.addHandler(TLSHandshakeCounter(worker: worker))
+                try channel.pipeline.syncOperations.addHandler(TLSHandshakeCounter(worker: worker, security: established))
             } catch {
                 worker.stats.tlsHandshakeErrors += 1
                 throw error
@@ -138,6 +150,16 @@ public final class ListenerSet: @unchecked Sendable {
         }
         try installer.install(chain, listener: listener, on: channel, worker: worker, security: security,
                               originalDestination: originalDestination)
+        if !listener.accessLogs.isEmpty {
+            var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
+            DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination).fill(&record)
+            record.requestedServerName = hello.serverName
+            let started = NIODeadline.now()
+            channel.closeFuture.assumeIsolated().whenComplete { _ in
+                record.duration = (NIODeadline.now() - started).nanoseconds
+                worker.log(record, to: listener.accessLogs)
+            }
+        }
         // Not yet active when called from the channel initializer; the close callback set there
         // removes it again.
         worker.register(channel, listener: listener, chain: chain)

@@ -2,6 +2,8 @@
 
 import NIOCore
 import NIOPosix
+import NIOSSL
+import NIOTLS
 import ProxyConfig
 import ProxyUpstream
 import Telemetry
@@ -20,8 +22,9 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     private let worker: Worker
     private let downstream: Channel
     private let upstreamBindAddress: SocketAddress?
-    /// Where a redirected client connection was going (an ORIGINAL_DST cluster connects there).
-    private var originalDestination: SocketAddress?
+    /// The client connection as the listener took it (its addresses, TLS and, for a redirected
+    /// one, where it was going: an ORIGINAL_DST cluster connects there).
+    private var connection = DownstreamConnectionInfo()
     private var upstream: Channel?
     private var cluster: UpstreamCluster?
     private var host: UpstreamHost?
@@ -43,9 +46,14 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     /// What the access logs will say of this connection; nil when nothing logs it.
     private var record: AccessLogRecord?
     private let started: NIODeadline
-    /// Istio's TCP metrics for this connection: its labels' context, the bytes already
-    /// reported, and the timer that reports them while the connection lasts.
-    private var metrics: IstioRequestContext?
+    /// Istio's TCP metrics for this connection: who reports, its labels once the connection
+    /// is known (a TLS client's identity only after the handshake), the bytes already reported,
+    /// and the timer that reports them while the connection lasts.
+    private var metrics: IstioMetricsSettings?
+    private var metricsService: String?
+    private var metricsHostChosen = false
+    /// The connection's series without its flags, set when it is counted opened.
+    private var metricsLabels: (peer: IstioPeerLabels, security: IstioSecurityPolicy)?
     private var reportedFromDownstream = 0
     private var reportedFromUpstream = 0
     private var metricsTimer: RepeatedTask?
@@ -54,16 +62,14 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
 
     /// Installs the session on a new downstream connection.
     public static func install(_ config: TCPProxyConfig, on channel: Channel, worker: Worker,
-                               upstreamBindAddress: SocketAddress?, security: ConnectionSecurity? = nil,
-                               originalDestination: SocketAddress? = nil) throws {
+                               upstreamBindAddress: SocketAddress?, connection: DownstreamConnectionInfo? = nil) throws {
+        let connection = connection ?? DownstreamConnectionInfo(channel: channel, security: nil)
         let session = TCPProxySession(idleTimeout: config.idleTimeout, onClose: nil, worker: worker,
                                       downstream: channel, upstreamBindAddress: upstreamBindAddress, accessLogs: config.accessLogs)
-        session.originalDestination = originalDestination
-        if let settings = config.istioMetrics { session.metrics = Self.metricsContext(settings, worker: worker, security: security) }
+        session.connection = connection
+        session.metrics = config.istioMetrics
         if !config.accessLogs.isEmpty || session.metrics != nil {
-            var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
-            DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination).fill(&record)
-            session.record = record
+            session.record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
         }
         try channel.syncOptions?.setOption(.allowRemoteHalfClosure, value: true)
         try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: session, isDownstream: true))
@@ -121,7 +127,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         }
         holdsConnectionSlot = true
         var context = LoadBalancerContext()
-        context.originalDestination = originalDestination
+        context.originalDestination = connection.originalDestination
         guard let host = cluster.chooseHost(context, state: &worker.loadBalancing) else {
             worker.stats.noHealthyUpstream += 1
             record?.responseFlags.insert(.noHealthyUpstream)
@@ -130,7 +136,12 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         self.host = host
         record?.upstreamHost = host.address.description
         host.state.requestStarted()
-        if metrics != nil { startMetrics(service: cluster.config.meshService) }
+        if metrics != nil {
+            metricsService = cluster.config.meshService
+            metricsHostChosen = true
+            // Over TLS the client's identity is known once the handshake is done.
+            if connection.security == nil { openMetrics() }
+        }
         connect(to: host, in: cluster)
     }
 
@@ -138,10 +149,11 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
 
     /// A TCP connection carries no headers to exchange metadata in: the server side knows its
     /// client by its certificate's identity only, the client side its server by the service.
-    private static func metricsContext(_ settings: IstioMetricsSettings, worker: Worker, security: ConnectionSecurity?) -> IstioRequestContext {
-        var context = IstioRequestContext(reporter: settings.reporter)
+    private func metricsContext(_ settings: IstioMetricsSettings) -> IstioRequestContext {
+        var context = IstioRequestContext(reporter: settings.reporter, destinationService: metricsService)
         switch settings.reporter {
         case .destination:
+            let security = connection.security
             context.destination = worker.workload
             context.mutualTLS = security?.peerAuthenticated == true
             if context.mutualTLS == true {
@@ -154,26 +166,37 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         return context
     }
 
-    private func startMetrics(service: String?) {
-        guard var context = metrics, let record else { return }
-        context.destinationService = service
-        metrics = context
-        worker.istioMetrics.recordConnectionOpened(context.connectionSeries(record))
+    /// Counts the connection opened: once a host is chosen and, over TLS, the handshake is done.
+    private func openMetrics() {
+        guard let settings = metrics, metricsHostChosen, metricsLabels == nil, !closed, let record else { return }
+        let context = metricsContext(settings)
+        let labels = (peer: context.peerLabels(), security: context.securityPolicy)
+        metricsLabels = labels
+        worker.istioMetrics.recordConnectionOpened(Self.series(labels, record))
         metricsTimer = downstream.eventLoop.scheduleRepeatedTask(initialDelay: Self.metricsReportInterval,
                                                                  delay: Self.metricsReportInterval) { [weak self] _ in
             self?.reportBytes()
         }
     }
 
+    private static func series(_ labels: (peer: IstioPeerLabels, security: IstioSecurityPolicy), _ record: AccessLogRecord) -> IstioConnectionSeries {
+        IstioConnectionSeries(peer: labels.peer, security: labels.security, flags: record.responseFlags)
+    }
+
+    /// The downstream TLS handshake finished (the event passes through this session's handler).
+    func handshakeCompleted() {
+        openMetrics()
+    }
+
     /// Bytes moved since the last report (sent: to the downstream client).
     private func reportBytes() {
-        guard let context = metrics, let record else { return }
+        guard let labels = metricsLabels, let record else { return }
         let received = bytesFromDownstream - reportedFromDownstream
         let sent = bytesFromUpstream - reportedFromUpstream
         guard received > 0 || sent > 0 else { return }
         reportedFromDownstream = bytesFromDownstream
         reportedFromUpstream = bytesFromUpstream
-        worker.istioMetrics.recordConnectionBytes(context.connectionSeries(record), sent: sent, received: received)
+        worker.istioMetrics.recordConnectionBytes(Self.series(labels, record), sent: sent, received: received)
     }
 
     private func connect(to host: UpstreamHost, in cluster: UpstreamCluster) {
@@ -284,18 +307,18 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             holdsConnectionSlot = false
             cluster.resources.release(.connections)
         }
-        let metricsOpened = metricsTimer != nil
         metricsTimer?.cancel()
         metricsTimer = nil
         if var record {
-            if let context = metrics, metricsOpened {
-                // Opened was counted once a host was chosen; the last bytes and the close go
-                // to the series with the connection's final flags.
+            if let labels = metricsLabels {
+                // The last bytes and the close go to the series with the connection's final
+                // flags. A connection never opened (its TLS handshake failed) is not counted.
                 let received = bytesFromDownstream - reportedFromDownstream
                 let sent = bytesFromUpstream - reportedFromUpstream
-                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(context.connectionSeries(record), sent: sent, received: received) }
-                worker.istioMetrics.recordConnectionClosed(context.connectionSeries(record))
+                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(Self.series(labels, record), sent: sent, received: received) }
+                worker.istioMetrics.recordConnectionClosed(Self.series(labels, record))
             }
+            connection.fill(&record)
             self.record = nil
             record.bytesReceived = bytesFromDownstream
             record.bytesSent = bytesFromUpstream
@@ -342,6 +365,8 @@ final class TCPProxySide: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
             session.inputClosed(fromDownstream: isDownstream)
+        } else if isDownstream, case TLSUserEvent.handshakeCompleted? = event as? TLSUserEvent {
+            session.handshakeCompleted()
         }
         context.fireUserInboundEventTriggered(event)
     }

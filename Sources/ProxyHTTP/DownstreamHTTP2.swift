@@ -52,16 +52,14 @@ enum DownstreamHTTP2 {
     /// NIO's HTTP/2 server codec with a child channel per stream, each translating frames into
     /// HTTP/1 parts for a `DownstreamHTTP2Stream`.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, http: HTTPWorker,
-                          manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?,
-                          originalDestination: SocketAddress?) throws {
+                          manager: HTTPConnectionManagerConfig, connection: DownstreamConnectionInfo) throws {
         let drain = HTTP2ConnectionDrain(sendsGoAway: true)
         _ = try pipeline.configureHTTP2Pipeline(mode: .server,
                                                 connectionConfiguration: HTTP2Codec.connection(maxHeaderListSize: manager.downstream.maxRequestHeadersBytes),
                                                 streamConfiguration: HTTP2Codec.stream(), streamDelegate: drain) { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.pipeline.syncOperations.addHandler(HTTP2FramePayloadToHTTP1ServerCodec())
-                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager, security: security,
-                                                                                       originalDestination: originalDestination))
+                try stream.pipeline.syncOperations.addHandler(DownstreamHTTP2Stream(http: http, manager: manager, connection: connection))
             }
         }
         try pipeline.addHandler(drain)
@@ -178,18 +176,15 @@ final class DownstreamHTTP2Stream: ChannelInboundHandler, ExchangeDownstream {
     private(set) var remoteIP: String?
     let closeAfterResponse = false
 
-    let security: ConnectionSecurity?
-    let originalDestination: SocketAddress?
-    private(set) lazy var connectionInfo: DownstreamConnectionInfo = {
-        guard let connection = context?.channel.parent else { return DownstreamConnectionInfo() }
-        return DownstreamConnectionInfo(channel: connection, security: security, originalDestination: originalDestination)
-    }()
+    /// The stream's connection, shared by all its streams.
+    let connectionInfo: DownstreamConnectionInfo
+    var security: ConnectionSecurity? { connectionInfo.security }
+    var originalDestination: SocketAddress? { connectionInfo.originalDestination }
 
-    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?, originalDestination: SocketAddress?) {
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, connection: DownstreamConnectionInfo) {
         self.http = http
         self.manager = manager
-        self.security = security
-        self.originalDestination = originalDestination
+        self.connectionInfo = connection
     }
 
     func handlerAdded(context: ChannelHandlerContext) {

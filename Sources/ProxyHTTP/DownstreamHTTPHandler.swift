@@ -47,16 +47,14 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     private var requestsStarted = 0
     private var responseInProgress = false
 
-    let security: ConnectionSecurity?
-    let originalDestination: SocketAddress?
-    private(set) lazy var connectionInfo = DownstreamConnectionInfo(channel: context.channel, security: security,
-                                                                    originalDestination: originalDestination)
+    let connectionInfo: DownstreamConnectionInfo
+    var security: ConnectionSecurity? { connectionInfo.security }
+    var originalDestination: SocketAddress? { connectionInfo.originalDestination }
 
-    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, security: ConnectionSecurity?, originalDestination: SocketAddress?) {
+    init(http: HTTPWorker, manager: HTTPConnectionManagerConfig, connection: DownstreamConnectionInfo) {
         self.http = http
         self.manager = manager
-        self.security = security
-        self.originalDestination = originalDestination
+        self.connectionInfo = connection
     }
 
     /// NIO's HTTP/1.1 server codec with this connection manager's header limits. NIO's own

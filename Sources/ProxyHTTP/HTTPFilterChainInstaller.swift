@@ -25,25 +25,23 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
         guard let http = workers[ObjectIdentifier(channel.eventLoop)] else {
             throw ProxyConfigError("listeners[\(listener.name)]", "connection on a loop that is not a worker")
         }
+        let connection = DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination)
         switch chain.network {
         case .http(let manager):
             let operations = channel.pipeline.syncOperations
             let installHTTP1 = { (operations: ChannelPipeline.SynchronousOperations) throws in
                 try DownstreamHTTPHandler.configure(operations, manager: manager)
-                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, security: security,
-                                                                originalDestination: originalDestination))
+                try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, connection: connection))
             }
             switch manager.codec {
             case .http1:
                 try installHTTP1(operations)
             case .http2:
-                try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security,
-                                              originalDestination: originalDestination)
+                try DownstreamHTTP2.configure(operations, http: http, manager: manager, connection: connection)
             case .auto:
                 try operations.addHandler(HTTPProtocolSniffer { http2, operations in
                     if http2 {
-                        try DownstreamHTTP2.configure(operations, http: http, manager: manager, security: security,
-                                                      originalDestination: originalDestination)
+                        try DownstreamHTTP2.configure(operations, http: http, manager: manager, connection: connection)
                     } else {
                         try installHTTP1(operations)
                     }
@@ -51,7 +49,7 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
             }
         case .tcp(let proxy):
             try TCPProxySession.install(proxy, on: channel, worker: worker, upstreamBindAddress: http.upstreamBindAddress,
-                                        security: security, originalDestination: originalDestination)
+                                        connection: connection)
         }
     }
 

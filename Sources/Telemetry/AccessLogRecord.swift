@@ -49,6 +49,9 @@ public struct AccessLogRecord: Sendable {
     public var requestedServerName: String?
     public var downstreamPeerURISAN: String?
     public var downstreamLocalURISAN: String?
+    public var downstreamTLSVersion: String?
+    /// Envoy's `%CONNECTION_ID%`; 0 when not known.
+    public var connectionID: UInt64 = 0
     public var routeName: String?
 
     public init(startTime: Int64) {

@@ -35,6 +35,8 @@ public enum CommandOperator: Sendable, Equatable {
     case hostname
     case downstreamPeerURISAN
     case downstreamLocalURISAN
+    case downstreamTLSVersion
+    case connectionID
     case grpcStatusNumber
 
     /// What an operator yields: text, a number (typed in JSON), or nothing (`-` / `null`). A time
@@ -66,6 +68,7 @@ public enum CommandOperator: Sendable, Equatable {
         "DOWNSTREAM_LOCAL_PORT": .downstreamLocalPort, "DOWNSTREAM_REMOTE_PORT": .downstreamRemotePort,
         "REQUESTED_SERVER_NAME": .requestedServerName, "ROUTE_NAME": .routeName, "HOSTNAME": .hostname,
         "DOWNSTREAM_PEER_URI_SAN": .downstreamPeerURISAN, "DOWNSTREAM_LOCAL_URI_SAN": .downstreamLocalURISAN,
+        "DOWNSTREAM_TLS_VERSION": .downstreamTLSVersion, "CONNECTION_ID": .connectionID,
         "GRPC_STATUS_NUMBER": .grpcStatusNumber,
     ]
 
@@ -127,6 +130,8 @@ public enum CommandOperator: Sendable, Equatable {
         case .hostname: return .text(AccessLogHost.name)
         case .downstreamPeerURISAN: return Self.text(record.downstreamPeerURISAN)
         case .downstreamLocalURISAN: return Self.text(record.downstreamLocalURISAN)
+        case .downstreamTLSVersion: return Self.text(record.downstreamTLSVersion)
+        case .connectionID: return .number(Int64(bitPattern: record.connectionID))
         case .grpcStatusNumber: return record.grpcStatus.map { .number(Int64($0)) } ?? .missing
         }
     }

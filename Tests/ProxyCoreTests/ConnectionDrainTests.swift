@@ -22,6 +22,10 @@ final class DrainRecorder: ChannelInboundHandler {
 @Suite struct ConnectionDrainTests {
     /// A listener with one TCP proxy chain per cluster, told apart by server name.
     static func listener(_ name: String = "db", clusters: [String], inspectsTLS: Bool = false) throws -> ListenerConfig {
+        try ListenerConfig(proto: try listenerProto(name, clusters: clusters, inspectsTLS: inspectsTLS), limits: ConfigLimits())
+    }
+
+    static func listenerProto(_ name: String = "db", clusters: [String], inspectsTLS: Bool = false) throws -> Envoy_Config_Listener_V3_Listener {
         var proto = Envoy_Config_Listener_V3_Listener()
         proto.name = name
         proto.address.socketAddress.address = "127.0.0.1"
@@ -43,7 +47,7 @@ final class DrainRecorder: ChannelInboundHandler {
             chain.filters = [filter]
             return chain
         }
-        return try ListenerConfig(proto: proto, limits: ConfigLimits())
+        return proto
     }
 
     static func snapshot(_ listeners: [ListenerConfig]) -> ProxySnapshot {

@@ -9,6 +9,7 @@ import NIOSSL
 @testable import ProxyConfig
 @testable import ProxyCore
 import SwiftASN1
+import Telemetry
 import Testing
 import X509
 
@@ -105,15 +106,17 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
     /// One connection: a server with `serverSecrets`, a client with `clientSecrets` and `clientConfig`;
     /// what the client read, or the error that ended it.
     static func exchange(serverSecrets: SecretCache, clientSecrets: SecretCache, clientConfig: TLSContextConfig,
-                         serverConfig: TLSContextConfig = serverConfig) async throws -> (Result<String, Error>, ConnectionSecurity) {
+                         serverConfig: TLSContextConfig = serverConfig,
+                         serverSecurity: ConnectionSecurity = ConnectionSecurity()) async throws -> (Result<String, Error>, ConnectionSecurity) {
         let group = MultiThreadedEventLoopGroup.singleton
         let serverTLS = TLSContexts(secrets: serverSecrets)
         let clientTLS = TLSContexts(secrets: clientSecrets)
-        let serverSecurity = ConnectionSecurity()
         let listener = try await ServerBootstrap(group: group)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(try serverTLS.serverHandler(serverConfig, security: serverSecurity))
+                    try channel.pipeline.syncOperations.addHandler(TLSHandshakeCounter(worker: Worker(index: 0, loop: channel.eventLoop),
+                                                                                       security: serverSecurity))
                     try channel.pipeline.syncOperations.addHandler(PeerRecorder(serverSecurity))
                 }
             }
@@ -147,13 +150,22 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
 
     @Test func mutualTLSProvesBothIdentities() async throws {
         let ca = try TestMeshCA()
+        let serverSecurity = ConnectionSecurity()
         let (result, clientSecurity) = try await Self.exchange(serverSecrets: try Self.secrets(ca, Self.server),
                                                               clientSecrets: try Self.secrets(ca, Self.client),
-                                                              clientConfig: Self.clientConfig(expecting: [Self.server]))
+                                                              clientConfig: Self.clientConfig(expecting: [Self.server]),
+                                                              serverSecurity: serverSecurity)
         // The server saw the client's SPIFFE ID; the client checked the server's.
         #expect(try result.get() == "ok \(Self.client)")
         #expect(clientSecurity.peerURIs == [Self.server])
         #expect(clientSecurity.localURI == Self.client)
+        // What the server's access log says of the connection (%DOWNSTREAM_TLS_VERSION% and the SANs).
+        var info = DownstreamConnectionInfo()
+        info.security = serverSecurity
+        var record = AccessLogRecord(startTime: 0)
+        info.fill(&record)
+        #expect(record.downstreamTLSVersion == "TLSv1.3")
+        #expect(record.downstreamPeerURISAN == Self.client && record.downstreamLocalURISAN == Self.server)
     }
 
     @Test func serverWithTheWrongIdentityIsRefusedBeforeAnyByte() async throws {

@@ -55,7 +55,7 @@ import Testing
         let worker = Worker(index: 0, loop: channel.embeddedEventLoop)
         let http = HTTPWorker(worker: worker, upstreamBindAddress: nil)
         try DownstreamHTTPHandler.configure(channel.pipeline.syncOperations, manager: manager)
-        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, security: nil, originalDestination: nil))
+        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, connection: DownstreamConnectionInfo(channel: channel, security: nil)))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         // The HTTP worker lives as long as the test: the handler only holds it unowned.
         Self.keepAlive.append(http)

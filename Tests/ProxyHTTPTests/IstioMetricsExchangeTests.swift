@@ -107,7 +107,7 @@ import Testing
         worker.snapshot = ProxySnapshot(version: 1, listeners: [:], routeTables: [:], clusters: [cluster.config.name: cluster])
         let http = HTTPWorker(worker: worker, upstreamBindAddress: nil)
         try DownstreamHTTPHandler.configure(channel.pipeline.syncOperations, manager: manager)
-        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, security: nil, originalDestination: nil))
+        try channel.pipeline.syncOperations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, connection: DownstreamConnectionInfo(channel: channel, security: nil)))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         DownstreamCodecTests.keepAlive.append(http)
         return (channel, worker)

@@ -72,6 +72,11 @@ import Testing
         record.responseFlags = [.upstreamConnectionFailure, .upstreamRetryLimitExceeded]
         let format = try AccessLogFormat.text("%BYTES_RECEIVED% %BYTES_SENT% %RESPONSE_FLAGS% %RESPONSE_FLAGS:4%")
         #expect(Self.line(format, record) == "0 9007199254740993 UF,URX UF,U")
+        record.connectionID = 17
+        record.downstreamTLSVersion = "TLSv1.3"
+        #expect(Self.line(try AccessLogFormat.text("%CONNECTION_ID% %DOWNSTREAM_TLS_VERSION%"), record) == "17 TLSv1.3")
+        record.downstreamTLSVersion = nil
+        #expect(Self.line(try AccessLogFormat.text("%DOWNSTREAM_TLS_VERSION%"), record) == "-", "plaintext")
         var digits: [UInt8] = []
         DecimalText.append(-42, width: 4, to: &digits)
         DecimalText.append(Int64.min, to: &digits)

@@ -1,4 +1,4 @@
-// Puts a proxy's access logs on every HTTP connection manager and TCP proxy of its listeners.
+// Puts a proxy's access logs on every HTTP connection manager and TCP proxy of its listeners, and on the listeners.
 
 import EnvoyAPI
 import MeshModel
@@ -22,7 +22,20 @@ enum AccessLogAttachment {
             if listeners[index].hasDefaultFilterChain {
                 try attach(logs, to: &listeners[index].defaultFilterChain.filters)
             }
+            listeners[index].accessLog = logs.map(listenerLog)
         }
+    }
+
+    /// The listener's own log of a log: Istio writes connections that no filter chain took
+    /// (flag NR) and nothing else at listener level, whatever the Telemetry filter says of
+    /// requests, since such a connection has no request to filter on.
+    private static func listenerLog(_ log: Envoy_Config_Accesslog_V3_AccessLog) -> Envoy_Config_Accesslog_V3_AccessLog {
+        var log = log
+        var noRoute = Envoy_Config_Accesslog_V3_ResponseFlagFilter()
+        noRoute.flags = ["NR"]
+        log.filter = Envoy_Config_Accesslog_V3_AccessLogFilter()
+        log.filter.responseFlagFilter = noRoute
+        return log
     }
 
     private static func attach(_ logs: [Envoy_Config_Accesslog_V3_AccessLog], to filters: inout [Envoy_Config_Listener_V3_Filter]) throws {

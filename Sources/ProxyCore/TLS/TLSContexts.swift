@@ -30,6 +30,9 @@ public final class ConnectionSecurity: @unchecked Sendable {  // written once on
     public fileprivate(set) var localURI: String?
     /// The SNI the client asked for (`%REQUESTED_SERVER_NAME%`).
     public internal(set) var requestedServerName: String?
+    /// The negotiated version as Envoy prints it (`TLSv1.3`), once the handshake is done
+    /// (`%DOWNSTREAM_TLS_VERSION%`).
+    public internal(set) var tlsVersion: String?
 
     public init() {}
 
@@ -308,19 +311,36 @@ public final class TLSContexts {
     }
 }
 
-/// Counts a downstream connection's handshake outcome in the worker's stats, then steps aside.
+/// Counts a downstream connection's handshake outcome in the worker's stats and notes its TLS
+/// version, then steps aside.
 final class TLSHandshakeCounter: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
     private let worker: Worker
+    private let security: ConnectionSecurity
 
-    init(worker: Worker) { self.worker = worker }
+    init(worker: Worker, security: ConnectionSecurity) {
+        self.worker = worker
+        self.security = security
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted? = event as? TLSUserEvent {
             worker.stats.tlsHandshakes += 1
+            let version = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
+            security.tlsVersion = version.map(Self.envoyName)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// Envoy's (BoringSSL's) names: `TLSv1.2`, `TLSv1.3`.
+    static func envoyName(_ version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: return "TLSv1"
+        case .tlsv11: return "TLSv1.1"
+        case .tlsv12: return "TLSv1.2"
+        case .tlsv13: return "TLSv1.3"
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
