@@ -168,6 +168,20 @@ final class Collector: ChannelInboundHandler, @unchecked Sendable {
         #expect(record.downstreamPeerURISAN == Self.client && record.downstreamLocalURISAN == Self.server)
     }
 
+    @Test func peerIdentitiesAreRememberedPerCertificate() throws {
+        let ca = try TestMeshCA()
+        let first = try NIOSSLCertificate(bytes: Array(try ca.issue(Self.server).0.utf8), format: .pem)
+        let rotated = try NIOSSLCertificate(bytes: Array(try ca.issue(Self.client).0.utf8), format: .pem)
+        let identities = PeerIdentities()
+        for _ in 0..<2 {
+            #expect(identities.identity(of: first)?.uris == [Self.server])
+            #expect(identities.identity(of: rotated)?.uris == [Self.client], "a new certificate is parsed, not mistaken for the old")
+        }
+        let fresh = try #require(TLSContexts.identity(of: first))
+        let remembered = try #require(identities.identity(of: first))
+        #expect(remembered.hash == fresh.hash && remembered.subject == fresh.subject && fresh.hash.count == 64)
+    }
+
     @Test func serverWithTheWrongIdentityIsRefusedBeforeAnyByte() async throws {
         let ca = try TestMeshCA()
         let (result, _) = try await Self.exchange(serverSecrets: try Self.secrets(ca, "spiffe://cluster.local/ns/default/sa/impostor"),

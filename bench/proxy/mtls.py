@@ -6,7 +6,9 @@ their identity agents inside, under mesh-wide STRICT PeerAuthentication (the sid
 meshd's, as in the demo: automatic mTLS, SPIFFE IDs checked, TLS 1.3).
 
 Per round, interleaved: wrk -t1 -c64 for --seconds; CPU per request is both sidecars'
-utime+stime over the run / requests. Prints raw figures, medians and ratios; asserts nothing.
+utime+stime over the run / requests. Each pair is measured twice: keep-alive between the
+sidecars, and `-handshake` (one request per sidecar-to-sidecar connection, so every request is
+a new mTLS handshake). Prints raw figures, medians and ratios; asserts nothing.
 
 Usage: bench/proxy/mtls.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
        [--seconds 6] [--rounds 3] [--concurrency 2] [--json bench/results/proxy-mtls.json]
@@ -50,7 +52,29 @@ kind: WorkloadEntry
 metadata: {{name: web-{kind}, namespace: default}}
 spec: {{address: {server}, serviceAccount: web, labels: {{app: web-{kind}, security.istio.io/tlsMode: istio}}, ports: {{http: {APP_PORT}}}}}
 """)
-        docs += client_sidecar(kind, client, egress, hosts=f"./web-{kind}.default.svc.cluster.local", service_account="client")
+        # The same workload under a second name whose DestinationRule allows one request per
+        # connection: every request opens a connection between the sidecars, so with STRICT
+        # mTLS its rate is the pair's TLS 1.3 handshake rate (client certificate included).
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: web-{kind}-handshake, namespace: default}}
+spec:
+  hosts: [web-{kind}-handshake.default.svc.cluster.local]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{{number: 9080, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: web-{kind}}}}}
+""")
+        docs.append(f"""apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: web-{kind}-handshake, namespace: default}}
+spec:
+  host: web-{kind}-handshake.default.svc.cluster.local
+  trafficPolicy: {{connectionPool: {{http: {{maxRequestsPerConnection: 1}}}}}}
+""")
+        docs += client_sidecar(kind, client, egress, hosts=[f"./web-{kind}.default.svc.cluster.local",
+                                                             f"./web-{kind}-handshake.default.svc.cluster.local"],
+                               service_account="client")
     return "---\n".join(docs)
 
 
@@ -104,35 +128,52 @@ def main():
         targets = {"direct": (f"http://{NGINX}:8080/", "web")}
         for kind, (_, egress, _) in NODES.items():
             targets[kind] = (f"http://{egress}:9080/", f"web-{kind}")
+        for kind, (_, egress, _) in NODES.items():
+            targets[f"{kind}-handshake"] = (f"http://{egress}:9080/", f"web-{kind}-handshake")
         for name, (url, host) in targets.items():
             wait(f"{name} to answer", lambda u=url, h=host: urllib.request.urlopen(
                 urllib.request.Request(u, headers={"Host": h}), timeout=2).status == 200)
         rows = {name: [] for name in targets}
         for round_index in range(args.rounds):
             for name, (url, host) in targets.items():
-                before = sum(cpu_ticks(pid) for pid in pids.get(name, []))
+                sidecars = pids.get(name.removesuffix("-handshake"), [])
+                before = sum(cpu_ticks(pid) for pid in sidecars)
                 rps, requests, errors = wrk(url, args.seconds, host=host)
-                ticks = sum(cpu_ticks(pid) for pid in pids.get(name, [])) - before
+                ticks = sum(cpu_ticks(pid) for pid in sidecars) - before
                 row = {"rps": rps, "requests": requests, "non_2xx": errors,
-                       "cpu_us_per_request": ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests if name in pids and requests else None,
-                       "rss_mb": sum(memory_mb(pid)["rss"] for pid in pids.get(name, []))}
+                       "cpu_us_per_request": ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests if sidecars and requests else None,
+                       "rss_mb": sum(memory_mb(pid)["rss"] for pid in sidecars)}
                 rows[name].append(row)
                 print(f"round {round_index + 1} {name:9} {rps:10.0f} rps" + (
-                    f"  cpu {row['cpu_us_per_request']:.1f} us/rq (both sidecars)  rss {row['rss_mb']:.1f} MB (both)" if name in pids else "")
+                    f"  cpu {row['cpu_us_per_request']:.1f} us/rq (both sidecars)  rss {row['rss_mb']:.1f} MB (both)" if sidecars else "")
                     + (f"  non-2xx {errors}" if errors else ""))
+        # Whether Envoy's client sidecar resumed TLS sessions to the server sidecar (its upstream
+        # clusters cache one session by default; meshproxy's TLS library offers no session API).
+        client_node = NODES["envoy"][0]
+        envoy_ssl = {}
+        for line in get(f"http://{client_node}:15000/stats?filter=ssl").splitlines():
+            name, _, value = line.partition(": ")
+            if "web-envoy" in name and name.endswith(("ssl.handshake", "ssl.session_reused")):
+                envoy_ssl[name] = int(value)
+        print("envoy client sidecar TLS:", envoy_ssl)
         median = {name: {"rps": statistics.median(r["rps"] for r in rs)} for name, rs in rows.items()}
-        for name in pids:
-            median[name]["cpu_us_per_request"] = statistics.median(r["cpu_us_per_request"] for r in rows[name])
-            median[name]["rss_mb_loaded"] = max(r["rss_mb"] for r in rows[name])
+        for name in rows:
+            if name != "direct":
+                median[name]["cpu_us_per_request"] = statistics.median(r["cpu_us_per_request"] for r in rows[name])
+                median[name]["rss_mb_loaded"] = max(r["rss_mb"] for r in rows[name])
         mesh, envoy, direct = median["meshproxy"], median["envoy"], median["direct"]
         ratios = {"mtls_throughput_vs_envoy": mesh["rps"] / envoy["rps"],
                   "mtls_throughput_vs_direct": mesh["rps"] / direct["rps"],
                   "envoy_mtls_throughput_vs_direct": envoy["rps"] / direct["rps"],
                   "mtls_cpu_per_request_vs_envoy": mesh["cpu_us_per_request"] / envoy["cpu_us_per_request"],
-                  "mtls_rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"]}
+                  "mtls_rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"],
+                  "handshakes_vs_envoy": median["meshproxy-handshake"]["rps"] / median["envoy-handshake"]["rps"],
+                  "handshake_cpu_per_request_vs_envoy": median["meshproxy-handshake"]["cpu_us_per_request"]
+                  / median["envoy-handshake"]["cpu_us_per_request"]}
         report(median, ratios, "meshproxy pair / Envoy pair")
         save(args.json, {"date": time.strftime("%Y-%m-%d"), "seconds": args.seconds, "rounds": args.rounds,
-                         "concurrency": args.concurrency, "raw": rows, "median": median, "ratios": ratios})
+                         "concurrency": args.concurrency, "raw": rows, "median": median, "ratios": ratios,
+                         "envoy_client_ssl": envoy_ssl})
     finally:
         processes.stop()
 

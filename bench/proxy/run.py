@@ -115,8 +115,10 @@ spec:
 
 
 def client_sidecar(name, node, egress, hosts="./*", service_account=None):
-    """The measured client's WorkloadEntry and Sidecar: one HTTP egress listener on port 9080 at `egress`."""
+    """The measured client's WorkloadEntry and Sidecar: one HTTP egress listener on port 9080 at `egress`
+    for `hosts` (one pattern or a list)."""
     account = f"serviceAccount: {service_account}, " if service_account else ""
+    hosts = ", ".join(f'"{host}"' for host in ([hosts] if isinstance(hosts, str) else hosts))
     return [f"""apiVersion: networking.istio.io/v1
 kind: WorkloadEntry
 metadata: {{name: client-{name}, namespace: default}}
@@ -126,7 +128,7 @@ kind: Sidecar
 metadata: {{name: client-{name}, namespace: default}}
 spec:
   workloadSelector: {{labels: {{app: client-{name}}}}}
-  egress: [{{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {egress}, captureMode: NONE, hosts: ["{hosts}"]}}]
+  egress: [{{port: {{number: 9080, protocol: HTTP, name: http}}, bind: {egress}, captureMode: NONE, hosts: [{hosts}]}}]
 """]
 
 

@@ -72,6 +72,7 @@ public final class TLSContexts {
 
     public let secrets: SecretCache
     private var cache: [ObjectIdentifier: Entry] = [:]
+    private let identities = PeerIdentities()
 
     public init(secrets: SecretCache) {
         self.secrets = secrets
@@ -87,7 +88,7 @@ public final class TLSContexts {
         let entry = try self.entry(config)
         security.localURI = entry.localURI
         return NIOSSLServerHandler._makeSSLServerHandler(context: entry.context,
-                                                         additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security))
+                                                         additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security, identities))
     }
 
     /// A client handler for an upstream connection with `config`: SNI, our certificate, and the
@@ -96,7 +97,7 @@ public final class TLSContexts {
         let entry = try self.entry(config)
         security.localURI = entry.localURI
         return try NIOSSLClientHandler._makeSSLClientHandler(context: entry.context, serverHostname: config.serverName,
-                                                             additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security))
+                                                             additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security, identities))
     }
 
     private func entry(_ config: TLSContextConfig) throws -> Entry {
@@ -211,9 +212,10 @@ public final class TLSContexts {
     }
 
     /// After the chain verified: the SAN matchers, then what the layers above want to know.
-    private static func peerCheck(_ config: TLSContextConfig, _ security: ConnectionSecurity) -> _NIOAdditionalPeerCertificateVerificationCallback {
+    private static func peerCheck(_ config: TLSContextConfig, _ security: ConnectionSecurity,
+                                  _ identities: PeerIdentities) -> _NIOAdditionalPeerCertificateVerificationCallback {
         { certificate, channel in
-            guard let identity = identity(of: certificate) else {
+            guard let identity = identities.identity(of: certificate) else {
                 return channel.eventLoop.makeFailedFuture(TLSSetupError("the peer's certificate does not parse"))
             }
             if !config.subjectAltNames.isEmpty {
@@ -252,11 +254,14 @@ public final class TLSContexts {
     /// What a verified certificate says of its holder; nil when it, or its SAN extension, does
     /// not parse (the handshake is then refused: a name that cannot be read cannot match).
     static func identity(of certificate: NIOSSLCertificate) -> Identity? {
-        let der: [UInt8]
+        guard let der = try? certificate.toDERBytes() else { return nil }
+        return identity(der: der)
+    }
+
+    static func identity(der: [UInt8]) -> Identity? {
         let names: SubjectAlternativeNames?
         let parsed: X509.Certificate
         do {
-            der = try certificate.toDERBytes()
             parsed = try X509.Certificate(derEncoded: der)
             names = try parsed.extensions.subjectAlternativeNames
         } catch {
@@ -308,6 +313,26 @@ public final class TLSContexts {
         case .tls12: return .tlsv12
         case .tls13: return .tlsv13
         }
+    }
+}
+
+/// The identities of peer certificates this worker has verified, by their DER bytes. A mesh
+/// peer presents the same certificate on every connection until it rotates, so each handshake
+/// after the first skips parsing it (X.509 in Swift, the subject's text and its SHA-256 were
+/// 8% of a worker's CPU at a handshake per request). Only verified certificates get here: the
+/// callback runs after BoringSSL checked the chain. Confined to the worker's loop.
+final class PeerIdentities: @unchecked Sendable {
+    private var known: [[UInt8]: TLSContexts.Identity] = [:]
+    /// Rotation every few hours makes a handful of entries per peer; more than this starts afresh.
+    static let limit = 1024
+
+    func identity(of certificate: NIOSSLCertificate) -> TLSContexts.Identity? {
+        guard let der = try? certificate.toDERBytes() else { return nil }
+        if let identity = known[der] { return identity }
+        guard let identity = TLSContexts.identity(der: der) else { return nil }
+        if known.count >= Self.limit { known.removeAll(keepingCapacity: true) }
+        known[der] = identity
+        return identity
     }
 }
 
