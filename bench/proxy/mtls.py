@@ -37,11 +37,15 @@ metadata: {name: default, namespace: default}
 spec: {mtls: {mode: STRICT}}
 """]
     for kind, (client, egress, server) in NODES.items():
-        docs.append(f"""apiVersion: networking.istio.io/v1
+        # The workload under two names: the second's DestinationRule allows one request per
+        # connection, so every request opens a connection between the sidecars and with STRICT
+        # mTLS its rate is the pair's TLS 1.3 handshake rate (client certificate included).
+        for name in (f"web-{kind}", f"web-{kind}-handshake"):
+            docs.append(f"""apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {{name: web-{kind}, namespace: default}}
+metadata: {{name: {name}, namespace: default}}
 spec:
-  hosts: [web-{kind}.default.svc.cluster.local]
+  hosts: [{name}.default.svc.cluster.local]
   location: MESH_INTERNAL
   resolution: STATIC
   ports: [{{number: 9080, name: http, protocol: HTTP}}]
@@ -51,19 +55,6 @@ spec:
 kind: WorkloadEntry
 metadata: {{name: web-{kind}, namespace: default}}
 spec: {{address: {server}, serviceAccount: web, labels: {{app: web-{kind}, security.istio.io/tlsMode: istio}}, ports: {{http: {APP_PORT}}}}}
-""")
-        # The same workload under a second name whose DestinationRule allows one request per
-        # connection: every request opens a connection between the sidecars, so with STRICT
-        # mTLS its rate is the pair's TLS 1.3 handshake rate (client certificate included).
-        docs.append(f"""apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {{name: web-{kind}-handshake, namespace: default}}
-spec:
-  hosts: [web-{kind}-handshake.default.svc.cluster.local]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{{number: 9080, name: http, protocol: HTTP}}]
-  workloadSelector: {{labels: {{app: web-{kind}}}}}
 """)
         docs.append(f"""apiVersion: networking.istio.io/v1
 kind: DestinationRule
