@@ -8,10 +8,10 @@ import Telemetry
 /// Installs the handlers of a chosen filter chain on a new connection (the HTTP layer for an
 /// HTTP connection manager; TCP proxying for a TCP proxy).
 public protocol NetworkFilterInstaller: Sendable {
-    /// `security` is the connection's TLS peer (nil on a plaintext chain); `originalDestination`
-    /// where an iptables-redirected connection was going (nil when the listener does not restore it).
+    /// `connection` is what the listener knows of it: addresses, ID, its TLS (nil on a plaintext
+    /// chain) and where an iptables-redirected connection was going.
     func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
-                 security: ConnectionSecurity?, originalDestination: SocketAddress?) throws
+                 connection: DownstreamConnectionInfo) throws
 }
 
 /// Binds, rebinds and closes listeners as snapshots arrive. A listener whose address stays
@@ -148,14 +148,14 @@ public final class ListenerSet: @unchecked Sendable {
             }
             security = established
         }
-        try installer.install(chain, listener: listener, on: channel, worker: worker, security: security,
-                              originalDestination: originalDestination)
+        let connection = DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination)
+        try installer.install(chain, listener: listener, on: channel, worker: worker, connection: connection)
         if !listener.accessLogs.isEmpty {
             var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
-            DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination).fill(&record)
             record.requestedServerName = hello.serverName
             let started = NIODeadline.now()
             channel.closeFuture.assumeIsolated().whenComplete { _ in
+                connection.fill(&record)
                 record.duration = (NIODeadline.now() - started).nanoseconds
                 worker.log(record, to: listener.accessLogs)
             }

@@ -21,11 +21,10 @@ public final class HTTPFilterChainInstaller: NetworkFilterInstaller, @unchecked 
     }
 
     public func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
-                        security: ConnectionSecurity?, originalDestination: SocketAddress?) throws {
+                        connection: DownstreamConnectionInfo) throws {
         guard let http = workers[ObjectIdentifier(channel.eventLoop)] else {
             throw ProxyConfigError("listeners[\(listener.name)]", "connection on a loop that is not a worker")
         }
-        let connection = DownstreamConnectionInfo(channel: channel, security: security, originalDestination: originalDestination)
         switch chain.network {
         case .http(let manager):
             let operations = channel.pipeline.syncOperations

@@ -13,7 +13,7 @@ import Testing
 /// the listener does before and after its chain's filters.
 struct NoNetworkFilter: NetworkFilterInstaller {
     func install(_ chain: FilterChainConfig, listener: ListenerConfig, on channel: Channel, worker: Worker,
-                 security: ConnectionSecurity?, originalDestination: SocketAddress?) throws {}
+                 connection: DownstreamConnectionInfo) throws {}
 }
 
 @Suite struct ListenerAccessLogTests {
