@@ -6,6 +6,7 @@ import NIOCore
 import NIOEmbedded
 import NIOPosix
 import NIOSSL
+import NIOTLS
 @testable import ProxyConfig
 @testable import ProxyCore
 import SwiftASN1
@@ -53,16 +54,24 @@ struct TestMeshCA {
     }
 }
 
-/// The server side of a test connection: records what the handshake proved and answers "ok".
+/// The server side of a test connection: records what the handshake proved and answers "ok"
+/// (or says that the handshake's completion never reached the handlers behind the TLS ones).
 final class PeerRecorder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
     let security: ConnectionSecurity
+    private var handshakeSeen = false
     init(_ security: ConnectionSecurity) { self.security = security }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted? = event as? TLSUserEvent { handshakeSeen = true }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let peer = security.peerURIs.first ?? "anonymous"
-        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: "ok \(peer)")), promise: nil)
+        let answer = handshakeSeen ? "ok \(peer)" : "no handshake event"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: answer)), promise: nil)
     }
 }
 

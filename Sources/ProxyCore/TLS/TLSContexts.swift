@@ -353,7 +353,11 @@ final class TLSHandshakeCounter: ChannelInboundHandler, RemovableChannelHandler 
             worker.stats.tlsHandshakes += 1
             let version = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).tlsVersion
             security.tlsVersion = version.map(Self.envoyName)
+            // On first, then out: a removed handler's context forwards nothing (NIO clears its
+            // links), and the handlers after this one (the TCP proxy) wait for this event.
+            context.fireUserInboundEventTriggered(event)
             context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            return
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -370,7 +374,7 @@ final class TLSHandshakeCounter: ChannelInboundHandler, RemovableChannelHandler 
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         worker.stats.tlsHandshakeErrors += 1
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
         context.fireErrorCaught(error)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }
