@@ -55,13 +55,7 @@ import Testing
         proto.dynamicResources.adsConfig.grpcServices[0].envoyGrpc.clusterName = "xds-grpc"
         var xds = Envoy_Config_Cluster_V3_Cluster()
         xds.name = "xds-grpc"
-        xds.loadAssignment.clusterName = "xds-grpc"
-        var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
-        endpoint.endpoint.address.socketAddress.address = "127.0.0.1"
-        endpoint.endpoint.address.socketAddress.portValue = 15010
-        var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
-        group.lbEndpoints = [endpoint]
-        xds.loadAssignment.endpoints = [group]
+        xds.loadAssignment = ProxyConfigErrorTests.assignment(host: "127.0.0.1", port: 15010, cluster: "xds-grpc")
         proto.staticResources.clusters = [xds]
         let bare = try ProxyBootstrap(proto: proto).workload
         #expect(bare == WorkloadMetadata(workload: "ratings-v1-5d9f", namespace: "default", labels: [:], cluster: "Kubernetes"))

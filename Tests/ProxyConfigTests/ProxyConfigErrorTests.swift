@@ -183,14 +183,15 @@ import Testing
         #expect(try ProxyBootstrap(json: json, overlayJSON: overlay).limits.maxRegexProgramSize == 100)
     }
 
-    static func assignment(host: String) -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
+    /// One endpoint, `host:port`, for `cluster`.
+    static func assignment(host: String, port: UInt32 = 8080, cluster: String = "reviews") -> Envoy_Config_Endpoint_V3_ClusterLoadAssignment {
         var endpoint = Envoy_Config_Endpoint_V3_LbEndpoint()
         endpoint.endpoint.address.socketAddress.address = host
-        endpoint.endpoint.address.socketAddress.portValue = 8080
+        endpoint.endpoint.address.socketAddress.portValue = port
         var group = Envoy_Config_Endpoint_V3_LocalityLbEndpoints()
         group.lbEndpoints = [endpoint]
         var assignment = Envoy_Config_Endpoint_V3_ClusterLoadAssignment()
-        assignment.clusterName = "reviews"
+        assignment.clusterName = cluster
         assignment.endpoints = [group]
         return assignment
     }

@@ -12,8 +12,10 @@ import SwiftProtobuf
 import Testing
 
 @Suite struct DownstreamCodecTests {
-    /// An HTTP connection manager whose one route answers directly, so no upstream is involved.
-    static func manager(_ customize: (inout Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager) -> Void = { _ in })
+    /// An HTTP connection manager whose one route answers directly, so no upstream is involved,
+    /// as the listener `test` decodes it; `customize` and `customizeListener` change either proto.
+    static func manager(_ customize: (inout Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager) throws -> Void = { _ in },
+                        listener customizeListener: (inout Envoy_Config_Listener_V3_Listener) -> Void = { _ in })
         throws -> HTTPConnectionManagerConfig {
         var route = Envoy_Config_Route_V3_Route()
         route.match.prefix = "/"
@@ -31,7 +33,7 @@ import Testing
         router.name = "envoy.filters.http.router"
         router.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Router_V3_Router())
         manager.httpFilters = [router]
-        customize(&manager)
+        try customize(&manager)
         var filter = Envoy_Config_Listener_V3_Filter()
         filter.name = "envoy.filters.network.http_connection_manager"
         filter.typedConfig = try Google_Protobuf_Any(message: manager)
@@ -42,6 +44,7 @@ import Testing
         var chain = Envoy_Config_Listener_V3_FilterChain()
         chain.filters = [filter]
         listener.filterChains = [chain]
+        customizeListener(&listener)
         guard case .http(let decoded) = try ListenerConfig(proto: listener, limits: ConfigLimits()).filterChains[0].network else {
             throw ProxyConfigError("test", "not an HTTP chain")
         }

@@ -46,33 +46,19 @@ import Testing
                 $0.directResponse.body.inlineString = "hello"
             },
         ]
-        var manager = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager()
-        manager.statPrefix = "inbound"
-        manager.routeConfig.name = "inbound|9080||"
-        manager.routeConfig.virtualHosts = [host]
-        var fault = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
-        fault.name = "envoy.filters.http.fault"
-        fault.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault())
-        var router = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
-        router.name = "envoy.filters.http.router"
-        router.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Router_V3_Router())
-        manager.httpFilters = [fault, router]
-        var filter = Envoy_Config_Listener_V3_Filter()
-        filter.name = "envoy.filters.network.http_connection_manager"
-        filter.typedConfig = try Google_Protobuf_Any(message: manager)
-        var listener = Envoy_Config_Listener_V3_Listener()
-        listener.name = "inbound"
-        listener.trafficDirection = .inbound
-        listener.address.socketAddress.address = "127.0.0.1"
-        listener.address.socketAddress.portValue = 9080
-        var chain = Envoy_Config_Listener_V3_FilterChain()
-        chain.filters = [filter]
-        chain.metadata.filterMetadata["istio.stats"] = Google_Protobuf_Struct()
-        listener.filterChains = [chain]
-        guard case .http(let decoded) = try ListenerConfig(proto: listener, limits: ConfigLimits()).filterChains[0].network else {
-            throw ProxyConfigError("test", "not an HTTP chain")
-        }
-        return decoded
+        return try DownstreamCodecTests.manager({ manager in
+            manager.statPrefix = "inbound"
+            manager.routeConfig.name = "inbound|9080||"
+            manager.routeConfig.virtualHosts = [host]
+            var fault = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
+            fault.name = "envoy.filters.http.fault"
+            fault.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault())
+            manager.httpFilters.insert(fault, at: 0)
+        }, listener: { listener in
+            listener.name = "inbound"
+            listener.trafficDirection = .inbound
+            listener.filterChains[0].metadata.filterMetadata["istio.stats"] = Google_Protobuf_Struct()
+        })
     }
 
     /// The inbound cluster, naming its service, with a circuit breaker that admits no request.
