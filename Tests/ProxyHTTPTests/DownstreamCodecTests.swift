@@ -12,6 +12,15 @@ import SwiftProtobuf
 import Testing
 
 @Suite struct DownstreamCodecTests {
+    /// An HTTP filter named `name` configured with `config`.
+    static func httpFilter(_ name: String, _ config: any SwiftProtobuf.Message) throws
+        -> Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter {
+        var filter = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
+        filter.name = name
+        filter.typedConfig = try Google_Protobuf_Any(message: config)
+        return filter
+    }
+
     /// An HTTP connection manager whose one route answers directly, so no upstream is involved,
     /// as the listener `test` decodes it; `customize` and `customizeListener` change either proto.
     static func manager(_ customize: (inout Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager) throws -> Void = { _ in },
@@ -29,10 +38,7 @@ import Testing
         manager.statPrefix = "test"
         manager.routeConfig.name = "inline"
         manager.routeConfig.virtualHosts = [host]
-        var router = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
-        router.name = "envoy.filters.http.router"
-        router.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Router_V3_Router())
-        manager.httpFilters = [router]
+        manager.httpFilters = [try httpFilter("envoy.filters.http.router", Envoy_Extensions_Filters_Http_Router_V3_Router())]
         try customize(&manager)
         var filter = Envoy_Config_Listener_V3_Filter()
         filter.name = "envoy.filters.network.http_connection_manager"

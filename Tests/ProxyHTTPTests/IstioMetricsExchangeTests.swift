@@ -50,10 +50,8 @@ import Testing
             manager.statPrefix = "inbound"
             manager.routeConfig.name = "inbound|9080||"
             manager.routeConfig.virtualHosts = [host]
-            var fault = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
-            fault.name = "envoy.filters.http.fault"
-            fault.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault())
-            manager.httpFilters.insert(fault, at: 0)
+            manager.httpFilters.insert(try DownstreamCodecTests.httpFilter("envoy.filters.http.fault",
+                                                                          Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault()), at: 0)
         }, listener: { listener in
             listener.name = "inbound"
             listener.trafficDirection = .inbound
