@@ -21,7 +21,12 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private let http: HTTPWorker
     private let manager: HTTPConnectionManagerConfig
-    private var context: ChannelHandlerContext!
+    /// Set while the handler is in the pipeline. Cleared when it leaves: the context holds the
+    /// handler, so keeping it would keep the whole connection (pipeline, TLS state, buffers)
+    /// alive after it closed, about 1 KB per connection ever taken.
+    private var context: ChannelHandlerContext?
+    /// The connection's loop, kept past removal for the clock.
+    private var loop: EventLoop!
     private var current: HTTPExchange?
     /// Parts of requests that arrived while the current response was still going out.
     private var queued = CircularBuffer<HTTPServerRequestPart>()
@@ -36,7 +41,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     private var limits: DownstreamLimits { manager.downstream }
     /// The loop's clock (virtual time in tests on an embedded loop).
-    private var now: NIODeadline { context.eventLoop.now }
+    private var now: NIODeadline { loop.now }
     /// When the last request part arrived or the last response ended.
     private var lastProgress = NIODeadline.uptimeNanoseconds(0)
     /// When bytes of a head that is not complete yet were first seen.
@@ -74,6 +79,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
+        loop = context.eventLoop
         remoteIP = context.channel.remoteAddress?.ipAddress
         lastProgress = now
         if let idle = limits.idleTimeout { scheduleIdleCheck(at: now + TimeAmount(idle)) }
@@ -82,6 +88,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     func handlerRemoved(context: ChannelHandlerContext) {
         stallTimer?.cancel()
         idleTimer?.cancel()
+        self.context = nil
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -121,7 +128,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
             // The client waits for 100 Continue before sending its body: answer at once (HTTP/1.0
             // clients cannot take a 100, and HTTP/1.0 has no Expect).
             if HeaderPolicy.takeExpectContinue(&head.headers), head.version.minor >= 1 {
-                context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
+                context?.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .continue))), promise: nil)
             }
             let exchange = HTTPExchange(downstream: self, http: http, manager: manager, head: head, upgrade: upgrade)
             current = exchange
@@ -210,20 +217,20 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
 
     func writeHead(_ head: HTTPResponseHead) {
         responseInProgress = true
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context?.write(wrapOutboundOut(.head(head)), promise: nil)
     }
 
     func writeBody(_ buffer: ByteBuffer) {
-        context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
+        context?.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
     }
 
     func flush() {
-        context.flush()
+        context?.flush()
     }
 
     func writeEnd(_ trailers: HTTPHeaders?) {
         responseInProgress = false
-        context.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: closeWhenWritten())
+        context?.writeAndFlush(wrapOutboundOut(.end(trailers)), promise: closeWhenWritten())
         exchangeDone()
     }
 
@@ -231,9 +238,8 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     /// response's end has been written. Closing at once would drop what the socket had not yet
     /// taken (NIO fails pending writes on close), cutting a large answer short.
     private func closeWhenWritten() -> EventLoopPromise<Void>? {
-        guard closeAfterResponse else { return nil }
+        guard closeAfterResponse, let context else { return nil }
         let written = context.eventLoop.makePromise(of: Void.self)
-        let context = self.context!
         written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
         return written
     }
@@ -257,9 +263,11 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
             closeAfterResponse = true
             head.headers.replaceOrAdd(name: "connection", value: "close")
         }
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        if let body, request.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
-        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closeWhenWritten())
+        if let context {
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            if let body, request.method != .HEAD { context.write(wrapOutboundOut(.body(.byteBuffer(body))), promise: nil) }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: closeWhenWritten())
+        }
         exchangeDone()
     }
 
@@ -267,7 +275,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     func abortResponse() {
         current = nil
         closing = true
-        context.close(promise: nil)
+        context?.close(promise: nil)
     }
 
     private func exchangeDone() {
@@ -305,20 +313,21 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
             connectionInfo.fill(&record)
             http.worker.log(record, to: manager.accessLogs)
         }
+        guard let context else { return }
         var headers = HTTPHeaders()
         headers.add(name: "content-length", value: String(reply.body.utf8.count))
         headers.add(name: "content-type", value: "text/plain")
         headers.add(name: "connection", value: "close")
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: reply.status, headers: headers))), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: reply.body)))), promise: nil)
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { [context] _ in
-            context?.close(promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
         }
     }
 
     private func armStallTimer() {
         guard let due = stallDeadline() else { return }
-        stallTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+        stallTimer = loop.assumeIsolated().scheduleTask(deadline: due) { [self] in
             stallTimer = nil
             checkStall()
         }
@@ -353,7 +362,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
             if responseInProgress {
                 current.downstreamClosed()
                 closing = true
-                context.close(promise: nil)
+                context?.close(promise: nil)
                 return
             }
             current.downstreamClosed(edge: reply)
@@ -365,7 +374,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     }
 
     private func scheduleIdleCheck(at deadline: NIODeadline) {
-        idleTimer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        idleTimer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             idleTimer = nil
             checkIdle()
         }
@@ -382,7 +391,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
         guard now >= due else { return scheduleIdleCheck(at: due) }
         http.worker.stats.downstreamIdleClosed += 1
         closing = true
-        context.close(promise: nil)
+        context?.close(promise: nil)
     }
 
     /// Rewrites an absolute-form target (`GET http://host/path`, sent to proxies) to origin form
@@ -430,7 +439,7 @@ final class DownstreamHTTPHandler: ChannelInboundHandler, RemovableChannelHandle
     /// The upstream accepted the upgrade: its 101 goes out, this connection's HTTP handlers come
     /// off, and from here the two connections are one byte pipe.
     func becomeTunnel(_ response: HTTPResponseHead, upstream: UpstreamHTTPConnection, idleTimeout: Duration?) {
-        guard !closing, context != nil, upstream.channel.isActive else {
+        guard !closing, let context, upstream.channel.isActive else {
             upstream.channel.close(promise: nil)
             return
         }

@@ -90,6 +90,21 @@ import Testing
         #expect(channel.isActive)
     }
 
+    /// Nothing of a closed connection stays: the handler kept its context, the context keeps the
+    /// handler, and every connection ever taken stayed in memory (about 1 KB each) until
+    /// `handlerRemoved` let go of it.
+    @Test func aClosedConnectionIsReleased() throws {
+        weak var handler: DownstreamHTTPHandler?
+        do {
+            let channel = try Self.connection()
+            handler = try channel.pipeline.syncOperations.handler(type: DownstreamHTTPHandler.self)
+            _ = try Self.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n", on: channel)
+            try channel.close().wait()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(handler == nil, "the handler of a closed connection is still alive")
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() throws {
         let channel = try Self.connection()
         let out = try Self.send("GET /1 HTTP/1.1\r\nHost: a\r\n\r\nGET /2 HTTP/1.1\r\nHost: a\r\n\r\nGET /3 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", on: channel)
