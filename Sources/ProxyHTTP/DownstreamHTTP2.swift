@@ -50,10 +50,11 @@ final class HTTPProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
 
 enum DownstreamHTTP2 {
     /// NIO's HTTP/2 server codec with a child channel per stream, each translating frames into
-    /// HTTP/1 parts for a `DownstreamHTTP2Stream`.
+    /// HTTP/1 parts for a `DownstreamHTTP2Stream`; the streams' flushes of one loop turn are one.
     static func configure(_ pipeline: ChannelPipeline.SynchronousOperations, http: HTTPWorker,
                           manager: HTTPConnectionManagerConfig, connection: DownstreamConnectionInfo) throws {
         let drain = HTTP2ConnectionDrain(sendsGoAway: true)
+        try pipeline.addHandler(FlushCoalescer())
         _ = try pipeline.configureHTTP2Pipeline(mode: .server,
                                                 connectionConfiguration: HTTP2Codec.connection(maxHeaderListSize: manager.downstream.maxRequestHeadersBytes),
                                                 streamConfiguration: HTTP2Codec.stream(), streamDelegate: drain) { stream in

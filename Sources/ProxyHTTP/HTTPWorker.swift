@@ -171,6 +171,7 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
             channel.eventLoop.makeCompletedFuture {
                 try self.addTLS(to: channel, host: host, cluster: cluster)
                 let drain = HTTP2ConnectionDrain(sendsGoAway: false)
+                try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: HTTP2Codec.connection(), streamConfiguration: HTTP2Codec.stream(),
                     streamDelegate: drain

@@ -269,6 +269,8 @@ def main():
     parser = proxy_arguments(__doc__.splitlines()[0], seconds=8)
     parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
     parser.add_argument("--perf", help="record meshproxy's first wrk run with `perf record` into this file")
+    parser.add_argument("--perf-load", choices=["http1", "h2"], default="http1",
+                        help="which of meshproxy's first-round loads --perf records: wrk's HTTP/1.1 or h2load's HTTP/2 throughput run")
     parser.add_argument("--istio-metrics", choices=["on", "off"], default="on",
                         help="Istio's standard metrics in meshproxy (on: Istio's default; off: a Telemetry resource disables them)")
     parser.add_argument("--access-log", action="store_true",
@@ -328,10 +330,12 @@ def main():
                     # Open connections per worker, read halfway through a load run.
                     sampler = subprocess.Popen(["sh", "-c", f"sleep {args.seconds / 2}; curl -s http://{MESHPROXY_NODE}:15000/stats"],
                                                stdout=subprocess.PIPE, text=True)
-                profiler = None
-                if name == "meshproxy" and round_index == 0 and args.perf:
-                    profiler = subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph, "-F", "999", "-o", args.perf, "-p", str(pid), "--", "sleep", str(args.seconds)],
-                                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                def profile(load):
+                    if name != "meshproxy" or round_index != 0 or not args.perf or args.perf_load != load:
+                        return None
+                    return subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph, "-F", "999", "-o", args.perf, "-p", str(pid), "--", "sleep", str(args.seconds)],
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                profiler = profile("http1")
                 rps, requests, errors = wrk(url, args.seconds)
                 if profiler:
                     profiler.wait()
@@ -342,7 +346,10 @@ def main():
                                if line.startswith("server.worker_") and ".downstream_cx_active" in line}
                 p50, p99, samples = h2load(url, args.rps, args.seconds, work)
                 # HTTP/2 from the client (the proxies' listeners take h2c; nginx here does not).
+                profiler = profile("h2")
                 h2_rps, h2_ok = h2load_throughput(url, args.seconds) if pid else (None, None)
+                if profiler:
+                    profiler.wait()
                 row = {"rps": rps, "requests": requests, "non_2xx": errors, "p50_us": p50, "p99_us": p99, "latency_samples": samples,
                        "h2_rps": h2_rps, "h2_succeeded": h2_ok,
                        "cpu_us_per_request": (ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests) if pid and requests else None,
