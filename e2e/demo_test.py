@@ -101,7 +101,7 @@ class Demo:
         self.process = subprocess.Popen(
             [self.meshctl, "demo", "--run-dir", self.run_dir, "--subnet", SUBNET, "--xds-port", str(XDS_PORT),
              "--gateway-address", GATEWAY, "--envoy", self.args.envoy, "--proxy", self.args.proxy, "--samples", "samples/bookinfo",
-             "--workload-cert-ttl", str(CERT_TTL)],
+             "--workload-cert-ttl", str(CERT_TTL), "--prometheus-address", Prometheus.ADDRESS],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         started = time.time()
         lines = []
@@ -420,25 +420,12 @@ def check_proxy_stats(proxy):
 
 
 class Prometheus:
-    """A real Prometheus (Debian's) scraping every proxy's /stats/prometheus each second."""
+    """The demo's Prometheus (`meshctl demo --prometheus-address`, Debian's `prometheus`): it
+    scrapes every proxy's /stats/prometheus and meshd's /metrics each second."""
     ADDRESS = f"127.0.0.1:{XDS_PORT + 20}"
 
-    def __init__(self, demo):
-        self.work = os.path.join(demo.run_dir, "prometheus")
-        os.makedirs(self.work, exist_ok=True)
+    def __init__(self):
         self.targets = [f"{GATEWAY}:15000"] + [f"{SUBNET}.1.{i}:15000" for i in range(1, 7)]
-        config = os.path.join(self.work, "prometheus.yml")
-        with open(config, "w") as f:
-            f.write("global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
-                    "scrape_configs:\n"
-                    "  - job_name: mesh-proxies\n"
-                    "    metrics_path: /stats/prometheus\n"
-                    f"    static_configs: [{{targets: {json.dumps(self.targets)}}}]\n")
-        self.log = open(os.path.join(self.work, "prometheus.log"), "w")
-        self.process = subprocess.Popen(
-            ["prometheus", f"--config.file={config}", f"--storage.tsdb.path={self.work}/data",
-             f"--web.listen-address={self.ADDRESS}", "--log.level=warn"],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def query(self, promql):
         url = f"http://{self.ADDRESS}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -464,15 +451,6 @@ class Prometheus:
             time.sleep(2.2)
         raise Failure(f"{promql} kept changing")
 
-    def stop(self):
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
-
 
 def check_istio_metrics(demo, prometheus):
     """Istio's standard metrics, scraped by a real Prometheus from every proxy, count a known
@@ -491,6 +469,8 @@ def check_istio_metrics(demo, prometheus):
     up = prometheus.value('sum(up{job="mesh-proxies"})')
     if up != len(prometheus.targets):
         raise Failure(f"Prometheus scrapes {up:.0f} of {len(prometheus.targets)} proxies")
+    if prometheus.value('up{job="meshd"}') != 1:
+        raise Failure("Prometheus does not scrape meshd's /metrics")
     reviews = ('istio_requests_total{reporter="%s",source_workload="productpage-v1",source_version="v1",'
                'destination_workload="reviews-v1",destination_version="v1",destination_app="reviews",'
                'destination_service="reviews.default.svc.cluster.local",response_code="200"%s}')
@@ -534,6 +514,37 @@ def check_istio_metrics(demo, prometheus):
         print("  the ratings abort: 5 jason pages → 5 requests reviews-v2 → ratings labelled response_code 500, response_flags FI")
 
 
+DASHBOARD = "samples/grafana/swiftmesh-mesh.json"
+# Panels the demo's traffic cannot fill: Bookinfo here has no TCP or gRPC service.
+NO_DEMO_TRAFFIC = {"TCP bytes by destination service", "TCP connections opened and closed", "gRPC statuses other than OK"}
+
+
+def check_dashboard(demo, prometheus):
+    """Every query of the Grafana dashboard in samples/ runs on the demo's Prometheus as Grafana
+    would send it (`$__rate_interval` 1m, every destination service): none fails, each panel the
+    demo's traffic reaches has data, and the mesh-wide ratios are what the demo sets up (every
+    request over mutual TLS, success rate within 0..1)."""
+    with open(DASHBOARD) as f:
+        dashboard = json.load(f)
+    checked, empty = 0, []
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            promql = target["expr"].replace("$__rate_interval", "1m").replace("$destination_service", ".*")
+            result = prometheus.query(promql)  # raises on a query Prometheus refuses
+            checked += 1
+            if not result:
+                empty.append(panel["title"])
+            if panel["title"] == "Mutual TLS share" and result and abs(float(result[0]["value"][1]) - 1) > 1e-9:
+                raise Failure(f"dashboard: mutual TLS share {result[0]['value'][1]}, expected 1 under STRICT")
+            if panel["title"].startswith("Global success rate") and result and not 0 < float(result[0]["value"][1]) <= 1:
+                raise Failure(f"dashboard: success rate {result[0]['value'][1]}")
+    missing = sorted(set(empty) - NO_DEMO_TRAFFIC - ({"Responses the proxies made (response flags)"} if demo.args.proxy != "meshproxy" else set()))
+    if missing:
+        raise Failure(f"dashboard panels without data after the demo's traffic: {missing}")
+    print(f"  Grafana dashboard ({DASHBOARD}): {checked} queries run on Prometheus, "
+          f"{len(set(empty))} panels empty (no TCP or gRPC service in Bookinfo): {sorted(set(empty))}")
+
+
 def run(args):
     demo = Demo(args)
     traffic = SteadyTraffic()
@@ -541,7 +552,7 @@ def run(args):
     try:
         print("start: meshctl demo from a clean run directory")
         demo.start()
-        prometheus = Prometheus(demo)
+        prometheus = Prometheus()
         traffic.start()
 
         status, body, _ = page()
@@ -614,7 +625,7 @@ def run(args):
         traffic.join(timeout=15)
         print("observe: Istio's standard metrics")
         check_istio_metrics(demo, prometheus)
-        prometheus.stop()
+        check_dashboard(demo, prometheus)
         check_rotation(demo, traffic)
         check_meshd_metrics()
         check_proxy_stats(demo.args.proxy)
@@ -636,8 +647,6 @@ def run(args):
         return False
     finally:
         traffic.stopped.set()
-        if prometheus:
-            prometheus.stop()
         if demo.process and demo.process.poll() is None:
             try:
                 demo.ctl("demo", "stop", check=False)

@@ -44,6 +44,9 @@ public struct MeshRunOptions: Sendable {
     /// Istio YAML applied at start (each resource becomes a file of its own in the config
     /// directory, as `meshctl apply` writes them).
     public var initialConfig: [String] = []
+    /// When set, a Prometheus (Debian's `prometheus`, from PATH) listening here scrapes every
+    /// proxy and meshd; its data goes under the run directory.
+    public var prometheusAddress: String?
 
     public init(runDirectory: String, binDirectory: String, envoy: String, workloads: [WorkloadSpec]) {
         self.runDirectory = runDirectory
@@ -61,6 +64,8 @@ public struct MeshState: Codable, Sendable {
     public var debugAddress: String
     public var xdsAddress: String
     public var gateway: String
+    /// The run's Prometheus (`http://host:port`), when it started one.
+    public var prometheus: String?
     public var processes: [Supervisor.Child]
 
     public static func path(in runDirectory: String) -> String {
@@ -149,8 +154,39 @@ public final class MeshRun: Sendable {
         try await waitUntil("istio-ingressgateway ready", timeout: .seconds(20)) {
             await httpGet("http://\(self.options.gatewayAddress):\(self.options.gatewayAdminPort)/ready")?.hasPrefix("LIVE") == true
         }
+        if let address = options.prometheusAddress { try await startPrometheus(at: address, gateway: gateway, debug: debug) }
         try writeState()
         progress(String(format: "mesh ready in %.1f s: %d workloads, their sidecars and the ingress gateway", started.elapsedSeconds, plan.workloads.count))
+    }
+
+    /// What the run's Prometheus scrapes: every proxy's admin endpoint and meshd's debug address.
+    public func prometheusScrape(gateway: GatewaySpec, debug: String) -> PrometheusScrape {
+        var proxies = plan.workloads.map {
+            PrometheusScrape.Target(address: "\($0.instanceAddress):\($0.adminPort)", proxy: "\($0.spec.name)-sidecar", workload: $0.spec.name)
+        }
+        proxies.append(PrometheusScrape.Target(address: "\(gateway.address):\(options.gatewayAdminPort)", proxy: gateway.name, workload: gateway.name))
+        return PrometheusScrape(proxies: proxies, meshd: debug)
+    }
+
+    private func startPrometheus(at address: String, gateway: GatewaySpec, debug: String) async throws {
+        let directory = (options.runDirectory as NSString).appendingPathComponent("prometheus")
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let config = (directory as NSString).appendingPathComponent("prometheus.yml")
+        try prometheusScrape(gateway: gateway, debug: debug).yaml.write(toFile: config, atomically: true, encoding: .utf8)
+        let program: String
+        do {
+            program = try executable("prometheus")
+        } catch {
+            throw MeshRunError("prometheus: not on PATH (Debian's package `prometheus`; scripts/setup.sh installs it)")
+        }
+        try step("Prometheus on \(address), scraping \(plan.workloads.count + 1) proxies and meshd (\(config))") {
+            try self.supervisor.start("prometheus", [program, "--config.file=\(config)",
+                                                     "--storage.tsdb.path=\((directory as NSString).appendingPathComponent("data"))",
+                                                     "--web.listen-address=\(address)", "--log.level=warn"])
+        }
+        try await waitUntil("Prometheus ready", timeout: .seconds(30)) {
+            await httpGet("http://\(address)/-/ready")?.contains("Ready") == true  // 503 "Service Unavailable" until then
+        }
     }
 
     /// Fails when a process the mesh needs has exited, naming it and its log.
@@ -218,7 +254,8 @@ public final class MeshRun: Sendable {
 
     private func writeState() throws {
         let state = MeshState(pid: getpid(), configDirectory: configDirectory, debugAddress: "127.0.0.1:\(options.debugPort)",
-                              xdsAddress: "127.0.0.1:\(options.xdsPort)", gateway: gatewayURL, processes: supervisor.running)
+                              xdsAddress: "127.0.0.1:\(options.xdsPort)", gateway: gatewayURL,
+                              prometheus: options.prometheusAddress.map { "http://\($0)" }, processes: supervisor.running)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try encoder.encode(state).write(to: URL(fileURLWithPath: MeshState.path(in: options.runDirectory)))

@@ -56,7 +56,17 @@ struct MeshRunArguments: ParsableArguments {
     @Option(name: .customLong("workload-cert-ttl"), help: "Workload certificate lifetime in seconds (agents renew at 80%).")
     var workloadCertTTL: Int = 86400
 
+    @Option(name: .customLong("prometheus-address"),
+            help: "Also start a Prometheus (Debian's `prometheus`) on this HOST:PORT scraping every proxy and meshd each second.")
+    var prometheusAddress: String?
+
     func validate() throws {
+        if let address = prometheusAddress {
+            let parts = address.split(separator: ":", omittingEmptySubsequences: false)
+            guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
+                throw ValidationError("--prometheus-address must be HOST:PORT, not \"\(address)\"")
+            }
+        }
         guard DataPlane(rawValue: proxy) != nil else {
             throw ValidationError("--proxy must be one of \(DataPlane.allCases.map(\.rawValue).joined(separator: ", ")), not \"\(proxy)\"")
         }
@@ -82,6 +92,7 @@ struct MeshRunArguments: ParsableArguments {
         options.caPort = xdsPort + 2
         options.gatewayAddress = gatewayAddress
         options.workloadCertificateTTL = workloadCertTTL
+        options.prometheusAddress = prometheusAddress
         return options
     }
 }
@@ -161,7 +172,11 @@ struct StartDemo: AsyncParsableCommand {
               meshctl apply -f \(samples)/networking/virtual-service-reviews-test-v2.yaml  # user jason to v2
               meshctl proxy-status
               meshctl demo stop        # or Ctrl-C here
+            \(run.options.prometheusAddress.map { """
+            Prometheus: http://\($0)/graph  (try: sum by (destination_workload) (rate(istio_requests_total{reporter="destination"}[1m])))
+            Dashboard for Grafana: samples/grafana/swiftmesh-mesh.json
 
+            """ } ?? "")
             """
         }
     }
