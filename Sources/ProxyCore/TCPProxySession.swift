@@ -172,15 +172,15 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         let context = metricsContext(settings)
         let labels = (peer: context.peerLabels(), security: context.securityPolicy)
         metricsLabels = labels
-        worker.istioMetrics.recordConnectionOpened(Self.series(labels, record))
+        worker.istioMetrics.recordConnectionOpened(series(labels, record))
         metricsTimer = downstream.eventLoop.scheduleRepeatedTask(initialDelay: Self.metricsReportInterval,
                                                                  delay: Self.metricsReportInterval) { [weak self] _ in
             self?.reportBytes()
         }
     }
 
-    private static func series(_ labels: (peer: IstioPeerLabels, security: IstioSecurityPolicy), _ record: AccessLogRecord) -> IstioConnectionSeries {
-        IstioConnectionSeries(peer: labels.peer, security: labels.security, flags: record.responseFlags)
+    private func series(_ labels: (peer: IstioPeerLabels, security: IstioSecurityPolicy), _ record: AccessLogRecord) -> IstioConnectionSeries {
+        IstioConnectionSeries(peer: labels.peer, security: labels.security, flags: record.responseFlags, overrides: metrics?.overrides)
     }
 
     /// The downstream TLS handshake finished (the event passes through this session's handler).
@@ -196,7 +196,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         guard received > 0 || sent > 0 else { return }
         reportedFromDownstream = bytesFromDownstream
         reportedFromUpstream = bytesFromUpstream
-        worker.istioMetrics.recordConnectionBytes(Self.series(labels, record), sent: sent, received: received)
+        worker.istioMetrics.recordConnectionBytes(series(labels, record), sent: sent, received: received)
     }
 
     private func connect(to host: UpstreamHost, in cluster: UpstreamCluster) {
@@ -315,8 +315,8 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
                 // flags. A connection never opened (its TLS handshake failed) is not counted.
                 let received = bytesFromDownstream - reportedFromDownstream
                 let sent = bytesFromUpstream - reportedFromUpstream
-                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(Self.series(labels, record), sent: sent, received: received) }
-                worker.istioMetrics.recordConnectionClosed(Self.series(labels, record))
+                if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(series(labels, record), sent: sent, received: received) }
+                worker.istioMetrics.recordConnectionClosed(series(labels, record))
             }
             connection.fill(&record)
             self.record = nil

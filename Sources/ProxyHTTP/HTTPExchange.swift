@@ -727,12 +727,14 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.record = nil
         record.duration = elapsed()
         if !manager.accessLogs.isEmpty { worker.log(record, to: manager.accessLogs) }
-        if let metrics = manager.istioMetrics { recordMetrics(record, reporter: metrics.reporter) }
+        if let metrics = manager.istioMetrics, metrics.overrides?.records(tcp: false) ?? true {
+            recordMetrics(record, reporter: metrics.reporter, overrides: metrics.overrides)
+        }
     }
 
     // MARK: - Istio metrics and metadata exchange
 
-    private func recordMetrics(_ record: AccessLogRecord, reporter: IstioRequestContext.Reporter) {
+    private func recordMetrics(_ record: AccessLogRecord, reporter: IstioRequestContext.Reporter, overrides: IstioMetricOverrides?) {
         var key = IstioPeerKey(reporter: reporter, announcement: peerAnnouncement)
         key.destinationService = cluster?.config.meshService ?? Self.authorityHost(requestHead.headers.first(name: "host"))
         let security: IstioSecurityPolicy
@@ -757,7 +759,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
                                        destinationService: key.destinationService)
         }
         let milliseconds = Double(record.duration ?? 0) / 1_000_000
-        worker.istioMetrics.recordRequest(IstioRequestSeries(peer: labels, security: security, record: record),
+        worker.istioMetrics.recordRequest(IstioRequestSeries(peer: labels, security: security, record: record, overrides: overrides),
                                           durationMilliseconds: milliseconds,
                                           requestBytes: record.bytesReceived, responseBytes: record.bytesSent)
     }

@@ -17,4 +17,12 @@ public enum PrometheusLabel {
         }
         return escaped
     }
+
+    /// A label name as Prometheus' data model allows it: `[a-zA-Z_][a-zA-Z0-9_]*`, not
+    /// starting with `__` (reserved).
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, !name.hasPrefix("__") else { return false }
+        func letter(_ byte: UInt8) -> Bool { (byte | 0x20) >= UInt8(ascii: "a") && (byte | 0x20) <= UInt8(ascii: "z") || byte == UInt8(ascii: "_") }
+        return letter(first) && name.utf8.allSatisfy { letter($0) || ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) }
+    }
 }

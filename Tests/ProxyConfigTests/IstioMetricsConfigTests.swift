@@ -29,9 +29,56 @@ import Testing
 
     @Test func settingsItDoesNotImplementAreRefusedByName() throws {
         var stats = Google_Protobuf_Struct()
-        stats.fields["metrics"] = Google_Protobuf_Value(listValue: Google_Protobuf_ListValue())
-        #expect(throws: ProxyConfigError("listeners[db].filter_chains[0].metadata.filter_metadata[istio.stats]", "not supported by meshproxy: metrics")) {
+        stats.fields["disable_host_header_fallback"] = Google_Protobuf_Value(boolValue: true)
+        #expect(throws: ProxyConfigError("listeners[db].filter_chains[0].metadata.filter_metadata[istio.stats]",
+                                         "not supported by meshproxy: disable_host_header_fallback")) {
             try Self.metrics(Self.listener(direction: .inbound, stats: stats))
+        }
+    }
+
+    /// `metrics: [{name, drop, tags_to_remove, dimensions}]`, istio-proxy's shape.
+    static func overrides(_ entries: [[String: Google_Protobuf_Value]]) -> Google_Protobuf_Struct {
+        var stats = Google_Protobuf_Struct()
+        stats.fields["metrics"] = Google_Protobuf_Value(listValue: Google_Protobuf_ListValue(values: entries.map {
+            Google_Protobuf_Value(structValue: Google_Protobuf_Struct(fields: $0))
+        }))
+        return stats
+    }
+
+    @Test func metricOverridesAreRead() throws {
+        var dimensions = Google_Protobuf_Struct()
+        dimensions.fields["request_host"] = Google_Protobuf_Value(stringValue: " request.host ")
+        dimensions.fields["source_cluster"] = Google_Protobuf_Value(stringValue: "'east'")
+        let stats = Self.overrides([
+            ["name": Google_Protobuf_Value(stringValue: "request_bytes"), "drop": Google_Protobuf_Value(boolValue: true)],
+            ["tags_to_remove": Google_Protobuf_Value(listValue: Google_Protobuf_ListValue(values: [Google_Protobuf_Value(stringValue: "request_protocol")])),
+             "dimensions": Google_Protobuf_Value(structValue: dimensions)],
+        ])
+        let settings = try #require(try Self.metrics(Self.listener(direction: .inbound, stats: stats)))
+        #expect(settings.reporter == .destination)
+        #expect(settings.overrides?.rules == [
+            IstioMetricOverrides.Rule(metric: .requestBytes, drop: true),
+            IstioMetricOverrides.Rule(metric: nil, remove: ["request_protocol"], upsert: [("request_host", .requestHost), ("source_cluster", .literal("east"))]),
+        ])
+        // Two parses of one config are equal settings (a listener update with the same config changes nothing).
+        #expect(try Self.metrics(Self.listener(direction: .inbound, stats: stats)) == settings)
+    }
+
+    @Test func overridesItCannotHonourAreRefusedWithTheirPath() throws {
+        let base = "listeners[db].filter_chains[0].metadata.filter_metadata[istio.stats].metrics[0]"
+        #expect(throws: ProxyConfigError("\(base).name", "unknown standard metric \"requests\" (known: \(IstioMetric.allCases.map(\.rawValue).joined(separator: ", ")))")) {
+            try Self.metrics(Self.listener(direction: .inbound, stats: Self.overrides([["name": Google_Protobuf_Value(stringValue: "requests")]])))
+        }
+        var dimensions = Google_Protobuf_Struct()
+        dimensions.fields["user"] = Google_Protobuf_Value(stringValue: "request.auth.claims['sub']")
+        #expect(throws: ProxyConfigError("\(base).dimensions[user]", "expression \"request.auth.claims['sub']\" not supported by meshproxy (supported: "
+                                         + "'literal', request.host, request.method, request.url_path, request.headers['name'], response.code)")) {
+            try Self.metrics(Self.listener(direction: .inbound, stats: Self.overrides([["dimensions": Google_Protobuf_Value(structValue: dimensions)]])))
+        }
+        var badName = Google_Protobuf_Struct()
+        badName.fields["user-agent"] = Google_Protobuf_Value(stringValue: "request.headers['user-agent']")
+        #expect(throws: ProxyConfigError("\(base).dimensions[user-agent]", "not a Prometheus label name")) {
+            try Self.metrics(Self.listener(direction: .inbound, stats: Self.overrides([["dimensions": Google_Protobuf_Value(structValue: badName)]])))
         }
     }
 

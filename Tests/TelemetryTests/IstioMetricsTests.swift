@@ -82,6 +82,48 @@ import Testing
         #expect(merged.requests[key.key]?.responseBytes.count == 3 && merged.requests[other.key]?.total == 1)
     }
 
+    /// Telemetry overrides at scrape: a dropped metric is gone, a removed tag merges the series
+    /// it told apart, an upserted tag replaces a standard one or is added after them, with its
+    /// value taken from each request.
+    @Test func overridesDropRemoveAndSetTags() {
+        let overrides = IstioMetricOverrides(rules: [
+            IstioMetricOverrides.Rule(metric: .requestBytes, drop: true),
+            IstioMetricOverrides.Rule(metric: .requestsTotal, remove: ["response_code"],
+                                      upsert: [("request_host", .requestHost), ("source_cluster", .literal("east"))]),
+            IstioMetricOverrides.Rule(metric: nil, upsert: [("method", .requestMethod)]),
+            IstioMetricOverrides.Rule(metric: .responseBytes, remove: ["method"]),
+        ])
+        let context = IstioRequestContext(reporter: .destination, source: Self.productpage, destination: Self.reviews)
+        let labels = context.peerLabels()
+        func request(_ code: Int, host: String) -> AccessLogRecord {
+            var record = Self.record(code: code)
+            record.requestHeaders?.add(name: "host", value: host)
+            record.method = "GET"
+            return record
+        }
+        let recorder = IstioMetricsRecorder()
+        for (code, host) in [(200, "reviews"), (503, "reviews"), (200, "reviews:9080")] {
+            recorder.recordRequest(IstioRequestSeries(peer: labels, security: .none, record: request(code, host: host), overrides: overrides),
+                                   durationMilliseconds: 1, requestBytes: 1, responseBytes: 1)
+        }
+        let text = recorder.snapshot().prometheusText()
+        #expect(!text.contains("istio_request_bytes"), "dropped")
+        let totals = text.split(separator: "\n").filter { $0.hasPrefix("istio_requests_total{") }
+        #expect(totals.count == 2, "200 and 503 for host reviews merged once response_code is gone: \(totals)")
+        #expect(totals.allSatisfy { !$0.contains("response_code=") && $0.contains(",source_cluster=\"east\",") && $0.contains("method=\"GET\"") })
+        #expect(totals.contains { $0.contains("request_host=\"reviews\"") && $0.hasSuffix(" 2") })
+        #expect(totals.contains { $0.contains("request_host=\"reviews:9080\"") && $0.hasSuffix(" 1") })
+        #expect(text.contains("istio_response_bytes_count{") && !text.split(separator: "\n").contains { $0.hasPrefix("istio_response_bytes") && $0.contains("method=") })
+        let durations = text.split(separator: "\n").filter { $0.hasPrefix("istio_request_duration_milliseconds_count{") }
+        #expect(durations.count == 2 && durations.allSatisfy { $0.contains("response_code=") && $0.contains(",method=\"GET\"} ") })
+        // A TCP connection has no request: request attributes are unknown, literals stay.
+        let tcp = IstioConnectionSeries(peer: labels, security: .none, flags: ResponseFlags(), overrides: overrides)
+        recorder.recordConnectionOpened(tcp)
+        #expect(recorder.snapshot().prometheusText().contains(",method=\"unknown\"} 1\n"))
+        #expect(IstioTagValue(expression: "request.headers[\"X-User\"]") == .requestHeader("x-user"))
+        #expect(IstioTagValue(expression: "request.auth.principal") == nil && IstioTagValue(expression: "'it''s'") == nil)
+    }
+
     @Test func peerLabelsAreBuiltOncePerPeerAndService() {
         let recorder = IstioMetricsRecorder()
         var builds = 0

@@ -1,38 +1,62 @@
 // Istio's standard metrics in Prometheus' text format (0.0.4), as istio-proxy serves them on /stats/prometheus.
 
 extension IstioMetricsSnapshot {
-    /// Every family with at least one series, its series sorted by label values so scrapes are
-    /// stable; histograms with Envoy's `le` bounds, then `_sum` and `_count`.
+    /// Every family with at least one series, its series sorted by their labels so scrapes are
+    /// stable; histograms with Envoy's `le` bounds, then `_sum` and `_count`. Telemetry overrides
+    /// apply here: a dropped metric is left out, removed tags are taken off (and the series they
+    /// told apart added together), set tags replace or follow the standard ones.
     public func prometheusText() -> String {
         var out = ""
-        let requestSeries = requests.sorted { $0.key < $1.key }
-        if !requestSeries.isEmpty {
-            out += "# TYPE istio_requests_total counter\n"
-            for (key, series) in requestSeries {
-                out += "istio_requests_total{\(Self.labels(IstioSeries.requestLabels, key))} \(series.total)\n"
-            }
-            for (family, histogram) in [("istio_request_duration_milliseconds", \IstioSeries.Requests.durationMilliseconds),
-                                        ("istio_request_bytes", \IstioSeries.Requests.requestBytes),
-                                        ("istio_response_bytes", \IstioSeries.Requests.responseBytes)] {
-                out += "# TYPE \(family) histogram\n"
-                for (key, series) in requestSeries {
-                    out += Self.histogram(family, labels: Self.labels(IstioSeries.requestLabels, key), series[keyPath: histogram])
+        let requestFamilies: [(IstioMetric, KeyPath<IstioSeries.Requests, IstioHistogram>?)] = [
+            (.requestsTotal, nil), (.requestDuration, \.durationMilliseconds), (.requestBytes, \.requestBytes), (.responseBytes, \.responseBytes),
+        ]
+        for (metric, histogram) in requestFamilies {
+            let series = Self.family(requests, names: IstioSeries.requestLabels, metric: metric) { $0.merge($1) }
+            guard !series.isEmpty else { continue }
+            out += "# TYPE \(metric.family) \(histogram == nil ? "counter" : "histogram")\n"
+            for (labels, values) in series {
+                if let histogram {
+                    out += Self.histogram(metric.family, labels: labels, values[keyPath: histogram])
+                } else {
+                    out += "\(metric.family){\(labels)} \(values.total)\n"
                 }
             }
         }
-        let connectionSeries = connections.sorted { $0.key < $1.key }
-        if !connectionSeries.isEmpty {
-            for (family, value) in [("istio_tcp_connections_opened_total", \IstioSeries.Connections.opened),
-                                    ("istio_tcp_connections_closed_total", \IstioSeries.Connections.closed),
-                                    ("istio_tcp_sent_bytes_total", \IstioSeries.Connections.sentBytes),
-                                    ("istio_tcp_received_bytes_total", \IstioSeries.Connections.receivedBytes)] {
-                out += "# TYPE \(family) counter\n"
-                for (key, series) in connectionSeries {
-                    out += "\(family){\(Self.labels(IstioSeries.connectionLabels, key))} \(series[keyPath: value])\n"
-                }
+        for (metric, value) in [(IstioMetric.tcpConnectionsOpened, \IstioSeries.Connections.opened),
+                                (.tcpConnectionsClosed, \IstioSeries.Connections.closed),
+                                (.tcpSentBytes, \IstioSeries.Connections.sentBytes),
+                                (.tcpReceivedBytes, \IstioSeries.Connections.receivedBytes)] {
+            let series = Self.family(connections, names: IstioSeries.connectionLabels, metric: metric) { $0.merge($1) }
+            guard !series.isEmpty else { continue }
+            out += "# TYPE \(metric.family) counter\n"
+            for (labels, values) in series {
+                out += "\(metric.family){\(labels)} \(values[keyPath: value])\n"
             }
         }
         return out
+    }
+
+    /// One family's series as rendered label sets, sorted. Series the Telemetry overrides made
+    /// equal (a tag removed) are added together; a dropped metric has none.
+    static func family<Values>(_ series: [IstioSeriesKey: Values], names: [String], metric: IstioMetric,
+                               merge: (inout Values, Values) -> Void) -> [(String, Values)] {
+        var rendered: [String: Values] = [:]
+        for (key, values) in series {
+            let labels: String
+            if let overrides = key.overrides {
+                guard let pairs = overrides.labels(names, key.values, metric: metric) else { continue }
+                labels = pairs.map { name, value in "\(name)=\"\(PrometheusLabel.escape(value))\"" }.joined(separator: ",")
+            } else {
+                labels = Self.labels(names, key)
+            }
+            if var existing = rendered[labels] {
+                merge(&existing, values)
+                rendered[labels] = existing
+            } else {
+                rendered[labels] = values
+            }
+        }
+        return rendered.sorted { $0.key < $1.key }
     }
 
     static func histogram(_ family: String, labels: String, _ histogram: IstioHistogram) -> String {

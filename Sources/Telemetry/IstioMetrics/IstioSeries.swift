@@ -4,8 +4,14 @@
 /// or `IstioSeries.connectionLabels` (TCP). Values are already Istio's: `unknown` where a peer
 /// did not say. This is the scrape's form; recording uses `IstioRequestSeries`.
 public struct IstioSeriesKey: Hashable, Sendable, Comparable {
+    /// The standard labels' values, then the values of the tags `overrides` sets.
     public let values: [String]
-    public init(_ values: [String]) { self.values = values }
+    /// The Telemetry overrides of the chain that recorded the series (nil: none).
+    public let overrides: IstioMetricOverrides?
+    public init(_ values: [String], overrides: IstioMetricOverrides? = nil) {
+        self.values = values
+        self.overrides = overrides
+    }
 
     public static func < (lhs: IstioSeriesKey, rhs: IstioSeriesKey) -> Bool {
         lhs.values.lexicographicallyPrecedes(rhs.values)
@@ -40,10 +46,15 @@ public struct IstioRequestSeries: Hashable, Sendable {
     /// Only for gRPC: Istio leaves the label empty for plain HTTP.
     public let grpcStatus: Int?
     public let flags: ResponseFlags
+    public let overrides: IstioMetricOverrides?
+    /// The values of the tags `overrides` sets, for this request.
+    public let custom: [String]
 
-    public init(peer: IstioPeerLabels, security: IstioSecurityPolicy, record: AccessLogRecord) {
+    public init(peer: IstioPeerLabels, security: IstioSecurityPolicy, record: AccessLogRecord, overrides: IstioMetricOverrides? = nil) {
         self.peer = peer
         self.security = security
+        self.overrides = overrides
+        custom = overrides?.customValues(record) ?? []
         let contentType = record.requestHeaders?.first(name: "content-type")
         isGRPC = contentType?.hasPrefix("application/grpc") ?? false
         responseCode = record.responseCode
@@ -56,7 +67,7 @@ public struct IstioRequestSeries: Hashable, Sendable {
         IstioSeriesKey(peer.values + [
             isGRPC ? "grpc" : "http", String(responseCode), grpcStatus.map(String.init) ?? "", flags.shortCodes,
             security.rawValue,
-        ])
+        ] + custom, overrides: overrides)
     }
 }
 
@@ -65,15 +76,19 @@ public struct IstioConnectionSeries: Hashable, Sendable {
     public let peer: IstioPeerLabels
     public let security: IstioSecurityPolicy
     public let flags: ResponseFlags
+    public let overrides: IstioMetricOverrides?
 
-    public init(peer: IstioPeerLabels, security: IstioSecurityPolicy, flags: ResponseFlags) {
+    public init(peer: IstioPeerLabels, security: IstioSecurityPolicy, flags: ResponseFlags, overrides: IstioMetricOverrides? = nil) {
         self.peer = peer
         self.security = security
         self.flags = flags
+        self.overrides = overrides
     }
 
     /// The label values, in `IstioSeries.connectionLabels`' order.
-    public var key: IstioSeriesKey { IstioSeriesKey(peer.values + ["tcp", flags.shortCodes, security.rawValue]) }
+    public var key: IstioSeriesKey {
+        IstioSeriesKey(peer.values + ["tcp", flags.shortCodes, security.rawValue] + (overrides?.customValues(nil) ?? []), overrides: overrides)
+    }
 }
 
 public enum IstioSeries {
