@@ -514,6 +514,65 @@ def check_istio_metrics(demo, prometheus):
         print("  the ratings abort: 5 jason pages → 5 requests reviews-v2 → ratings labelled response_code 500, response_flags FI")
 
 
+METRIC_OVERRIDES = """apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: reviews-metrics, namespace: default}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  metrics:
+  - providers: [{name: prometheus}]
+    overrides:
+    - match: {metric: REQUEST_COUNT, mode: SERVER}
+      tagOverrides:
+        request_host: {value: request.host}
+        source_canonical_revision: {operation: REMOVE}
+    - match: {metric: REQUEST_SIZE}
+      disabled: true
+"""
+
+
+def check_metric_overrides(demo):
+    """A workload-level Telemetry changes reviews' metrics as Istio's would: its server side's
+    istio_requests_total gains request_host and loses source_canonical_revision, and request
+    sizes stop being recorded. Read straight from reviews-v1's sidecar; removed afterwards."""
+    path = os.path.join(demo.run_dir, "reviews-metrics.yaml")
+    with open(path, "w") as f:
+        f.write(METRIC_OVERRIDES)
+    reviews = f"http://{SUBNET}.1.3:15000/stats/prometheus"
+
+    def scrape():
+        with urllib.request.urlopen(reviews, timeout=5) as response:
+            return response.read().decode().splitlines()
+
+    def request_bytes(lines):
+        return sum(int(line.rsplit(" ", 1)[1]) for line in lines
+                   if line.startswith("istio_request_bytes_count{") and 'reporter="destination"' in line)
+
+    demo.ctl("apply", "-f", path)
+    try:
+        def overridden():
+            page()
+            lines = scrape()
+            return [line for line in lines if line.startswith("istio_requests_total{") and "request_host=" in line] or None
+        eventually("reviews' requests counted with request_host", overridden, within=15)
+        before = request_bytes(scrape())
+        pages = 10
+        if versions(pages) != {"v1": pages}:
+            raise Failure("pages during the metric override check were not all from reviews-v1")
+        lines = scrape()
+        tagged = [line for line in lines if line.startswith("istio_requests_total{") and "request_host=" in line]
+        counted = sum(int(line.rsplit(" ", 1)[1]) for line in tagged)
+        if counted < pages or any("source_canonical_revision=" in line for line in tagged):
+            raise Failure(f"with the override, {counted} requests counted with request_host (expected >= {pages}), lines: {tagged}")
+        if request_bytes(lines) != before:
+            raise Failure(f"request sizes are disabled, but istio_request_bytes went from {before} to {request_bytes(lines)}")
+        host = tagged[0].split('request_host="', 1)[1].split('"', 1)[0]
+        print(f"  Telemetry metric overrides on reviews: {counted} requests tagged request_host=\"{host}\", "
+              f"source_canonical_revision removed, request sizes no longer recorded ({before} before and after)")
+    finally:
+        demo.ctl("delete", "-f", path)
+
+
 DASHBOARD = "samples/grafana/swiftmesh-mesh.json"
 # Panels the demo's traffic cannot fill: Bookinfo here has no TCP or gRPC service.
 NO_DEMO_TRAFFIC = {"TCP bytes by destination service", "TCP connections opened and closed", "gRPC statuses other than OK"}
@@ -626,6 +685,8 @@ def run(args):
         print("observe: Istio's standard metrics")
         check_istio_metrics(demo, prometheus)
         check_dashboard(demo, prometheus)
+        if demo.args.proxy == "meshproxy":
+            check_metric_overrides(demo)
         check_rotation(demo, traffic)
         check_meshd_metrics()
         check_proxy_stats(demo.args.proxy)

@@ -5,27 +5,89 @@ import MeshAPI
 import MeshModel
 import SwiftProtobuf
 
-/// Istio's standard metrics are on for every proxy unless a Telemetry resource turns the
-/// Prometheus provider's metrics off (`overrides: [{disabled: true}]` for all metrics). Every
-/// filter chain that ends in an HTTP connection manager or a TCP proxy then carries
-/// `istio.stats` metadata; meshproxy records from it, and stock Envoy, which ignores
-/// metadata, serves its native stats (it cannot emit `istio_*` without istio-proxy's filters).
-/// Done after the listeners are built, as access logs are, so no listener builder knows of it.
+/// Istio's standard metrics are on for every proxy unless Telemetry resources turn the
+/// Prometheus provider's metrics off. Every filter chain that ends in an HTTP connection manager
+/// or a TCP proxy then carries `istio.stats` metadata; meshproxy records from it, and stock
+/// Envoy, which ignores metadata, serves its native stats (it cannot emit `istio_*` without
+/// istio-proxy's filters). The Telemetry metric overrides for the chain's side of the proxy
+/// (inbound listeners are the server side) travel in it in istio-proxy's stats shape:
+/// `metrics: [{name, drop, tags_to_remove, dimensions}]`. Done after the listeners are built,
+/// as access logs are, so no listener builder knows of it.
 enum MetricsAttachment {
     static let chainKey = "istio.stats"
 
     static func attach(to listeners: inout [Envoy_Config_Listener_V3_Listener], snapshot: MeshSnapshot, proxy: MeshProxy) {
-        guard snapshot.standardMetricsEnabled(namespace: proxy.namespace, labels: proxy.labels) else { return }
+        let telemetries = snapshot.metricsTelemetries(namespace: proxy.namespace, labels: proxy.labels)
+        let client = statsSettings(telemetries, mode: .CLIENT)
+        let server = statsSettings(telemetries, mode: .SERVER)
         for index in listeners.indices {
-            for chain in listeners[index].filterChains.indices { mark(&listeners[index].filterChains[chain]) }
-            if listeners[index].hasDefaultFilterChain { mark(&listeners[index].defaultFilterChain) }
+            guard let settings = listeners[index].trafficDirection == .inbound ? server : client else { continue }
+            for chain in listeners[index].filterChains.indices { mark(&listeners[index].filterChains[chain], settings) }
+            if listeners[index].hasDefaultFilterChain { mark(&listeners[index].defaultFilterChain, settings) }
         }
     }
 
-    private static func mark(_ chain: inout Envoy_Config_Listener_V3_FilterChain) {
+    private static func mark(_ chain: inout Envoy_Config_Listener_V3_FilterChain, _ settings: Google_Protobuf_Struct) {
         guard let terminal = chain.filters.last?.name,
               terminal == HTTPConnectionManagerFactory.filterName || terminal == TCPProxyFactory.filterName else { return }
-        chain.metadata.filterMetadata[chainKey] = Google_Protobuf_Struct()
+        chain.metadata.filterMetadata[chainKey] = settings
+    }
+
+    /// The standard metrics by istio-proxy's stats names, in its order.
+    static let metricNames: [(Telemetry.MetricSelector.IstioMetric, String)] = [
+        (.REQUEST_COUNT, "requests_total"), (.REQUEST_DURATION, "request_duration_milliseconds"),
+        (.REQUEST_SIZE, "request_bytes"), (.RESPONSE_SIZE, "response_bytes"),
+        (.TCP_OPENED_CONNECTIONS, "tcp_connections_opened_total"), (.TCP_CLOSED_CONNECTIONS, "tcp_connections_closed_total"),
+        (.TCP_SENT_BYTES, "tcp_sent_bytes_total"), (.TCP_RECEIVED_BYTES, "tcp_received_bytes_total"),
+    ]
+
+    /// One side's `istio.stats` settings, merging the overrides of the Prometheus provider as
+    /// Istio does: mesh, then namespace, then workload, each override in order, a later one
+    /// winning per metric and per tag (`disabled: false` turns a metric back on). nil when every
+    /// metric is off for that side: its chains record nothing. gRPC message counts and custom
+    /// metrics are not recorded by meshproxy, so their overrides change nothing.
+    static func statsSettings(_ telemetries: [Telemetry], mode: Telemetry.WorkloadMode) -> Google_Protobuf_Struct? {
+        var disabled: [String: Bool] = [:]
+        var tags: [String: [String: Telemetry.MetricsOverrides.TagOverride]] = [:]
+        for telemetry in telemetries {
+            for metrics in telemetry.metrics ?? [] {
+                let providers = (metrics.providers ?? []).compactMap(\.name)
+                guard providers.isEmpty || providers.contains("prometheus") else { continue }
+                for override in metrics.overrides ?? [] {
+                    let overrideMode = override.match?.mode ?? .CLIENT_AND_SERVER
+                    guard overrideMode == .CLIENT_AND_SERVER || overrideMode == mode, override.match?.customMetric == nil else { continue }
+                    let selected = override.match?.metric ?? .ALL_METRICS
+                    let names = metricNames.filter { selected == .ALL_METRICS || $0.0 == selected }.map(\.1)
+                    for name in names {
+                        if let off = override.disabled { disabled[name] = off }
+                        for (tag, change) in override.tagOverrides ?? [:] { tags[name, default: [:]][tag] = change }
+                    }
+                }
+            }
+        }
+        if metricNames.allSatisfy({ disabled[$0.1] == true }) { return nil }
+        var entries: [Google_Protobuf_Value] = []
+        for (_, name) in metricNames {
+            var entry = Google_Protobuf_Struct()
+            if disabled[name] == true {
+                entry.fields["drop"] = Google_Protobuf_Value(boolValue: true)
+            } else {
+                let changes = (tags[name] ?? [:]).sorted { $0.key < $1.key }
+                let removed = changes.filter { $0.value.operation == .REMOVE }.map { Google_Protobuf_Value(stringValue: $0.key) }
+                var dimensions = Google_Protobuf_Struct()
+                for (tag, change) in changes where change.operation != .REMOVE {
+                    dimensions.fields[tag] = Google_Protobuf_Value(stringValue: change.value ?? "")
+                }
+                if !removed.isEmpty { entry.fields["tags_to_remove"] = Google_Protobuf_Value(listValue: Google_Protobuf_ListValue(values: removed)) }
+                if !dimensions.fields.isEmpty { entry.fields["dimensions"] = Google_Protobuf_Value(structValue: dimensions) }
+            }
+            guard !entry.fields.isEmpty else { continue }
+            entry.fields["name"] = Google_Protobuf_Value(stringValue: name)
+            entries.append(Google_Protobuf_Value(structValue: entry))
+        }
+        var settings = Google_Protobuf_Struct()
+        if !entries.isEmpty { settings.fields["metrics"] = Google_Protobuf_Value(listValue: Google_Protobuf_ListValue(values: entries)) }
+        return settings
     }
 
     /// Istio's cluster metadata naming the services a cluster reaches
@@ -55,34 +117,22 @@ enum MetricsAttachment {
 }
 
 extension MeshSnapshot {
-    /// Whether a workload's proxy records Istio's standard metrics: on, unless the most specific
-    /// Telemetry resource with metrics settings (workload, then namespace, then mesh) disables
-    /// all metrics for the Prometheus provider. Per-metric and per-tag overrides are not
-    /// translated yet (README, "Not yet").
-    func standardMetricsEnabled(namespace: String, labels: [String: String]) -> Bool {
+    /// The Telemetry resources with metrics settings that apply to a workload, least specific
+    /// first (mesh-wide in the root namespace, then its namespace, then those selecting it), the
+    /// order Istio merges their overrides in.
+    func metricsTelemetries(namespace: String, labels: [String: String]) -> [Telemetry] {
         let root = meshConfig.effectiveRootNamespace
         let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
             guard case .telemetry(let spec) = resource.spec, spec.targetRef == nil, (spec.targetRefs ?? []).isEmpty,
                   spec.metrics != nil else { return nil }
             return (resource, spec)
         }
+        let mesh = telemetries.first { $0.0.namespace == root && ($0.1.selector?.matchLabels ?? [:]).isEmpty }
+        let namespaceWide = namespace == root ? nil : telemetries.first { $0.0.namespace == namespace && ($0.1.selector?.matchLabels ?? [:]).isEmpty }
         let workload = telemetries.first { resource, spec in
             guard resource.namespace == namespace, let selector = spec.selector?.matchLabels, !selector.isEmpty else { return false }
             return selector.allSatisfy { labels[$0.key] == $0.value }
         }
-        let namespaceWide = telemetries.first { $0.0.namespace == namespace && ($0.1.selector?.matchLabels ?? [:]).isEmpty }
-        let mesh = telemetries.first { $0.0.namespace == root && ($0.1.selector?.matchLabels ?? [:]).isEmpty }
-        guard let (_, spec) = workload ?? namespaceWide ?? mesh else { return true }
-        for metrics in spec.metrics ?? [] {
-            let providers = (metrics.providers ?? []).compactMap(\.name)
-            guard providers.isEmpty || providers.contains("prometheus") else { continue }
-            for override in metrics.overrides ?? [] where override.disabled == true {
-                if (override.match?.metric ?? .ALL_METRICS) == .ALL_METRICS, override.match?.customMetric == nil,
-                   (override.match?.mode ?? .CLIENT_AND_SERVER) == .CLIENT_AND_SERVER {
-                    return false
-                }
-            }
-        }
-        return true
+        return [mesh, namespaceWide, workload].compactMap { $0?.1 }
     }
 }
