@@ -9,9 +9,11 @@ enum Samples {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("samples")
 
     /// The sample files users are meant to apply (not the deliberately broken ones, nor the
-    /// workload lists of `meshctl up`, which are not Istio config).
+    /// workload lists of `meshctl up` or the Grafana dashboard, which are not Istio config).
     static var files: [String] {
-        ConfigInput.read(paths: [root.path]).inputs.map(\.file).filter { !$0.contains("/broken/") && !$0.hasSuffix("/mesh.yaml") }
+        ConfigInput.read(paths: [root.path]).inputs.map(\.file).filter {
+            !$0.contains("/broken/") && !$0.contains("/grafana/") && !$0.hasSuffix("/mesh.yaml")
+        }
     }
 }
 
