@@ -66,10 +66,16 @@ public enum BootstrapGenerator {
         return bootstrap
     }
 
+    /// The node's cluster, which names the proxy in its trace spans: Istio's default
+    /// (`APP_LABEL_AND_NAMESPACE`) `<app label>.<namespace>`, the workload's name without an app label.
+    static func serviceCluster(namespace: String, labels: [String: String], workloadName: String) -> String {
+        "\(labels["app"] ?? workloadName).\(namespace)"
+    }
+
     static func node(_ options: BootstrapOptions) -> Envoy_Config_Core_V3_Node {
         var node = Envoy_Config_Core_V3_Node()
         node.id = options.node.description
-        node.cluster = "\(options.node.name).\(options.node.namespace)"
+        node.cluster = serviceCluster(namespace: options.node.namespace, labels: options.labels, workloadName: options.node.name)
         var metadata: [String: Google_Protobuf_Value] = [
             "INTERCEPTION_MODE": Google_Protobuf_Value(stringValue: options.interception.rawValue),
             "NAMESPACE": Google_Protobuf_Value(stringValue: options.node.namespace),

@@ -134,6 +134,10 @@ struct SidecarInboundListenerGenerator {
         action.cluster = cluster
         RetryPolicyTranslator.applyTimeout(nil, to: &action)
         route.route = action
+        // Istio names inbound spans by the workload's service: `<service host>:<port>/*`.
+        if let service = port.services.min(by: { $0.hostname < $1.hostname }) {
+            route.decorator.operation = "\(service.hostname):\(port.number)/*"
+        }
         var host = Envoy_Config_Route_V3_VirtualHost()
         host.name = "inbound|http|\(port.number)"
         host.domains = ["*"]

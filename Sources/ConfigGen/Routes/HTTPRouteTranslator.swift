@@ -50,6 +50,7 @@ struct HTTPRouteTranslator {
             // Istio names a route `<rule>.<match>` when both have names.
             let names = [rule.name, block?.name].compactMap { $0 }.filter { !$0.isEmpty }
             route.name = names.joined(separator: ".")
+            RouteDecorator.apply(to: &route, virtualService: resource.name, port: context.port)
             return route
         }
     }
@@ -92,6 +93,7 @@ struct HTTPRouteTranslator {
         RetryPolicyTranslator.applyTimeout(nil, to: &action)
         action.retryPolicy = RetryPolicyTranslator.defaultPolicy()
         route.route = action
+        RouteDecorator.apply(to: &route, virtualService: nil, port: 0)
         return route
     }
 
