@@ -24,6 +24,9 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+
+from trace_collector import TraceCollector
 
 SUBNET = "127.11"
 GATEWAY = "127.11.0.1"
@@ -95,13 +98,22 @@ class Demo:
     def apply(self, name):
         print(f"  apply {name}: {self.ctl('apply', '-f', os.path.join(TASKS, name)).strip()}")
 
+    def mesh_config(self):
+        # Beside the run directory, which meshctl starts from empty.
+        descriptor, path = tempfile.mkstemp(prefix="swiftmesh-e2e-mesh-config-", suffix=".yaml")
+        with os.fdopen(descriptor, "w") as f:
+            f.write(TRACING_MESH_CONFIG)
+        self.mesh_config_path = path
+        return path
+
     def start(self):
         shm_before = set(os.listdir("/dev/shm"))
         self.shm_before = shm_before
         self.process = subprocess.Popen(
             [self.meshctl, "demo", "--run-dir", self.run_dir, "--subnet", SUBNET, "--xds-port", str(XDS_PORT),
              "--gateway-address", GATEWAY, "--envoy", self.args.envoy, "--proxy", self.args.proxy, "--samples", "samples/bookinfo",
-             "--workload-cert-ttl", str(CERT_TTL), "--prometheus-address", Prometheus.ADDRESS],
+             "--workload-cert-ttl", str(CERT_TTL), "--prometheus-address", Prometheus.ADDRESS,
+             "--mesh-config", self.mesh_config()],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
         started = time.time()
         lines = []
@@ -573,6 +585,112 @@ def check_metric_overrides(demo):
         demo.ctl("delete", "-f", path)
 
 
+# The demo's mesh config: two tracers the tracing check turns on in turn. Defining a provider
+# traces nothing until a Telemetry resource names it.
+TRACING_MESH_CONFIG = """
+extensionProviders:
+- name: zipkin
+  zipkin: {service: zipkin.tracing.local, port: 9411}
+- name: otel
+  opentelemetry:
+    service: otel.tracing.local
+    port: 4318
+    http: {path: /v1/traces, timeout: 2s}
+"""
+
+TRACING_CONFIG = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: trace-collectors, namespace: istio-system}
+spec:
+  hosts: [zipkin.tracing.local, otel.tracing.local]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 9411, name: http-zipkin, protocol: HTTP}, {number: 4318, name: http-otlp, protocol: HTTP}]
+  endpoints: [{address: 127.0.0.1, ports: {http-zipkin: PORT, http-otlp: PORT}}]
+---
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: mesh-default, namespace: istio-system}
+spec:
+  tracing:
+  - providers: [{name: PROVIDER}]
+    randomSamplingPercentage: 100
+"""
+
+
+def check_tracing(demo, collector):
+    """One Bookinfo page is one trace: with a mesh-wide Telemetry sending every request to the
+    collector, the gateway's span is the root, and productpage's, details' and reviews' spans
+    hang from it by parent ID (the server span of each hop under its caller's client span, the
+    client spans under the server span of the workload that made the call). Done for Zipkin,
+    then for OpenTelemetry (OTLP/HTTP); every span is checked against the protocol's schema."""
+    path = os.path.join(demo.run_dir, "tracing.yaml")
+    try:
+        for provider, wire in (("zipkin", "zipkin"), ("otel", "otlp")):
+            with open(path, "w") as f:
+                f.write(TRACING_CONFIG.replace("PORT", collector.address.rsplit(":", 1)[1]).replace("PROVIDER", provider))
+            demo.ctl("apply", "-f", path)
+
+            def reported():
+                page()
+                return any(span["format"] == wire for span in collector.spans)
+            eventually(f"spans reach the {provider} collector", reported, within=30)
+            request_id = str(uuid.uuid4())
+            request = urllib.request.Request(f"http://{GATEWAY}:8080/productpage", headers={"x-request-id": request_id})
+            with urllib.request.urlopen(request, timeout=20) as response:
+                body = response.read().decode()
+            if served_by(body) != "v1":
+                raise Failure(f"the traced page came from reviews {served_by(body)}, expected v1 (no ratings call)")
+            # Proxies report every 5 spans or 5 s, as Envoy's tracers do.
+            spans = eventually(f"the page's 6 spans at the {provider} collector",
+                               lambda: (lambda found: found if len(found) >= 6 else None)(collector.trace_of(request_id, wire)), within=20)
+            time.sleep(1)
+            spans = collector.trace_of(request_id, wire)
+            describe_trace(spans, provider)
+        if collector.problems:
+            raise Failure("spans that break their protocol's schema:\n  " + "\n  ".join(collector.problems[:10]))
+    finally:
+        demo.ctl("delete", "-f", path, check=False)
+
+
+def describe_trace(spans, provider):
+    by_id = {span["id"]: span for span in spans}
+    traces = {span["trace"] for span in spans}
+    if len(traces) != 1 or len(by_id) != len(spans):
+        raise Failure(f"{provider}: one page must be one trace with distinct span IDs: {len(traces)} traces, {len(spans)} spans")
+    roots = [span for span in spans if span["parent"] is None]
+    orphans = [span for span in spans if span["parent"] is not None and span["parent"] not in by_id]
+    if len(roots) != 1 or orphans:
+        raise Failure(f"{provider}: expected one root and no orphans, got roots {roots} orphans {orphans}")
+
+    def hop(span):
+        return (span["service"].split(".", 1)[0], span["kind"])
+    edges = sorted((hop(by_id[span["parent"]]), hop(span)) for span in spans if span["parent"])
+    expected = sorted([
+        (("istio-ingressgateway", "CLIENT"), ("productpage", "SERVER")),
+        (("productpage", "SERVER"), ("productpage", "CLIENT")),
+        (("productpage", "SERVER"), ("productpage", "CLIENT")),
+        (("productpage", "CLIENT"), ("details", "SERVER")),
+        (("productpage", "CLIENT"), ("reviews", "SERVER")),
+    ])
+    if hop(roots[0]) != ("istio-ingressgateway", "CLIENT") or edges != expected:
+        raise Failure(f"{provider}: the trace's shape is wrong: root {hop(roots[0])}, edges {edges}")
+    for span in spans:
+        parent = by_id.get(span["parent"])
+        # A server span is named by its caller's route (x-envoy-decorator-operation).
+        if span["kind"] == "SERVER" and parent and span["name"] != parent["name"]:
+            raise Failure(f"{provider}: server span {span['name']!r} is not named as its client span {parent['name']!r}")
+        tags = span["tags"]
+        if tags.get("http.status_code") != "200" or tags.get("istio.namespace") not in ("default", "istio-system") \
+                or "node_id" not in tags or tags.get("component") != "proxy":
+            raise Failure(f"{provider}: span {span['name']!r} lacks Envoy's and Istio's tags: {tags}")
+        if parent and not parent["start"] <= span["start"] <= parent["start"] + parent["duration"]:
+            raise Failure(f"{provider}: span {span['name']!r} starts outside its parent")
+    print(f"  {provider}: trace {roots[0]['trace']}: {len(spans)} spans linked by parent IDs, root "
+          f"{roots[0]['service']} {roots[0]['name']!r}; " + ", ".join(f"{a[0]}→{b[0]} {b[1]}" for a, b in edges))
+
+
 DASHBOARD = "samples/grafana/swiftmesh-mesh.json"
 # Panels the demo's traffic cannot fill: Bookinfo here has no TCP or gRPC service.
 NO_DEMO_TRAFFIC = {"TCP bytes by destination service", "TCP connections opened and closed", "gRPC statuses other than OK"}
@@ -608,6 +726,7 @@ def run(args):
     demo = Demo(args)
     traffic = SteadyTraffic()
     prometheus = None
+    collector = TraceCollector().start()
     try:
         print("start: meshctl demo from a clean run directory")
         demo.start()
@@ -679,6 +798,8 @@ def run(args):
             raise Failure("abort fault: reviews v2 should answer, with the ratings error")
         print("  jason: reviews-v2 with 'Ratings service is currently unavailable' (HTTP 500 from the fault)")
         check_access_logs(demo)
+        print("observe: distributed tracing")
+        check_tracing(demo, collector)
 
         traffic.stopped.set()
         traffic.join(timeout=15)
@@ -708,11 +829,14 @@ def run(args):
         return False
     finally:
         traffic.stopped.set()
+        collector.stop()
         if demo.process and demo.process.poll() is None:
             try:
                 demo.ctl("demo", "stop", check=False)
             finally:
                 demo.kill()
+        if getattr(demo, "mesh_config_path", None):
+            os.unlink(demo.mesh_config_path)
 
 
 def run_up(args):

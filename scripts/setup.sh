@@ -47,3 +47,9 @@ GRPCIO_VERSION=1.76.0
 if ! "$tools/venv/bin/python" -c "import grpc, sys; sys.exit(grpc.__version__ != '$GRPCIO_VERSION')" 2>/dev/null; then
   "$tools/venv/bin/pip" install -q "grpcio==$GRPCIO_VERSION"
 fi
+
+# OpenTelemetry's own protobuf classes decode the OTLP trace exports the e2e's collector receives.
+OTEL_PROTO_VERSION=1.45.2
+if ! "$tools/venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('opentelemetry-proto') != '$OTEL_PROTO_VERSION')" 2>/dev/null; then
+  "$tools/venv/bin/pip" install -q "opentelemetry-proto==$OTEL_PROTO_VERSION"
+fi

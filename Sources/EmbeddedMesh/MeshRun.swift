@@ -47,6 +47,8 @@ public struct MeshRunOptions: Sendable {
     /// When set, a Prometheus (Debian's `prometheus`, from PATH) listening here scrapes every
     /// proxy and meshd; its data goes under the run directory.
     public var prometheusAddress: String?
+    /// An Istio MeshConfig file meshd reads (and rereads when it changes); nil: Istio's defaults.
+    public var meshConfigFile: String?
 
     public init(runDirectory: String, binDirectory: String, envoy: String, workloads: [WorkloadSpec]) {
         self.runDirectory = runDirectory
@@ -126,7 +128,8 @@ public final class MeshRun: Sendable {
             try self.supervisor.start("meshd", [self.binary("meshd"), "--config-dir", self.configDirectory,
                                                 "--xds-address", "127.0.0.1:\(self.options.xdsPort)", "--debug-address", debug,
                                                 "--ca-address", "127.0.0.1:\(self.options.caPort)", "--data-dir", self.dataDirectory,
-                                                "--workload-cert-ttl", String(self.options.workloadCertificateTTL)])
+                                                "--workload-cert-ttl", String(self.options.workloadCertificateTTL)]
+                                                + (self.options.meshConfigFile.map { ["--mesh-config", $0] } ?? []))
         }
         try await waitUntil("meshd ready", timeout: .seconds(20)) { await httpGet("http://\(debug)/ready")?.hasPrefix("ready") == true }
 

@@ -45,11 +45,13 @@ public final class HTTPConnectionManagerConfig: Sendable {
     public let accessLogs: [AccessLogConfig]
     /// Istio's standard metrics for this chain's requests (nil: none recorded).
     public let istioMetrics: IstioMetricsSettings?
-    /// An access-log record is kept for each request: logs or metrics are made from it.
-    public var recordsRequests: Bool { !accessLogs.isEmpty || istioMetrics != nil }
+    /// Spans for this manager's requests, and the trace context they pass on (nil: none).
+    public let tracing: TracingConfig?
+    /// An access-log record is kept for each request: logs, metrics and spans are made from it.
+    public var recordsRequests: Bool { !accessLogs.isEmpty || istioMetrics != nil || tracing != nil }
 
     init(proto: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager, istioMetrics: IstioMetricsSettings? = nil,
-         limits: ConfigLimits, at path: String) throws {
+         direction: ListenerConfig.Direction = .unspecified, limits: ConfigLimits, at path: String) throws {
         self.istioMetrics = istioMetrics
         var rest = proto
         statPrefix = proto.statPrefix
@@ -65,6 +67,8 @@ public final class HTTPConnectionManagerConfig: Sendable {
         rest.routeSpecifier = nil
         accessLogs = try AccessLogConfig.list(proto.accessLog, limits: limits, at: path)
         rest.accessLog = []
+        tracing = try TracingConfig.parse(proto, direction: direction, at: path)
+        rest.clearTracing()
         filters = try proto.httpFilters.enumerated().map { index, filter in
             guard let known = HTTPFilter(rawValue: filter.name) else {
                 throw ProxyConfigError("\(path).http_filters[\(index)]", "HTTP filter \(filter.name) is not supported by meshproxy")

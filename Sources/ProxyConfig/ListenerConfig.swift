@@ -204,7 +204,8 @@ public struct FilterChainConfig: Sendable {
         case "envoy.filters.network.http_connection_manager":
             let manager = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self,
                                      at: filterPath + ".typed_config")
-            network = .http(try HTTPConnectionManagerConfig(proto: manager, istioMetrics: metrics, limits: limits, at: filterPath + ".typed_config"))
+            network = .http(try HTTPConnectionManagerConfig(proto: manager, istioMetrics: metrics, direction: direction, limits: limits,
+                                                            at: filterPath + ".typed_config"))
         case "envoy.filters.network.tcp_proxy":
             let proxy = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
                                    at: filterPath + ".typed_config")

@@ -232,6 +232,8 @@ public struct MirrorPolicy: Sendable {
     public var cluster: String
     /// The share of requests mirrored, in millionths.
     public var perMillion: Int
+    /// false: the shadow request's trace context says not sampled, so it makes no spans.
+    public var traceSampled: Bool
 
     init(proto: Envoy_Config_Route_V3_RouteAction.RequestMirrorPolicy, at path: String) throws {
         var rest = proto
@@ -240,7 +242,8 @@ public struct MirrorPolicy: Sendable {
         rest.cluster = ""
         perMillion = proto.hasRuntimeFraction ? FractionalPercent.perMillion(proto.runtimeFraction.defaultValue) : 1_000_000
         rest.clearRuntimeFraction()
-        // Sampling of the mirrored request's trace does not change what is sent.
+        // Whether the shadow's trace context says sampled (Envoy's default: as the request's).
+        traceSampled = !proto.hasTraceSampled || proto.traceSampled.value
         rest.clearTraceSampled()
         try requireNothingElse(rest, at: path)
     }

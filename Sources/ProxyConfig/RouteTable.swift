@@ -116,6 +116,10 @@ public final class RouteConfig: Sendable {
     public let responseHeadersToRemove: [String]
     public let fault: FaultPolicy?
     public let cors: CorsPolicy?
+    /// The decorator's operation: the name of the spans this route's requests make.
+    public let operation: String?
+    /// Whether an outbound proxy passes `operation` on in `x-envoy-decorator-operation`.
+    public let propagatesOperation: Bool
 
     init(proto: Envoy_Config_Route_V3_Route, limits: ConfigLimits, at path: String) throws {
         var rest = proto
@@ -158,9 +162,11 @@ public final class RouteConfig: Sendable {
         self.fault = fault
         self.cors = cors
         rest.typedPerFilterConfig = [:]
-        // Metadata and decorators name the route for tracing and stats; they do not change routing.
-        rest.clearMetadata()
+        operation = proto.hasDecorator && !proto.decorator.operation.isEmpty ? proto.decorator.operation : nil
+        propagatesOperation = !proto.decorator.hasPropagate || proto.decorator.propagate.value
         rest.clearDecorator()
+        // Metadata names the route for stats; it does not change routing.
+        rest.clearMetadata()
         try requireNothingElse(rest, at: path)
     }
 }

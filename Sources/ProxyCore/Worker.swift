@@ -53,6 +53,11 @@ public struct WorkerStats: Sendable {
     public var connectionsDrained = 0
     /// Access-log lines written (after filters).
     public var accessLogLines = 0
+    /// Spans handed to trace collectors, the reports that carried them, and spans dropped
+    /// (no collector host, no connection to spare, or too many waiting).
+    public var spansReported = 0
+    public var traceReports = 0
+    public var spansDropped = 0
 
     public init() {}
 
@@ -96,15 +101,18 @@ public final class Worker: @unchecked Sendable {
     /// goes with it in `x-envoy-peer-metadata-id`.
     public let workloadHeader: String
     public let nodeID: String
+    /// The node's cluster (`app.namespace`): the service name of this proxy's trace spans.
+    public let serviceCluster: String
 
     public init(index: Int, loop: EventLoop, secrets: SecretCache = SecretCache(), drainTime: TimeAmount = .seconds(45),
                 accessLogFiles: AccessLogFiles = AccessLogFiles(), accessLogFlushInterval: TimeAmount = .seconds(1),
-                workload: WorkloadMetadata = WorkloadMetadata(), nodeID: String = "") {
+                workload: WorkloadMetadata = WorkloadMetadata(), nodeID: String = "", serviceCluster: String = "") {
         self.index = index
         self.loop = loop
         self.workload = workload
         self.workloadHeader = PeerMetadataHeaders.encode(workload)
         self.nodeID = nodeID
+        self.serviceCluster = serviceCluster
         self.tls = TLSContexts(secrets: secrets)
         self.drainTime = drainTime
         accessLogBuffers = AccessLogBuffers(files: accessLogFiles, loop: loop, flushInterval: accessLogFlushInterval)

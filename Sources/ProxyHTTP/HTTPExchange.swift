@@ -31,7 +31,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     private var bodyParts: [ByteBuffer] = []
     /// Copies of this request on their way to shadow clusters; they get the body as it arrives.
-    private var mirrors: [MirrorExchange] = []
+    private var mirrors: [DetachedRequest] = []
     private var bufferedBytes = 0
     private var bodyOverflowed = false
     private var trailers: HTTPHeaders?
@@ -61,6 +61,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     /// encoded: the worker decodes each distinct one once): the client's on inbound listeners,
     /// the server's on outbound ones.
     private var peerAnnouncement: String?
+    /// The request's trace: its sampling decision, this hop's span and the context passed on
+    /// (nil when the connection manager does not trace).
+    private var trace: RequestTrace?
 
     static let retryBufferLimit = 64 * 1024
 
@@ -87,8 +90,14 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     func start() {
         worker.stats.requests += 1
         requestID = requestHead.headers.first(name: "x-request-id") ?? http.requestIDs.next()
-        if record != nil, !requestHead.headers.contains(name: "x-request-id") {
-            record?.requestHeaders?.add(name: "x-request-id", value: requestID)
+        if let tracing = manager.tracing {
+            let trace = RequestTrace(config: tracing, headers: requestHead.headers, requestID: requestID, edge: manager.useRemoteAddress,
+                                     random: &http.requestIDs)
+            requestID = trace.requestID
+            self.trace = trace
+        }
+        if record != nil, record?.requestHeaders?.first(name: "x-request-id") != requestID {
+            record?.requestHeaders?.replaceOrAdd(name: "x-request-id", value: requestID)
         }
         if manager.istioMetrics?.reporter == .destination {
             peerAnnouncement = requestHead.headers.first(name: PeerMetadataHeaders.metadata)
@@ -100,6 +109,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         }
         self.route = route
         record?.routeName = route.name.isEmpty ? nil : route.name
+        trace?.name(route: route, callerOperation: requestHead.headers.first(name: RequestTrace.decoratorHeader))
         if manager.filters.contains(.cors), let cors = route.cors, cors.enabled, handleCORSPreflight(cors) { return }
         switch route.action {
         case .direct(let direct):
@@ -218,7 +228,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         }
         if requestComplete { startGlobalTimerIfNeeded() }
         for mirror in action.mirrors where Self.draw(mirror.perMillion) {
-            if let target = snapshot.clusters[mirror.cluster] { sendMirror(to: target) }
+            if let target = snapshot.clusters[mirror.cluster] { sendMirror(to: target, traceSampled: mirror.traceSampled) }
         }
         startAttempt()
     }
@@ -589,8 +599,14 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     /// Sends a copy of the request to `target` with `-shadow` appended to its authority, its
     /// body following as it arrives; the answer is read and dropped, and the caller never waits
     /// for it.
-    private func sendMirror(to target: UpstreamCluster) {
+    private func sendMirror(to target: UpstreamCluster, traceSampled: Bool) {
         guard var head = upstreamHead else { return }
+        if let trace, !traceSampled {
+            // The shadow's spans stay out of the trace (Istio sets `trace_sampled: false`).
+            var unsampled = trace.outgoing
+            unsampled.sampled = false
+            unsampled.write(to: &head.headers, propagation: trace.config.propagation)
+        }
         var loadBalancing = worker.loadBalancing
         var context = LoadBalancerContext()
         context.originalDestination = downstream.originalDestination
@@ -605,7 +621,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         worker.stats.mirrored += 1
         // Until the request ends, the body received so far is all in `bodyParts` (nothing is
         // dropped from it before an upstream connection exists, and none exists yet).
-        let mirror = MirrorExchange(http: http, head: head, received: bodyParts)
+        let mirror = DetachedRequest(http: http, head: head, received: bodyParts)
         if requestComplete {
             mirror.end(trailers)
         } else {
@@ -638,7 +654,11 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if head.uri != requestHead.uri { head.headers.replaceOrAdd(name: "x-envoy-original-path", value: requestHead.uri) }
         if let host = action.hostRewrite { head.headers.replaceOrAdd(name: "host", value: host) }
         if let metrics = manager.istioMetrics { exchangePeerMetadata(request: &head.headers, reporter: metrics.reporter) }
-        if !head.headers.contains(name: "x-request-id") { head.headers.add(name: "x-request-id", value: requestID) }
+        if let trace {
+            trace.write(to: &head.headers, route: route)
+        } else if !head.headers.contains(name: "x-request-id") {
+            head.headers.add(name: "x-request-id", value: requestID)
+        }
         let security = downstream.security
         if !head.headers.contains(name: "x-forwarded-proto") { head.headers.add(name: "x-forwarded-proto", value: security == nil ? "http" : "https") }
         Self.forwardClientCert(manager, security: security, headers: &head.headers)
@@ -729,6 +749,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         if !manager.accessLogs.isEmpty { worker.log(record, to: manager.accessLogs) }
         if let metrics = manager.istioMetrics, metrics.overrides?.records(tcp: false) ?? true {
             recordMetrics(record, reporter: metrics.reporter, overrides: metrics.overrides)
+        }
+        if let trace, trace.outgoing.sampled {
+            let span = trace.span(record, request: requestHead, nodeID: worker.nodeID, scheme: downstream.security == nil ? "http" : "https")
+            http.spanReports.add(span, config: trace.config)
         }
     }
 

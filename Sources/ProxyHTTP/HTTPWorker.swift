@@ -6,6 +6,7 @@ import NIOHTTP2
 import NIOPosix
 import ProxyCore
 import ProxyUpstream
+import Telemetry
 
 /// Everything HTTP that one event loop owns. Connections are made on the worker's own loop and
 /// reused only by it, so a request never hops threads.
@@ -37,6 +38,14 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
     }
     /// Requests waiting for a connection because the cluster is at `max_connections`, by cluster.
     private var waiting: [ObjectIdentifier: CircularBuffer<HTTPExchange>] = [:]
+
+    /// This worker's spans waiting for their collectors (made on first use).
+    private(set) lazy var spanReports: SpanReports = {
+        // The node ID's second field is the proxy's address (`sidecar~127.0.1.1~…`).
+        let address = worker.nodeID.split(separator: "~", omittingEmptySubsequences: false).dropFirst().first.map(String.init)
+        let ipv4 = address.flatMap { $0.contains(".") && !$0.contains(":") ? $0 : nil }
+        return SpanReports(http: self, reporter: SpanReporterIdentity(serviceName: worker.serviceCluster, ipv4: ipv4))
+    }()
 
     init(worker: Worker, upstreamBindAddress: SocketAddress?) {
         self.worker = worker

@@ -1,4 +1,4 @@
-// x-request-id values: random version-4 UUIDs in lowercase text, made without Foundation.
+// x-request-id values: random version-4 UUIDs in lowercase text, made without Foundation; and random IDs for tracing.
 
 /// One worker's source of request IDs. IDs must be unique, not secret (Envoy draws them from its
 /// ordinary random generator too), so a fast generator seeded once from the system's is enough;
@@ -15,7 +15,8 @@ struct RequestIDGenerator {
 
     init(seed: UInt64) { state = seed }
 
-    private mutating func next() -> UInt64 {
+    /// 64 random bits (request IDs, and the span and trace IDs of tracing).
+    mutating func nextBits() -> UInt64 {
         state &+= 0xa076_1d64_78bd_642f
         let product = state.multipliedFullWidth(by: state ^ 0xe703_7ed1_a0b4_28db)
         return product.high ^ product.low
@@ -23,8 +24,8 @@ struct RequestIDGenerator {
 
     /// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` with y in 8...b (RFC 9562 version 4, variant 1).
     mutating func next() -> String {
-        let high = (next() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000
-        let low = (next() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
+        let high = (nextBits() & 0xffff_ffff_ffff_0fff) | 0x0000_0000_0000_4000
+        let low = (nextBits() & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000
         return String(unsafeUninitializedCapacity: 36) { buffer in
             let digits: StaticString = "0123456789abcdef"
             var position = 0

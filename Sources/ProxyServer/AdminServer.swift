@@ -147,6 +147,10 @@ final class AdminServer: Sendable {
             list.append(AdminStat(kind: .counter, family: "http_" + name, tag: ("envoy_http_conn_manager_prefix", "meshproxy"),
                                   statName: "http.meshproxy.\(name)", value: value))
         }
+        for field in WorkerStats.tracingFields {
+            list.append(AdminStat(kind: .counter, family: "tracing_" + field.name, tag: ("envoy_tracer", "meshproxy"),
+                                  statName: "tracing.meshproxy.\(field.name)", value: total[keyPath: field.value]))
+        }
         for (name, cluster) in store.currentClusters().sorted(by: { $0.key < $1.key }) {
             let resources = cluster.resources
             for (stat, kind, value) in [("upstream_cx_active", AdminStat.Kind.gauge, resources.current(.connections)),
@@ -225,9 +229,13 @@ extension WorkerStats {
         ("no_filter_chain_match", \.noFilterChainMatch), ("downstream_cx_drain_close", \.connectionsDrained),
         ("access_log_lines", \.accessLogLines), ("original_dst_handoff", \.originalDestinationHandoffs),
     ]
+    /// The tracers' counters (Envoy keeps them as `tracing.<tracer>.*`, outside the connection manager's).
+    nonisolated(unsafe) static let tracingFields: [(name: String, value: WritableKeyPath<WorkerStats, Int>)] = [
+        ("spans_sent", \.spansReported), ("reports_sent", \.traceReports), ("spans_dropped", \.spansDropped),
+    ]
 
     mutating func add(_ other: WorkerStats) {
-        for field in Self.fields { self[keyPath: field.value] += other[keyPath: field.value] }
+        for field in Self.fields + Self.tracingFields { self[keyPath: field.value] += other[keyPath: field.value] }
     }
 
     var named: [(String, Int)] {

@@ -46,7 +46,8 @@ public struct ProxyServer: Sendable {
         let workload = bootstrap.workload
         let workers = loops.enumerated().map {
             Worker(index: $0.offset, loop: $0.element, secrets: secrets, drainTime: drainTime, accessLogFiles: accessLogFiles,
-                   accessLogFlushInterval: accessLogFlushInterval, workload: workload, nodeID: bootstrap.node.id)
+                   accessLogFlushInterval: accessLogFlushInterval, workload: workload, nodeID: bootstrap.node.id,
+                   serviceCluster: bootstrap.node.cluster)
         }
         let balanced = BalancedEventLoopGroup(workers: workers, underlying: group)
         let installer = try HTTPFilterChainInstaller(workers: workers, upstreamBindAddress: bootstrap.upstreamBindAddress)

@@ -60,7 +60,14 @@ struct MeshRunArguments: ParsableArguments {
             help: "Also start a Prometheus (Debian's `prometheus`) on this HOST:PORT scraping every proxy and meshd each second.")
     var prometheusAddress: String?
 
+    @Option(name: .customLong("mesh-config"),
+            help: "An Istio MeshConfig file for meshd (extension providers such as tracers, default providers); edits apply live.")
+    var meshConfig: String?
+
     func validate() throws {
+        if let meshConfig {
+            guard FileManager.default.fileExists(atPath: meshConfig) else { throw ValidationError("--mesh-config: no file at \(meshConfig)") }
+        }
         if let address = prometheusAddress {
             let parts = address.split(separator: ":", omittingEmptySubsequences: false)
             guard parts.count == 2, !parts[0].isEmpty, let port = Int(parts[1]), (1...65535).contains(port) else {
@@ -93,6 +100,7 @@ struct MeshRunArguments: ParsableArguments {
         options.gatewayAddress = gatewayAddress
         options.workloadCertificateTTL = workloadCertTTL
         options.prometheusAddress = prometheusAddress
+        options.meshConfigFile = meshConfig.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
         return options
     }
 }

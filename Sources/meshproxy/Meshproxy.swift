@@ -89,8 +89,9 @@ struct RunCommand: AsyncParsableCommand {
             }
             var proto = Envoy_Config_Bootstrap_V3_Bootstrap()
             proto.node.id = nodeId
-            // Istio's node ID: the third field is NAME.NAMESPACE; the cluster is the name.
-            proto.node.cluster = nodeId.split(separator: "~").dropFirst(2).first?.split(separator: ".").first.map(String.init) ?? ""
+            // Istio's node ID: the third field is NAME.NAMESPACE, which is also the cluster (the
+            // service name of trace spans) when no bootstrap names the workload's app.
+            proto.node.cluster = nodeId.split(separator: "~").dropFirst(2).first.map(String.init) ?? ""
             // meshd generates capture listeners (virtualOutbound, virtualInbound) for REDIRECT.
             proto.node.metadata.fields["INTERCEPTION_MODE"] = Google_Protobuf_Value(stringValue: interception.rawValue.uppercased())
             if let adminAddress {

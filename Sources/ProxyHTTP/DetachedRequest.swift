@@ -1,16 +1,15 @@
-// A mirrored copy of a request: sent to the shadow cluster with its body, its answer read and dropped.
+// A request nobody waits for: a mirrored copy sent to a shadow cluster, or a batch of spans to a trace collector.
 
 import NIOCore
 import NIOHTTP1
 import ProxyUpstream
 
-/// Fire-and-forget: nothing waits for the shadow, and its failures are only counted. The
-/// request's body is streamed to the shadow as it arrives from the client (Envoy mirrors bodies
-/// too); parts that come before the shadow's connection is ready wait here, up to
-/// `pendingLimit` (Envoy's default per-connection buffer), and a shadow that cannot keep up —
-/// its connection stops being writable — is abandoned rather than slow or buffer the real
-/// request.
-final class MirrorExchange {
+/// Fire-and-forget: nothing waits for it, and its answer is read and dropped. A mirror's body
+/// is streamed to the shadow as it arrives from the client (Envoy mirrors bodies too); parts
+/// that come before the connection is ready wait here, up to `pendingLimit` (Envoy's default
+/// per-connection buffer), and a shadow that cannot keep up — its connection stops being
+/// writable — is abandoned rather than slow or buffer the real request.
+final class DetachedRequest {
     static let pendingLimit = 1024 * 1024
 
     private let http: HTTPWorker
@@ -29,9 +28,11 @@ final class MirrorExchange {
         for part in received { body(part) }
     }
 
-    func send(to host: UpstreamHost, cluster: UpstreamCluster) {
-        // A mirror never queues or overflows the real traffic's slots: it takes an idle
-        // connection or opens one if the cluster allows, else it is skipped.
+    /// false when the cluster has no connection to spare: the request is dropped.
+    @discardableResult
+    func send(to host: UpstreamHost, cluster: UpstreamCluster) -> Bool {
+        // A detached request never queues or overflows the real traffic's slots: it takes an
+        // idle connection or opens one if the cluster allows, else it is skipped.
         switch http.acquire(host: host, cluster: cluster, for: nil) {
         case .ready(let connection):
             start(connection)
@@ -39,6 +40,16 @@ final class MirrorExchange {
             future.assumeIsolated().whenSuccess { self.start($0) }
         case .pending, .overflow:
             abandoned = true
+        }
+        return !abandoned
+    }
+
+    /// Closes the connection if the answer has not ended within `timeout` (a collector that
+    /// hangs must not hold connections for ever).
+    func expire(after timeout: TimeAmount) {
+        http.worker.loop.scheduleTask(in: timeout) { [self] in
+            if let connection, connection.discardingResponse { connection.channel.close(promise: nil) }
+            if connection == nil { abandon() }
         }
     }
 
