@@ -636,17 +636,20 @@ def check_tracing(demo, collector):
                 page()
                 return any(span["format"] == wire for span in collector.spans)
             eventually(f"spans reach the {provider} collector", reported, within=30)
-            request_id = str(uuid.uuid4())
-            request = urllib.request.Request(f"http://{GATEWAY}:8080/productpage", headers={"x-request-id": request_id})
-            with urllib.request.urlopen(request, timeout=20) as response:
+            marker = uuid.uuid4().hex
+            with urllib.request.urlopen(f"http://{GATEWAY}:8080/productpage?trace={marker}", timeout=20) as response:
                 body = response.read().decode()
             if served_by(body) != "v1":
                 raise Failure(f"the traced page came from reviews {served_by(body)}, expected v1 (no ratings call)")
             # Proxies report every 5 spans or 5 s, as Envoy's tracers do.
-            spans = eventually(f"the page's 6 spans at the {provider} collector",
-                               lambda: (lambda found: found if len(found) >= 6 else None)(collector.trace_of(request_id, wire)), within=20)
+            try:
+                eventually(f"the page's 6 spans at the {provider} collector",
+                           lambda: len(collector.trace_of(marker, wire)) >= 6, within=20)
+            except Failure as failure:
+                found = [(s["service"], s["kind"], s["name"], s["id"], s["parent"]) for s in collector.trace_of(marker, wire)]
+                raise Failure(f"{failure}; the page's trace has {found}; all spans by proxy: {collector.summary(wire)}")
             time.sleep(1)
-            spans = collector.trace_of(request_id, wire)
+            spans = collector.trace_of(marker, wire)
             describe_trace(spans, provider)
         if collector.problems:
             raise Failure("spans that break their protocol's schema:\n  " + "\n  ".join(collector.problems[:10]))

@@ -93,6 +93,12 @@ struct RequestTrace {
         }
     }
 
+    /// `127.0.0.1:40000` → `127.0.0.1`, `[::1]:40000` → `::1`.
+    static func hostPart(_ address: String) -> String {
+        if address.hasPrefix("["), let close = address.firstIndex(of: "]") { return String(address[address.index(after: address.startIndex)..<close]) }
+        return address.lastIndex(of: ":").map { String(address[..<$0]) } ?? address
+    }
+
     /// The finished span, with Envoy's standard tags, then the configured ones. Empty values
     /// are left out, as Envoy leaves them.
     func span(_ record: AccessLogRecord, request: HTTPRequestHead, nodeID: String, scheme: String) -> TraceSpan {
@@ -110,7 +116,7 @@ struct RequestTrace {
         tag("downstream_cluster", request.headers.first(name: "x-envoy-downstream-service-cluster") ?? "-")
         tag("user_agent", request.headers.first(name: "user-agent") ?? "-")
         tag("http.protocol", record.protocolName)
-        tag("peer.address", record.downstreamRemoteAddress)
+        tag("peer.address", record.downstreamRemoteAddress.map(Self.hostPart))  // Envoy: the address without its port
         tag("guid:x-client-trace-id", request.headers.first(name: "x-client-trace-id"))
         tag("request_size", String(record.bytesReceived))
         tag("response_size", String(record.bytesSent))

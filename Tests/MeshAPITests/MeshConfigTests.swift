@@ -110,6 +110,39 @@ import Testing
         let withoutMeshConfig = ValidationReport.validate([ConfigInput(file: "policies.yaml", data: Data(policies.utf8))])
         #expect(withoutMeshConfig.diagnostics.isEmpty, "without a mesh config, provider names are not judged")
     }
+
+    @Test func tracersSwiftMeshCannotReportToAreWarnedAbout() throws {
+        let mesh = try #require(MeshConfigLoader.load(Data("""
+            extensionProviders:
+            - name: dd
+              datadog: {service: datadog.tracing.local, port: 8126}
+            - name: zipkin
+              zipkin: {service: istio-system/zipkin.tracing.local, port: 9411}
+            """.utf8), file: "mesh.yaml").config)
+        let config = """
+            apiVersion: telemetry.istio.io/v1
+            kind: Telemetry
+            metadata: {name: mesh-default, namespace: istio-system}
+            spec:
+              tracing: [{providers: [{name: dd}]}]
+            ---
+            apiVersion: telemetry.istio.io/v1
+            kind: Telemetry
+            metadata: {name: reviews, namespace: default}
+            spec:
+              tracing: [{providers: [{name: zipkin}]}]
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: ServiceEntry
+            metadata: {name: reviews, namespace: default}
+            spec: {hosts: [reviews.default.svc.cluster.local], ports: [{number: 9080, name: http}], resolution: STATIC}
+            """
+        let report = ValidationReport.validate([ConfigInput(file: "tracing.yaml", data: Data(config.utf8))], meshConfig: mesh)
+        #expect(report.diagnostics.map { "\($0.location!.line): \($0.message)" } == [
+            "5: provider \"dd\" is datadog: SwiftMesh traces with zipkin and opentelemetry providers only, so this one turns tracing off",
+            "11: provider \"zipkin\" sends spans to istio-system/zipkin.tracing.local, which is not a service in the mesh (add a ServiceEntry): no proxy traces until it is",
+        ])
+    }
 }
 
 @Suite struct MeshConfigMapTests {

@@ -85,5 +85,6 @@ import Testing
         #expect(tags["http.status_code"] == "503" && tags["response_flags"] == "UO" && tags["error"] == "true")
         #expect(tags["guid:x-request-id"] == server.requestID && tags["team"] == "books" && tags["user_agent"] == "-")
         #expect(tags["peer.address"] == nil)  // empty values are left out
+        #expect(RequestTrace.hostPart("127.0.0.5:40000") == "127.0.0.5" && RequestTrace.hostPart("[::1]:40000") == "::1")
     }
 }

@@ -72,6 +72,8 @@ struct CrossResourceChecks {
     /// Providers named by policies must be defined in the mesh config (Istio also knows
     /// `prometheus` and `envoy` without definition).
     private func providerChecks() -> [Diagnostic] {
+        // Known only when the input registers services: a file checked alone is not warned.
+        let services = serviceHosts()
         guard let meshConfig else { return [] }
         let defined = Set((meshConfig.extensionProviders ?? []).compactMap(\.name)).union(["prometheus", "envoy"])
         var diagnostics: [Diagnostic] = []
@@ -97,6 +99,19 @@ struct CrossResourceChecks {
                                kind != "envoyFileAccessLog" {
                                 diagnostics.append(diagnostic(.warning, resource, path,
                                                               "provider \"\(name)\" is \(kind): SwiftMesh writes access logs through envoyFileAccessLog providers only, so this one logs nothing"))
+                            }
+                            if field == "tracing", let name = provider.name,
+                               let defined = meshConfig.extensionProviders?.first(where: { $0.name == name }) {
+                                if let kind = defined.kindsSet.first, kind != "zipkin", kind != "opentelemetry" {
+                                    diagnostics.append(diagnostic(.warning, resource, path,
+                                                                  "provider \"\(name)\" is \(kind): SwiftMesh traces with zipkin and opentelemetry providers only, so this one turns tracing off"))
+                                }
+                                let service = defined.zipkin?.service ?? defined.opentelemetry?.service
+                                let host = service.map { $0.split(separator: "/", maxSplits: 1).last.map(String.init) ?? $0 }
+                                if let service, let host, !services.isEmpty, !services.contains(host) {
+                                    diagnostics.append(diagnostic(.warning, resource, path,
+                                                                  "provider \"\(name)\" sends spans to \(service), which is not a service in the mesh (add a ServiceEntry): no proxy traces until it is"))
+                                }
                             }
                         }
                     }
