@@ -121,18 +121,6 @@ extension MeshSnapshot {
     /// first (mesh-wide in the root namespace, then its namespace, then those selecting it), the
     /// order Istio merges their overrides in.
     func metricsTelemetries(namespace: String, labels: [String: String]) -> [Telemetry] {
-        let root = meshConfig.effectiveRootNamespace
-        let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
-            guard case .telemetry(let spec) = resource.spec, spec.targetRef == nil, (spec.targetRefs ?? []).isEmpty,
-                  spec.metrics != nil else { return nil }
-            return (resource, spec)
-        }
-        let mesh = telemetries.first { $0.0.namespace == root && ($0.1.selector?.matchLabels ?? [:]).isEmpty }
-        let namespaceWide = namespace == root ? nil : telemetries.first { $0.0.namespace == namespace && ($0.1.selector?.matchLabels ?? [:]).isEmpty }
-        let workload = telemetries.first { resource, spec in
-            guard resource.namespace == namespace, let selector = spec.selector?.matchLabels, !selector.isEmpty else { return false }
-            return selector.allSatisfy { labels[$0.key] == $0.value }
-        }
-        return [mesh, namespaceWide, workload].compactMap { $0?.1 }
+        telemetryLevels(namespace: namespace, labels: labels) { $0.metrics != nil }
     }
 }

@@ -28,6 +28,26 @@ public struct AccessLogSetting: Hashable, Sendable {
 }
 
 extension MeshSnapshot {
+    /// The Telemetry resources that apply to a workload, least specific first, the order Istio
+    /// merges them in: the mesh's (root namespace, no selector), its namespace's (no selector),
+    /// and the one whose selector its labels match. Resources with `targetRef(s)` configure
+    /// gateways by reference, which SwiftMesh does not resolve yet.
+    public func telemetryLevels(namespace: String, labels: [String: String], where include: (Telemetry) -> Bool = { _ in true }) -> [Telemetry] {
+        let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
+            guard case .telemetry(let spec) = resource.spec, spec.targetRef == nil, (spec.targetRefs ?? []).isEmpty, include(spec) else { return nil }
+            return (resource, spec)
+        }
+        let root = meshConfig.effectiveRootNamespace
+        return [
+            telemetries.first { $0.0.namespace == root && ($0.1.selector?.matchLabels ?? [:]).isEmpty },
+            namespace == root ? nil : telemetries.first { $0.0.namespace == namespace && ($0.1.selector?.matchLabels ?? [:]).isEmpty },
+            telemetries.first { resource, spec in
+                guard resource.namespace == namespace, let selector = spec.selector?.matchLabels, !selector.isEmpty else { return false }
+                return selector.allSatisfy { labels[$0.key] == $0.value }
+            },
+        ].compactMap { $0?.1 }
+    }
+
     /// The access logs of a workload's proxy on the client side (outbound and gateway listeners)
     /// or the server side (inbound listeners), as Istio merges Telemetry resources: the mesh's
     /// (root namespace, no selector), then the namespace's (no selector), then the workload's
@@ -36,19 +56,7 @@ extension MeshSnapshot {
     /// providers it names (to all in force when it names none). Without any Telemetry access logging, the mesh config's default
     /// providers apply, and `accessLogFile` (Istio's older switch) adds its file.
     public func accessLogs(namespace: String, labels: [String: String], clientSide: Bool) -> [AccessLogSetting] {
-        let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
-            guard case .telemetry(let spec) = resource.spec, spec.targetRef == nil, (spec.targetRefs ?? []).isEmpty else { return nil }
-            return (resource, spec)
-        }
-        let root = meshConfig.effectiveRootNamespace
-        let levels = [
-            telemetries.first { $0.0.namespace == root && ($0.1.selector?.matchLabels ?? [:]).isEmpty },
-            namespace == root ? nil : telemetries.first { $0.0.namespace == namespace && ($0.1.selector?.matchLabels ?? [:]).isEmpty },
-            telemetries.first { resource, spec in
-                guard resource.namespace == namespace, let selector = spec.selector?.matchLabels, !selector.isEmpty else { return false }
-                return selector.allSatisfy { labels[$0.key] == $0.value }
-            },
-        ].compactMap { $0?.1 }
+        let levels = telemetryLevels(namespace: namespace, labels: labels)
         let applies = { (entry: Telemetry.AccessLogging) -> Bool in
             switch entry.match?.mode ?? .CLIENT_AND_SERVER {
             case .CLIENT_AND_SERVER: true

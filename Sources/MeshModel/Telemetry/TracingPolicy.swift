@@ -36,19 +36,7 @@ extension MeshSnapshot {
     /// and ConfigGen cannot express (anything but zipkin and opentelemetry, or a service the
     /// registry does not know) gives nil; `meshctl validate` reports the last two.
     public func tracing(namespace: String, labels: [String: String], clientSide: Bool) -> TracingSetting? {
-        let root = meshConfig.effectiveRootNamespace
-        let telemetries = resources(of: .telemetry).compactMap { resource -> (MeshResource, Telemetry)? in
-            guard case .telemetry(let spec) = resource.spec, spec.targetRef == nil, (spec.targetRefs ?? []).isEmpty else { return nil }
-            return (resource, spec)
-        }
-        let levels = [
-            telemetries.first { $0.0.namespace == root && ($0.1.selector?.matchLabels ?? [:]).isEmpty },
-            namespace == root ? nil : telemetries.first { $0.0.namespace == namespace && ($0.1.selector?.matchLabels ?? [:]).isEmpty },
-            telemetries.first { resource, spec in
-                guard resource.namespace == namespace, let selector = spec.selector?.matchLabels, !selector.isEmpty else { return false }
-                return selector.allSatisfy { labels[$0.key] == $0.value }
-            },
-        ].compactMap { $0?.1 }
+        let levels = telemetryLevels(namespace: namespace, labels: labels)
         var provider = meshConfig.defaultProviders?.tracing?.first
         var sampling: Double?
         var disabled = false
