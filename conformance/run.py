@@ -572,6 +572,8 @@ class Run:
             for family in step["admin_stats"].get("prometheus", []):
                 if not any(line.startswith(family + "{") for line in metrics.splitlines()):
                     raise Failure(f"/stats/prometheus has no {family}")
+        if "stats" in step:
+            self.check_stats(step["stats"])
         if "backend_requests" in step:
             deadline = time.time() + 3
             for name, expected in step["backend_requests"].items():
@@ -626,6 +628,49 @@ class Run:
                     process.wait(timeout=5)
         if "meshd_alive" in step:
             self.wait_for("meshd /ready after the change", lambda: self.http_get(f"http://127.0.0.1:{self.debug_port}/ready").startswith("ready"), 5)
+
+    def check_stats(self, spec):
+        """The client proxy's counters (`counters`: Envoy's stat names in /stats, on both data
+        planes) and Istio's request series (`istio_requests`: the sum of istio_requests_total
+        over the series carrying every given label, in /stats/prometheus). Stock Envoy records no
+        istio_* series, so those are checked on meshproxy only."""
+        def counters():
+            values = {}
+            for line in self.http_get(f"http://{self.client_ip}:15000/stats").splitlines():
+                name, _, value = line.partition(": ")
+                values[name] = value.strip()
+            return values
+
+        def istio_series():
+            for line in self.http_get(f"http://{self.client_ip}:15000/stats/prometheus").splitlines():
+                if line.startswith("istio_requests_total{"):
+                    body, value = line.rsplit(" ", 1)
+                    yield dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', body)), int(float(value))
+
+        def istio_requests(labels):
+            return sum(value for series, value in istio_series() if all(series.get(k) == str(v) for k, v in labels.items()))
+
+        deadline = time.time() + 3
+        for name, expected in spec.get("counters", {}).items():
+            while (got := counters().get(name)) != str(expected) and time.time() < deadline:
+                time.sleep(0.05)
+            if got != str(expected):
+                raise Failure(f"/stats: {name} is {got}, expected {expected}")
+        if self.args.data_plane != "meshproxy":
+            if spec.get("istio_requests"):
+                self.log.append("istio_requests_total not checked: stock Envoy records no istio_* series")
+            return
+        for series in spec.get("istio_requests", []):
+            # `count`: exactly; `at_least`: where concurrency decides how many (overflows).
+            def enough(got):
+                return got == series["count"] if "count" in series else got >= series["at_least"]
+            while not enough(got := istio_requests(series["labels"])) and time.time() < deadline:
+                time.sleep(0.05)
+            if not enough(got):
+                wanted = series["count"] if "count" in series else f"at least {series['at_least']}"
+                present = [(s.get("destination_service"), s.get("response_code"), s.get("response_flags"), value) for s, value in istio_series()]
+                raise Failure(f"istio_requests_total{series['labels']} is {got}, expected {wanted}; "
+                              f"series (destination_service, response_code, response_flags, count): {present}")
 
     def check_access_log(self, spec):
         """Reads an access-log file the proxies write (Istio's text format, or JSON lines) and

@@ -5,15 +5,18 @@ against zipkin2-api.yaml's rules (hex IDs of the right length, kind, microsecond
 tags). `POST /v1/traces` takes an OTLP `ExportTraceServiceRequest` in protobuf (or in OTLP's
 JSON) and answers 200; it is decoded with OpenTelemetry's own protobuf classes (PyPI
 `opentelemetry-proto`), so a malformed message fails, and the span fields are checked the same
-way. Spans from both are kept in one shape: trace, id, parent, name, kind, service, tags.
+way. `start_grpc` adds OTLP/gRPC: OpenTelemetry's `TraceService/Export` served by grpcio, the
+reference gRPC server, on a port of its own. Spans from both are kept in one shape: trace, id, parent, name, kind, service, tags.
 """
+import concurrent.futures
 import http.server
 import json
 import re
 import threading
 
+import grpc
 from google.protobuf import json_format
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 ZIPKIN_TRACE_ID = re.compile(r"^[0-9a-f]{16}([0-9a-f]{16})?$")
 ZIPKIN_SPAN_ID = re.compile(r"^[0-9a-f]{16}$")
@@ -67,7 +70,9 @@ class TraceCollector:
     def __init__(self, host="127.0.0.1", port=0):
         self.spans = []
         self.problems = []
-        self.reports = {"zipkin": 0, "otlp": 0}
+        self.reports = {"zipkin": 0, "otlp": 0, "otlp-grpc": 0}
+        self.grpc_server = None
+        self.grpc_address = None
         self.lock = threading.Lock()
         collector = self
 
@@ -118,9 +123,27 @@ class TraceCollector:
         self.thread.start()
         return self
 
+    def start_grpc(self, host="127.0.0.1"):
+        """Serves OTLP/gRPC on a free port (`grpc_address`); its spans are kept as format "otlp-grpc"."""
+        collector = self
+
+        class TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+            def Export(self, request, context):
+                collector.otlp(request.SerializeToString(), "application/grpc", kind="otlp-grpc")
+                return trace_service_pb2.ExportTraceServiceResponse()
+
+        self.grpc_server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=4))
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(), self.grpc_server)
+        port = self.grpc_server.add_insecure_port(f"{host}:0")
+        self.grpc_server.start()
+        self.grpc_address = f"{host}:{port}"
+        return self
+
     def stop(self):
         self.server.shutdown()
         self.server.server_close()
+        if self.grpc_server:
+            self.grpc_server.stop(grace=None)
 
     def zipkin(self, body):
         with self.lock:
@@ -144,9 +167,9 @@ class TraceCollector:
                     "tags": span.get("tags", {}), "start": span.get("timestamp"), "duration": span.get("duration"),
                 })
 
-    def otlp(self, body, content_type):
+    def otlp(self, body, content_type, kind="otlp"):
         with self.lock:
-            self.reports["otlp"] += 1
+            self.reports[kind] += 1
             request = trace_service_pb2.ExportTraceServiceRequest()
             try:
                 if content_type.startswith("application/json"):
@@ -178,7 +201,7 @@ class TraceCollector:
                             self.problems += [f"otlp span {span.span_id.hex()}: {p}" for p in problems]
                             continue
                         self.spans.append({
-                            "format": "otlp", "trace": span.trace_id.hex(), "id": span.span_id.hex(),
+                            "format": kind, "trace": span.trace_id.hex(), "id": span.span_id.hex(),
                             "parent": span.parent_span_id.hex() or None, "name": span.name, "kind": OTLP_KINDS[span.kind],
                             "service": service, "tags": {a.key: a.value.string_value for a in span.attributes},
                             "start": span.start_time_unix_nano // 1000,

@@ -429,6 +429,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private func scheduleRetry() {
         guard let retry = action?.retry else { return }
         worker.stats.upstreamRetries += 1
+        cluster?.resources.retriesStarted.wrappingAdd(1, ordering: .relaxed)
         perTryTimer?.cancel()
         // Full jitter between 0 and base × 2^(n-1), capped.
         let ceiling = min(retry.backOffMax, retry.backOffBase * (1 << min(attempt - 1, 10)))
@@ -441,6 +442,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     private func perTryTimedOut() {
         guard !finished, !responseStarted else { return }
         worker.stats.upstreamTimeouts += 1
+        cluster?.resources.timeouts.wrappingAdd(1, ordering: .relaxed)
         if let host { cluster?.record(.localFailure, for: host) }
         detachConnection(reusable: false)
         if let retry = action?.retry, canRetry(retry) { return scheduleRetry() }
@@ -452,6 +454,7 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         globalTimer = worker.loop.scheduleTask(in: .nanoseconds(Self.nanoseconds(timeout))) { [self] in
             guard !finished else { return }
             worker.stats.upstreamTimeouts += 1
+            cluster?.resources.timeouts.wrappingAdd(1, ordering: .relaxed)
             detachConnection(reusable: false)
             if responseStarted {
                 abortStartedResponse(.upstreamRequestTimeout, details: "upstream_response_timeout")
@@ -760,7 +763,10 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     private func recordMetrics(_ record: AccessLogRecord, reporter: IstioRequestContext.Reporter, overrides: IstioMetricOverrides?) {
         var key = IstioPeerKey(reporter: reporter, announcement: peerAnnouncement)
-        key.destinationService = cluster?.config.meshService ?? Self.authorityHost(requestHead.headers.first(name: "host"))
+        // A local answer after routing (a fault abort, an overflow) still names the route's
+        // cluster's service, as Envoy's stream info carries the routed cluster to Istio's stats.
+        let routed = cluster ?? clusterEntry.flatMap { worker.snapshot.clusters[$0.cluster] }
+        key.destinationService = routed?.config.meshService ?? Self.authorityHost(requestHead.headers.first(name: "host"))
         let security: IstioSecurityPolicy
         switch reporter {
         case .destination:

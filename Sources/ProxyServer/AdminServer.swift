@@ -156,7 +156,9 @@ final class AdminServer: Sendable {
             for (stat, kind, value) in [("upstream_cx_active", AdminStat.Kind.gauge, resources.current(.connections)),
                                         ("upstream_rq_active", .gauge, resources.current(.requests)),
                                         ("upstream_rq_pending_active", .gauge, resources.current(.pendingRequests)),
-                                        ("upstream_rq_overflow", .counter, resources.overflows.load(ordering: .relaxed))] {
+                                        ("upstream_rq_overflow", .counter, resources.overflows.load(ordering: .relaxed)),
+                                        ("upstream_rq_timeout", .counter, resources.timeouts.load(ordering: .relaxed)),
+                                        ("upstream_rq_retry", .counter, resources.retriesStarted.load(ordering: .relaxed))] {
                 list.append(AdminStat(kind: kind, family: "cluster_" + stat, tag: ("envoy_cluster_name", name),
                                       statName: "cluster.\(name).\(stat)", value: value))
             }

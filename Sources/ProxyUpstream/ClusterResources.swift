@@ -14,6 +14,10 @@ public final class ClusterResources: Sendable {
     private let retries = Atomic<Int>(0)
     /// Requests refused by a threshold (`upstream_rq_pending_overflow` and friends, summed).
     public let overflows = Atomic<Int>(0)
+    /// Requests that timed out (global or per try) and retries started, for Envoy's per-cluster
+    /// `upstream_rq_timeout` and `upstream_rq_retry`: rare events, so a shared counter costs nothing.
+    public let timeouts = Atomic<Int>(0)
+    public let retriesStarted = Atomic<Int>(0)
     /// Active health checks (Envoy's `health_check.*` counters): started, passed, failed, and
     /// failed without an answer (connect error, reset, timeout).
     public let healthCheckAttempts = Atomic<Int>(0)

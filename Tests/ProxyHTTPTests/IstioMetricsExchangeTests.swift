@@ -137,6 +137,8 @@ import Testing
         #expect(noRoute["response_flags"] == "NR" && noRoute["destination_service"] == "elsewhere")
         let fault = try #require(Self.series(worker, code: "503"))
         #expect(fault["response_flags"] == "FI")
+        // The abort answers before any upstream, but the route's cluster names the service.
+        #expect(fault["destination_service"] == "reviews.default.svc.cluster.local")
     }
 
     @Test func circuitBreakerOverflowIsUOWithTheClustersService() throws {
