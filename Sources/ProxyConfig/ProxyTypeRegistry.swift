@@ -36,6 +36,8 @@ public enum ProxyTypeRegistry {
             Envoy_Extensions_TransportSockets_Tls_V3_DownstreamTlsContext.self,
             Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext.self,
             Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.self,
+            Envoy_Config_Trace_V3_ZipkinConfig.self,
+            Envoy_Config_Trace_V3_OpenTelemetryConfig.self,
         ]
         for type in types {
             _ = Google_Protobuf_Any.register(messageType: type)

@@ -21,6 +21,19 @@ public struct TracingConfig: Sendable, Equatable {
         case otlpGRPC(HTTPTarget)
     }
 
+    /// Envoy's name of the tracer, as its errors say it.
+    public var tracerName: String {
+        if case .zipkin = collector { return "envoy.tracers.zipkin" }
+        return "envoy.tracers.opentelemetry"
+    }
+
+    /// The cluster reports go to (Envoy refuses a tracer whose cluster it does not have).
+    public var collectorCluster: String {
+        switch collector {
+        case .zipkin(let target), .otlpHTTP(let target), .otlpGRPC(let target): return target.cluster
+        }
+    }
+
     public struct HTTPTarget: Sendable, Hashable {
         public var cluster: String
         /// The `Host` (`:authority`) of report requests.
@@ -228,5 +241,20 @@ public struct TracingConfig: Sendable, Equatable {
     private static func positive(_ duration: Google_Protobuf_Duration, at path: String) throws -> Duration {
         guard duration.seconds > 0 || (duration.seconds == 0 && duration.nanos > 0) else { throw ProxyConfigError(path, "must be positive") }
         return .seconds(duration.seconds) + .nanoseconds(Int64(duration.nanos))
+    }
+}
+
+extension TracingConfig {
+    /// Envoy checks a tracer's collector cluster when the listener is built and refuses the
+    /// listener if it has no such cluster (a Sidecar that leaves the collector's service out of
+    /// scope does this); meshproxy refuses the same listeners with Envoy's words.
+    public static func checkCollectorClusters(_ listeners: [String: ListenerConfig], clusters: [String: ClusterConfig]) throws {
+        for (name, listener) in listeners.sorted(by: { $0.key < $1.key }) {
+            for chain in listener.filterChains + [listener.defaultFilterChain].compactMap({ $0 }) {
+                guard case .http(let manager) = chain.network, let tracing = manager.tracing,
+                      clusters[tracing.collectorCluster] == nil else { continue }
+                throw ProxyConfigError(name, "tracing: \(tracing.tracerName): unknown cluster '\(tracing.collectorCluster)'")
+            }
+        }
     }
 }

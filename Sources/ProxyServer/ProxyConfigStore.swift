@@ -106,6 +106,7 @@ public final class ProxyConfigStore: Sendable {
                 switch type {
                 case .listener:
                     state.listeners = try decode(resources, as: Envoy_Config_Listener_V3_Listener.self) { try ListenerConfig(proto: $0, limits: limits) }
+                    try TracingConfig.checkCollectorClusters(state.listeners, clusters: state.clusterConfigs)
                 case .route:
                     state.routeTables = try decode(resources, as: Envoy_Config_Route_V3_RouteConfiguration.self) { try RouteTable(proto: $0, limits: limits) }
                 case .cluster:

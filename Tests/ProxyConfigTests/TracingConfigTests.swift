@@ -70,6 +70,29 @@ import Testing
         #expect(target.path == "/opentelemetry.proto.collector.trace.v1.TraceService/Export")
     }
 
+    @Test func aTracerWithoutItsClusterRefusesTheListenerAsEnvoyDoes() throws {
+        var manager = try Self.manager(Self.zipkin(), name: "envoy.tracers.zipkin")
+        manager.statPrefix = "outbound_0.0.0.0_9080"
+        manager.routeConfig.name = "9080"
+        var router = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpFilter()
+        router.name = "envoy.filters.http.router"
+        router.typedConfig = try Google_Protobuf_Any(message: Envoy_Extensions_Filters_Http_Router_V3_Router())
+        manager.httpFilters = [router]
+        var listener = try AccessLogConfigTests.listener([])
+        listener.name = "0.0.0.0_9080"
+        listener.filterChains[0].filters[0].name = "envoy.filters.network.http_connection_manager"
+        listener.filterChains[0].filters[0].typedConfig = try Google_Protobuf_Any(message: manager)
+        let listeners = ["0.0.0.0_9080": try ListenerConfig(proto: listener, limits: ConfigLimits())]
+        #expect(throws: ProxyConfigError("0.0.0.0_9080", "tracing: envoy.tracers.zipkin: unknown cluster 'outbound|9411||zipkin.istio-system.svc.cluster.local'")) {
+            try TracingConfig.checkCollectorClusters(listeners, clusters: [:])
+        }
+        var cluster = Envoy_Config_Cluster_V3_Cluster()
+        cluster.name = "outbound|9411||zipkin.istio-system.svc.cluster.local"
+        cluster.type = .eds
+        cluster.edsClusterConfig.edsConfig.ads = Envoy_Config_Core_V3_AggregatedConfigSource()
+        try TracingConfig.checkCollectorClusters(listeners, clusters: [cluster.name: try ClusterConfig(proto: cluster, limits: ConfigLimits())])
+    }
+
     @Test func whatMeshproxyCannotDoIsRefusedWithItsPath() throws {
         var shared = Self.zipkin()
         shared.clearSharedSpanContext()  // Envoy's default: shared

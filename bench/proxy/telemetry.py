@@ -55,9 +55,9 @@ spec:
 TELEMETRY = {
     "off": """apiVersion: telemetry.istio.io/v1
 kind: Telemetry
-metadata: {name: mesh-default, namespace: istio-system}
+metadata: {{name: mesh-default, namespace: istio-system}}
 spec:
-  metrics: [{providers: [{name: prometheus}], overrides: [{disabled: true}]}]
+  metrics: [{{providers: [{{name: prometheus}}], overrides: [{{disabled: true}}]}}]
 """,
     "on": """apiVersion: telemetry.istio.io/v1
 kind: Telemetry
@@ -73,8 +73,9 @@ PROXIES = {"envoy": (ENVOY_NODE, ENVOY_EGRESS), "meshproxy": (MESHPROXY_NODE, ME
 
 
 def traced(node):
-    """Whether the proxy at `node` has a tracer in its listeners' config now."""
-    return "envoy.tracers.zipkin" in get(f"http://{node}:15000/config_dump", timeout=5)
+    """Whether the proxy at `node` has the tracer in its listeners' config now (its collector
+    path: Envoy's dump also lists every extension it has, the Zipkin tracer's name included)."""
+    return "/api/v2/spans" in get(f"http://{node}:15000/config_dump", timeout=5)
 
 
 def switch(config, state, sampling):
@@ -82,7 +83,12 @@ def switch(config, state, sampling):
     with open(os.path.join(config, "telemetry.yaml"), "w") as f:
         f.write(TELEMETRY[state].format(sampling=sampling))
     for name, (node, _) in PROXIES.items():
-        wait(f"{name} to take telemetry {state}", lambda n=node: traced(n) == (state == "on"), timeout=30)
+        try:
+            wait(f"{name} to take telemetry {state}", lambda n=node: traced(n) == (state == "on"), timeout=30)
+        except SystemExit:
+            with open(os.path.join(os.path.dirname(config), f"{name}.log"), errors="replace") as f:
+                print(f"{name}'s log ends:\n" + "".join(f.readlines()[-15:]))
+            raise
     time.sleep(0.5)  # RDS/LDS settle on both workers
 
 
@@ -108,7 +114,7 @@ def main():
         with open(os.path.join(config, "mesh.yaml"), "w") as f:
             f.write(mesh_config(access_log=False, istio_metrics=True) + "---\n" + COLLECTOR.format(port=ZIPKIN_PORT, collector_port=collector_port))
         with open(os.path.join(config, "telemetry.yaml"), "w") as f:
-            f.write(TELEMETRY["off"])
+            f.write(TELEMETRY["off"].format(sampling=args.sampling))
         mesh_config_file = os.path.join(work, "meshconfig.yaml")
         with open(mesh_config_file, "w") as f:
             f.write(MESH_CONFIG)

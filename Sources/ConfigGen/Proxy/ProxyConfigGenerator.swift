@@ -35,7 +35,11 @@ public struct ProxyConfigGenerator {
         let virtualServices = context.virtualServices(for: proxy.namespace)
         // A sidecar gets the clusters of the services its Sidecar imports; a gateway all it can see.
         let scope = proxy.id.type == .sidecar ? context.sidecarScope(for: proxy) : nil
-        let outbound = try context.outboundClusters(for: proxy.namespace, hosts: scope.map { Set($0.importedServices.map(\.hostname)) },
+        // A tracer's collector gets its clusters whatever the Sidecar imports: Istio leaves them
+        // out when the egress hosts do not name the collector, and Envoy then refuses every
+        // listener that traces ("unknown cluster", istio/istio#53701).
+        let collectors = scope == nil ? [] : TracingAttachment.collectorHosts(snapshot: snapshot, proxy: proxy)
+        let outbound = try context.outboundClusters(for: proxy.namespace, hosts: scope.map { Set($0.importedServices.map(\.hostname)).union(collectors) },
                                                     mutualTLS: proxy.hasIdentity)
             .map { $0.localized(for: proxy) }
         let hashPolicies = Dictionary(outbound.compactMap { output in
@@ -52,7 +56,7 @@ public struct ProxyConfigGenerator {
             resources.listeners = gateway.listeners
             resources.routes = gateway.routes
         case .sidecar:
-            try generateSidecar(proxy, scope: scope ?? context.sidecarScope(for: proxy), outbound: outbound,
+            try generateSidecar(proxy, scope: scope ?? context.sidecarScope(for: proxy), collectors: collectors, outbound: outbound,
                                 virtualServices: virtualServices, hashPolicies: hashPolicies, into: &resources)
         }
         try AccessLogAttachment.attach(to: &resources.listeners, snapshot: snapshot, proxy: proxy)
@@ -65,10 +69,10 @@ public struct ProxyConfigGenerator {
         return resources
     }
 
-    private func generateSidecar(_ proxy: MeshProxy, scope: SidecarScope, outbound: [OutboundClusterGenerator.Output], virtualServices: VirtualServiceIndex,
+    private func generateSidecar(_ proxy: MeshProxy, scope: SidecarScope, collectors: Set<String>, outbound: [OutboundClusterGenerator.Output], virtualServices: VirtualServiceIndex,
                                  hashPolicies: [String: [HashPolicyTranslator.HashPolicy]], into resources: inout ProxyResources) throws {
         let imported = scope.importedServices
-        let importedHosts = Set(imported.map(\.hostname))
+        let importedHosts = Set(imported.map(\.hostname)).union(collectors)
         // Connections leave from the workload's instance address through the bootstrap's
         // `cluster_manager.upstream_bind_config` (embedded contract), so clusters are the same
         // for every proxy that imports them.

@@ -30,6 +30,11 @@ enum TracingAttachment {
         }
     }
 
+    /// The collector services the proxy's tracers (client and server side) report to.
+    static func collectorHosts(snapshot: MeshSnapshot, proxy: MeshProxy) -> Set<String> {
+        Set([true, false].compactMap { snapshot.tracing(namespace: proxy.namespace, labels: proxy.labels, clientSide: $0)?.service.hostname })
+    }
+
     typealias Tracing = Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.Tracing
 
     private static func attach(_ tracing: Tracing, to filters: inout [Envoy_Config_Listener_V3_Filter]) throws {
