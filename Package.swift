@@ -208,7 +208,7 @@ let package = Package(
         .executableTarget(
             name: "meshproxy",
             dependencies: [
-                "IdentityAgent", "ProxyServer", "ProxyConfig", "ProxyCore", "EnvoyAPI",
+                "IdentityAgent", "ProxyServer", "ProxyConfig", "ProxyCore", "EnvoyAPI", "Telemetry",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]

@@ -436,8 +436,13 @@ class Prometheus:
     scrapes every proxy's /stats/prometheus and meshd's /metrics each second."""
     ADDRESS = f"127.0.0.1:{XDS_PORT + 20}"
 
-    def __init__(self):
-        self.targets = [f"{GATEWAY}:15000"] + [f"{SUBNET}.1.{i}:15000" for i in range(1, 7)]
+    def __init__(self, proxy):
+        # meshproxy sidecars are scraped on 15020 (their metrics merged with the app's), Envoy
+        # and the gateway on their admin port; the mixed mesh alternates, meshproxy first.
+        def merged(i):
+            return proxy == "meshproxy" or (proxy == "mixed" and i % 2 == 1)
+        self.targets = [f"{GATEWAY}:15000"] + [f"{SUBNET}.1.{i}:{15020 if merged(i) else 15000}" for i in range(1, 7)]
+        self.merged = [target for target in self.targets if target.endswith(":15020")]
 
     def query(self, promql):
         url = f"http://{self.ADDRESS}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
@@ -478,6 +483,7 @@ def check_istio_metrics(demo, prometheus):
         errors = [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("error")]
         if errors:
             raise Failure(f"promtool check metrics on {target}: {errors}")
+    check_merged_metrics(prometheus)
     up = prometheus.value('sum(up{job="mesh-proxies"})')
     if up != len(prometheus.targets):
         raise Failure(f"Prometheus scrapes {up:.0f} of {len(prometheus.targets)} proxies")
@@ -524,6 +530,34 @@ def check_istio_metrics(demo, prometheus):
         if aborted != 5:
             raise Failure(f"5 jason pages under the ratings abort: {aborted} requests counted as 500 FI")
         print("  the ratings abort: 5 jason pages → 5 requests reviews-v2 → ratings labelled response_code 500, response_flags FI")
+
+
+def check_merged_metrics(prometheus):
+    """A meshproxy sidecar serves its Prometheus text on 15090 and, merged with its app's own
+    metrics (Bookinfo's /metrics), on 15020, as Istio's bootstrap and agent do; Prometheus, which
+    scrapes 15020, then has both the istio_* series and the app's."""
+    for target in prometheus.merged:
+        host = target.rsplit(":", 1)[0]
+        with urllib.request.urlopen(f"http://{host}:15090/stats/prometheus", timeout=5) as response:
+            own = response.read().decode()
+        with urllib.request.urlopen(f"http://{target}/stats/prometheus", timeout=5) as response:
+            merged = response.read().decode()
+        for text, port in ((own, 15090), (merged, 15020)):
+            checked = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True)
+            errors = [line for line in (checked.stdout + checked.stderr).splitlines() if line.startswith("error")]
+            if errors:
+                raise Failure(f"promtool check metrics on {host}:{port}: {errors}")
+        if "envoy_server_worker_downstream_cx_total" not in own or "bookinfo_requests_total" in own:
+            raise Failure(f"{host}:15090 must serve the proxy's metrics only")
+        if "bookinfo_requests_total{" not in merged or "envoy_server_worker_downstream_cx_total" not in merged:
+            raise Failure(f"{target} must serve the proxy's metrics and the app's: {merged[-400:]!r}")
+    if prometheus.merged:
+        scraped = {sample["metric"].get("workload") for sample in prometheus.query('sum by (workload) (bookinfo_requests_total{job="mesh-proxies"})')}
+        if len(scraped) != len(prometheus.merged):
+            raise Failure(f"Prometheus has the apps' bookinfo_requests_total from {sorted(map(str, scraped))}, "
+                          f"expected one per merged target {prometheus.merged}")
+        print(f"  merged metrics: {len(prometheus.merged)} meshproxy sidecars serve the proxy's text on 15090 and it with "
+              f"their app's on 15020 (promtool: ok); Prometheus has bookinfo_requests_total from {', '.join(sorted(scraped))}")
 
 
 METRIC_OVERRIDES = """apiVersion: telemetry.istio.io/v1
@@ -754,7 +788,7 @@ def run(args):
     try:
         print("start: meshctl demo from a clean run directory")
         demo.start()
-        prometheus = Prometheus()
+        prometheus = Prometheus(args.proxy)
         traffic.start()
 
         status, body, _ = page()

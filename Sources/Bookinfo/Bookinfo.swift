@@ -24,8 +24,15 @@ struct ServiceOptions: ParsableArguments {
             throw ValidationError("--listen must be HOST:PORT")
         }
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("\(name)-\(version): \($0)\n".utf8)) }
+        let metrics = AppMetrics(service: name, version: version)
         try await serve(host: String(listen[..<colon]), port: port, log: log) { request in
-            versioned(await handler(request), service: name, version: version)
+            // The app's own Prometheus metrics (what a sidecar merges into port 15020).
+            if request.method == .GET, request.path == "/metrics" {
+                return Response(headers: [("content-type", "text/plain; version=0.0.4")], body: metrics.text())
+            }
+            let response = versioned(await handler(request), service: name, version: version)
+            metrics.count(response.status.code)
+            return response
         }
     }
 }

@@ -14,6 +14,7 @@ import MeshAPI
 ///   protocol: HTTP            # optional (default HTTP)
 ///   command: [python3, -m, http.server, "{port}", --bind, 127.0.0.1]
 ///   env: {UPSTREAM: "{egress}"}   # optional; {egress} is the sidecar's egress address
+///   metricsPath: /metrics     # optional: the app's Prometheus metrics, merged into the sidecar's :15020
 /// ```
 /// `{port}` in the command is the port the app must listen on (on 127.0.0.1).
 public struct MeshFile: Decodable, Sendable {
@@ -27,6 +28,7 @@ public struct MeshFile: Decodable, Sendable {
         var `protocol`: String?
         var command: [String]
         var env: [String: String]?
+        var metricsPath: String?
     }
 
     public var workloads: [Workload]
@@ -44,9 +46,13 @@ public struct MeshFile: Decodable, Sendable {
         return try file.workloads.enumerated().map { index, workload in
             guard names.insert(workload.name).inserted else { throw MeshRunError("\(path): workloads[\(index)]: the name \(workload.name) is used twice") }
             guard !workload.command.isEmpty else { throw MeshRunError("\(path): workloads[\(index)].command is empty") }
+            if let path = workload.metricsPath, !path.hasPrefix("/") {
+                throw MeshRunError("\(path): workloads[\(index)].metricsPath must start with /, got \(path)")
+            }
             return WorkloadSpec(name: workload.name, namespace: workload.namespace ?? "default", service: workload.service,
                                 labels: workload.labels ?? [:], serviceAccount: workload.serviceAccount, port: workload.port ?? 9080,
-                                protocolName: workload.protocol?.uppercased() ?? "HTTP", command: workload.command, environment: workload.env ?? [:])
+                                protocolName: workload.protocol?.uppercased() ?? "HTTP", command: workload.command, environment: workload.env ?? [:],
+                                metricsPath: workload.metricsPath)
         }
     }
 }

@@ -16,10 +16,13 @@ public struct WorkloadSpec: Sendable, Codable, Equatable {
     /// The app's command line; `{port}` is replaced by the app's allocated port.
     public var command: [String]
     public var environment: [String: String]
+    /// Where the app serves its own Prometheus metrics on its port (Istio's `prometheus.io/path`
+    /// annotation): a meshproxy sidecar merges them into its `:15020/stats/prometheus`.
+    public var metricsPath: String?
 
     public init(name: String, namespace: String = "default", service: String, labels: [String: String] = [:],
                 serviceAccount: String? = nil, port: Int = 9080, protocolName: String = "HTTP",
-                command: [String], environment: [String: String] = [:]) {
+                command: [String], environment: [String: String] = [:], metricsPath: String? = nil) {
         self.name = name
         self.namespace = namespace
         self.service = service
@@ -31,6 +34,7 @@ public struct WorkloadSpec: Sendable, Codable, Equatable {
         self.protocolName = protocolName
         self.command = command
         self.environment = environment
+        self.metricsPath = metricsPath
     }
 }
 

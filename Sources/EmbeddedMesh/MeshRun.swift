@@ -142,7 +142,7 @@ public final class MeshRun: Sendable {
             }
             try startProxy(name: "\(spec.name)-sidecar", node: ProxyNodeID(type: .sidecar, ip: workload.instanceAddress, name: spec.name, namespace: spec.namespace),
                            adminPort: workload.adminPort, labels: spec.labels, serviceAccount: spec.serviceAccount, baseID: workload.baseID,
-                           kind: proxyKind(of: workload.spec.name))
+                           kind: proxyKind(of: workload.spec.name), appMetrics: spec.metricsPath.map { "127.0.0.1:\(workload.appPort)\($0)" })
         }
         try startProxy(name: gateway.name, node: ProxyNodeID(type: .router, ip: gateway.address, name: gateway.name, namespace: gateway.namespace),
                        adminPort: options.gatewayAdminPort, labels: gateway.labels, serviceAccount: gateway.serviceAccount, baseID: options.baseID,
@@ -162,10 +162,13 @@ public final class MeshRun: Sendable {
         progress(String(format: "mesh ready in %.1f s: %d workloads, their sidecars and the ingress gateway", started.elapsedSeconds, plan.workloads.count))
     }
 
-    /// What the run's Prometheus scrapes: every proxy's admin endpoint and meshd's debug address.
+    /// What the run's Prometheus scrapes: every proxy and meshd's debug address. A meshproxy
+    /// sidecar is scraped on 15020, its metrics merged with its app's (as Istio's Prometheus
+    /// scrapes the agent's merged port); Envoy and the gateway on their admin port.
     public func prometheusScrape(gateway: GatewaySpec, debug: String) -> PrometheusScrape {
         var proxies = plan.workloads.map {
-            PrometheusScrape.Target(address: "\($0.instanceAddress):\($0.adminPort)", proxy: "\($0.spec.name)-sidecar", workload: $0.spec.name)
+            let port = proxyKind(of: $0.spec.name) == .meshproxy ? 15020 : $0.adminPort
+            return PrometheusScrape.Target(address: "\($0.instanceAddress):\(port)", proxy: "\($0.spec.name)-sidecar", workload: $0.spec.name)
         }
         proxies.append(PrometheusScrape.Target(address: "\(gateway.address):\(options.gatewayAdminPort)", proxy: gateway.name, workload: gateway.name))
         return PrometheusScrape(proxies: proxies, meshd: debug)
@@ -216,7 +219,7 @@ public final class MeshRun: Sendable {
     /// meshproxy with its identity agent inside, or the workload's identity agent and then its
     /// Envoy reading certificates from the agent's socket. Both get the same bootstrap.
     private func startProxy(name: String, node: ProxyNodeID, adminPort: Int, labels: [String: String], serviceAccount: String, baseID: Int,
-                            kind: DataPlane) throws {
+                            kind: DataPlane, appMetrics: String? = nil) throws {
         let proxies = (options.runDirectory as NSString).appendingPathComponent("proxies")
         let socket = (proxies as NSString).appendingPathComponent("\(name).sds.sock")
         let token = ((dataDirectory as NSString).appendingPathComponent("tokens/\(node.namespace)") as NSString).appendingPathComponent(node.name)
@@ -236,7 +239,8 @@ public final class MeshRun: Sendable {
                 try self.supervisor.start(name, [self.binary("meshproxy"), "run", "--bootstrap", path, "--concurrency", "1",
                                                  "--drain-time-s", "1", "--file-flush-interval-msec", "1000",
                                                  "--ca-address", "127.0.0.1:\(self.options.caPort)", "--ca-root", rootCertificate,
-                                                 "--token-file", token, "--cert-ttl", String(self.options.workloadCertificateTTL)])
+                                                 "--token-file", token, "--cert-ttl", String(self.options.workloadCertificateTTL)]
+                                                 + (appMetrics.map { ["--app-metrics", $0] } ?? []))
             }
             return
         }

@@ -7,7 +7,7 @@
 /// at once.
 public struct PrometheusScrape: Sendable, Equatable {
     public struct Target: Sendable, Equatable {
-        /// `host:port` of the proxy's admin endpoint.
+        /// `host:port` the proxy serves `/stats/prometheus` on (admin, or meshproxy's merged 15020).
         public var address: String
         /// The proxy's name in the run (`reviews-v1-sidecar`, `istio-ingressgateway`).
         public var proxy: String

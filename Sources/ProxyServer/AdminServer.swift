@@ -57,6 +57,12 @@ final class AdminServer: Sendable {
         }
     }
 
+    /// Envoy's own families, then Istio's standard metrics (what istio-proxy serves on its
+    /// admin port and on 15090).
+    func prometheusStats() -> EventLoopFuture<String> {
+        workerStats().and(istioMetrics()).map { stats, istio in self.prometheusText(stats) + istio.prometheusText() }
+    }
+
     func respond(method: HTTPMethod, uri: String) -> EventLoopFuture<(HTTPResponseStatus, String, String)> {
         let loop = workers[0].loop
         let path = String(uri.split(separator: "?", maxSplits: 1).first ?? "")
@@ -79,10 +85,7 @@ final class AdminServer: Sendable {
         case "/stats":
             return workerStats().map { (.ok, "text/plain", self.statsText($0)) }
         case "/stats/prometheus":
-            // Envoy's own families, then Istio's standard metrics (what istio-proxy serves here).
-            return workerStats().and(istioMetrics()).map { stats, istio in
-                (.ok, "text/plain; version=0.0.4", self.prometheusText(stats) + istio.prometheusText())
-            }
+            return prometheusStats().map { (.ok, "text/plain; version=0.0.4", $0) }
         case "/quitquitquit" where method == .POST:
             loop.scheduleTask(in: .milliseconds(50)) { self.quit() }
             return loop.makeSucceededFuture((.ok, "text/plain", "OK\n"))

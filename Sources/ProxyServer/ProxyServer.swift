@@ -9,6 +9,7 @@ import Foundation
 #endif
 import NIOCore
 import NIOPosix
+import Telemetry
 import ProxyConfig
 import ProxyCore
 import ProxyHTTP
@@ -28,6 +29,8 @@ public struct ProxyServer: Sendable {
     /// Without one, a bootstrap with an `sds-grpc` cluster gets its secrets from the agent
     /// that cluster names (an SDS stream), as Envoy does.
     public var identity: (@Sendable (SecretCache) async throws -> Void)?
+    /// The app's own metrics, merged into port 15020's scrape.
+    public var appMetrics: AppMetricsTarget?
 
     public init(bootstrap: ProxyBootstrap, concurrency: Int, drainTime: TimeAmount = .seconds(45),
                 identity: (@Sendable (SecretCache) async throws -> Void)? = nil, log: @escaping @Sendable (String) -> Void) {
@@ -80,6 +83,19 @@ public struct ProxyServer: Sendable {
             adminChannel = try await admin.bind(address, on: workers[0].loop).get()
             log("admin listening on \(address)")
         }
+        // Istio's metrics ports on the admin address's host. A port that is taken is said and
+        // left out: traffic does not depend on it.
+        var metricsChannels: [Channel] = []
+        if let address = bootstrap.adminAddress {
+            for (port, bound) in MetricsPorts(admin: admin, app: appMetrics).bind(host: address.host, on: workers[0].loop) {
+                do {
+                    metricsChannels.append(try await bound.get())
+                } catch {
+                    log("metrics port \(address.host):\(port) not served: \(error)")
+                }
+            }
+            if let appMetrics { log("merging the app's metrics from \(appMetrics) into \(address.host):\(MetricsPorts.mergedPort)/stats/prometheus") }
+        }
         let signals = [SIGTERM, SIGINT].map { signalNumber -> DispatchSourceSignal in
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber)
@@ -116,8 +132,9 @@ public struct ProxyServer: Sendable {
         accessLogFiles.waitForWrites()
         do {
             try await adminChannel?.close()
+            for channel in metricsChannels { try await channel.close() }
         } catch {
-            log("stopping: closing the admin listener failed: \(error)")
+            log("stopping: closing the admin and metrics listeners failed: \(error)")
         }
         signals.forEach { $0.cancel() }
         try await group.shutdownGracefully()

@@ -140,7 +140,8 @@ enum BookinfoWorkloads {
         let egress = ["BOOKINFO_EGRESS": "{egress}"]
         func app(_ name: String, _ service: String, _ version: String, _ arguments: [String]) -> WorkloadSpec {
             WorkloadSpec(name: name, service: service, labels: ["version": version], serviceAccount: "bookinfo-\(service)",
-                         command: ["bookinfo", service] + arguments + ["--listen", "127.0.0.1:{port}"], environment: egress)
+                         command: ["bookinfo", service] + arguments + ["--listen", "127.0.0.1:{port}"], environment: egress,
+                         metricsPath: "/metrics")
         }
         return [
             app("productpage-v1", "productpage", "v1", []),

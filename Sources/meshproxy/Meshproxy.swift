@@ -13,6 +13,7 @@ import ProxyConfig
 import ProxyCore
 import ProxyServer
 import SwiftProtobuf
+import Telemetry
 
 @main
 struct Meshproxy: AsyncParsableCommand {
@@ -68,6 +69,10 @@ struct RunCommand: AsyncParsableCommand {
     enum Interception: String, ExpressibleByArgument {
         case none, redirect
     }
+
+    @Option(name: .customLong("app-metrics"),
+            help: "Where the app serves its Prometheus metrics, HOST:PORT[/PATH] (default path /metrics): merged with the proxy's on <admin host>:15020/stats/prometheus, as Istio's agent merges them.")
+    var appMetrics: String?
 
     @OptionGroup(title: "Identity (the embedded agent; --ca-address, --ca-root and --token-file turn it on; without them a bootstrap's sds-grpc cluster is used over SDS)")
     var identity: IdentityOptions
@@ -138,6 +143,12 @@ struct RunCommand: AsyncParsableCommand {
         let agent = try identity.embedded(node: config.node, log: log)
         var server = ProxyServer(bootstrap: config, concurrency: concurrency, drainTime: .seconds(Int64(drainTimeSeconds)), identity: agent, log: log)
         server.accessLogFlushInterval = .milliseconds(Int64(fileFlushIntervalMilliseconds))
+        if let appMetrics {
+            guard let target = AppMetricsTarget(parsing: appMetrics) else {
+                throw ValidationError("--app-metrics must be HOST:PORT[/PATH], got \(appMetrics)")
+            }
+            server.appMetrics = target
+        }
         try await server.run()
     }
 

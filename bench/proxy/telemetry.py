@@ -18,7 +18,7 @@ throughput and the proxy's CPU per request, h2load --h1 -c4 at a fixed rate for 
 raw figures, medians, each proxy's on/off ratios and the costs side by side; asserts nothing.
 
 Usage: bench/proxy/telemetry.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
-       [--seconds 6] [--rounds 3] [--sampling 1] [--json bench/results/proxy-telemetry.json]
+       [--seconds 6] [--rounds 3] [--sampling 1] [--json bench/results/proxy-telemetry.json] [--perf perf.data]
 """
 import os
 import statistics
@@ -100,6 +100,8 @@ def logged_lines(path):
 def main():
     parser = proxy_arguments(__doc__.splitlines()[0], seconds=6)
     parser.add_argument("--rps", type=int, default=500, help="per connection, 4 connections (h2load)")
+    parser.add_argument("--perf", help="record meshproxy's first wrk run in --perf-state with `perf record` into this file")
+    parser.add_argument("--perf-state", choices=["on", "off"], default="on")
     parser.add_argument("--sampling", type=float, default=1.0, help="tracing's randomSamplingPercentage when on (Istio's default: 1)")
     args = parser.parse_args()
     ensure_tools()
@@ -160,7 +162,13 @@ def main():
                     url = f"http://{egress}:9080/"
                     before = cpu_ticks(pids[name])
                     spans_before[name] = len([s for s in collector.spans if s["service"] == f"client-{name}.default"])
+                    profiler = None
+                    if args.perf and name == "meshproxy" and state == args.perf_state and round_index == 0:
+                        profiler = subprocess.Popen(["perf", "record", "--call-graph", "dwarf", "-F", "999", "-o", args.perf, "-p", str(pids[name]),
+                                                     "--", "sleep", str(args.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     rps, requests, errors = wrk(url, args.seconds)
+                    if profiler:
+                        profiler.wait()
                     ticks = cpu_ticks(pids[name]) - before
                     p50, p99, _ = h2load(url, args.rps, args.seconds, work)
                     row = {"rps": rps, "requests": requests, "non_2xx": errors, "p50_us": p50, "p99_us": p99,
