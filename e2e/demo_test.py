@@ -686,10 +686,17 @@ def check_tracing(demo, collector):
                         .replace("PORT", collector.address.rsplit(":", 1)[1]).replace("PROVIDER", provider))
             demo.ctl("apply", "-f", path)
 
+            # Every proxy on the page's path must have the tracer before the traced page: the
+            # gateway's config can arrive before productpage's, and a page in between is only
+            # partly traced. So pages go on until each hop has reported a span.
+            hops = {"istio-ingressgateway CLIENT", "productpage SERVER", "productpage CLIENT", "details SERVER", "reviews SERVER"}
+
             def reported():
                 page()
-                return any(span["format"] == wire for span in collector.spans)
-            eventually(f"spans reach the {provider} collector", reported, within=30)
+                with collector.lock:
+                    seen = {f"{span['service'].split('.', 1)[0]} {span['kind']}" for span in collector.spans if span["format"] == wire}
+                return hops <= seen
+            eventually(f"spans of every hop reach the {provider} collector", reported, within=30)
             marker = uuid.uuid4().hex
             with urllib.request.urlopen(f"http://{GATEWAY}:8080/productpage?trace={marker}", timeout=20) as response:
                 body = response.read().decode()
