@@ -252,6 +252,27 @@ def report(median, ratios, title):
         print(f"  {key}: {value:.2f}")
 
 
+def start_client_proxy(start, args, work, name, node, xds_port, base_id):
+    """The measured client sidecar `client-<name>` (Envoy or meshproxy) at `node`, from the
+    bootstrap `meshctl proxy-bootstrap` prints (delta ADS to meshd at `xds_port`), started with
+    `start(name, argv)`; returns its process once its admin says LIVE."""
+    bootstrap = subprocess.run([f"{args.bin_dir}/meshctl", "proxy-bootstrap", "--node-id",
+                                f"sidecar~{node}~client-{name}.default~default.svc.cluster.local",
+                                "--xds-address", f"127.0.0.1:{xds_port}", "--xds-protocol", "DELTA_GRPC"],
+                               check=True, capture_output=True, text=True).stdout
+    path = os.path.join(work, f"{name}.json")
+    with open(path, "w") as f:
+        f.write(bootstrap)
+    if name == "envoy":
+        argv = [args.envoy, "-c", path, "--concurrency", str(args.concurrency), "--disable-hot-restart",
+                "--base-id", str(base_id), "-l", "warning"]
+    else:
+        argv = [args.meshproxy, "run", "--bootstrap", path, "--concurrency", str(args.concurrency)]
+    process = start(name, argv)
+    wait(f"{name} LIVE", lambda: get(f"http://{node}:15000/ready").strip() == "LIVE")
+    return process
+
+
 def proxy_arguments(description, seconds):
     """What every proxy benchmark is told: the binaries, and how long and how often to measure."""
     parser = argparse.ArgumentParser(description=description)
@@ -301,20 +322,7 @@ def main():
         wait("meshd", lambda: get(f"http://127.0.0.1:{DEBUG_PORT}/ready").startswith("ready"))
         proxies = {}
         for name, node in (("envoy", ENVOY_NODE), ("meshproxy", MESHPROXY_NODE)):
-            bootstrap = subprocess.run([f"{args.bin_dir}/meshctl", "proxy-bootstrap", "--node-id",
-                                        f"sidecar~{node}~client-{name}.default~default.svc.cluster.local",
-                                        "--xds-address", f"127.0.0.1:{XDS_PORT}", "--xds-protocol", "DELTA_GRPC"],
-                                       check=True, capture_output=True, text=True).stdout
-            path = os.path.join(work, f"{name}.json")
-            with open(path, "w") as f:
-                f.write(bootstrap)
-            if name == "envoy":
-                argv = [args.envoy, "-c", path, "--concurrency", str(args.concurrency), "--disable-hot-restart",
-                        "--base-id", "1900", "-l", "warning"]
-            else:
-                argv = [args.meshproxy, "run", "--bootstrap", path, "--concurrency", str(args.concurrency)]
-            proxies[name] = start(name, argv)
-            wait(f"{name} LIVE", lambda n=node: get(f"http://{n}:15000/ready").strip() == "LIVE")
+            proxies[name] = start_client_proxy(start, args, work, name, node, XDS_PORT, base_id=1900)
         targets = {"direct": f"http://{NGINX}:8080/", "envoy": f"http://{ENVOY_EGRESS}:9080/",
                    "meshproxy": f"http://{MESHPROXY_EGRESS}:9080/"}
         for name, url in targets.items():

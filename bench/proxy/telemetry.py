@@ -28,7 +28,7 @@ import time
 import urllib.request
 
 from run import (ENVOY_EGRESS, ENVOY_NODE, MESHPROXY_EGRESS, MESHPROXY_NODE, NGINX, NGINX_CONF, BODY, Processes,
-                 cpu_ticks, ensure_tools, get, h2load, memory_mb, mesh_config, proxy_arguments, save, wait, wrk)
+                 cpu_ticks, ensure_tools, get, h2load, memory_mb, mesh_config, proxy_arguments, save, start_client_proxy, wait, wrk)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../e2e"))
 from trace_collector import TraceCollector  # noqa: E402
@@ -131,20 +131,7 @@ def main():
         wait("meshd", lambda: get(f"http://127.0.0.1:{DEBUG_PORT}/ready").startswith("ready"))
         pids = {}
         for name, (node, egress) in PROXIES.items():
-            bootstrap = subprocess.run([f"{args.bin_dir}/meshctl", "proxy-bootstrap", "--node-id",
-                                        f"sidecar~{node}~client-{name}.default~default.svc.cluster.local",
-                                        "--xds-address", f"127.0.0.1:{XDS_PORT}", "--xds-protocol", "DELTA_GRPC"],
-                                       check=True, capture_output=True, text=True).stdout
-            path = os.path.join(work, f"{name}.json")
-            with open(path, "w") as f:
-                f.write(bootstrap)
-            if name == "envoy":
-                argv = [args.envoy, "-c", path, "--concurrency", str(args.concurrency), "--disable-hot-restart",
-                        "--base-id", "1901", "-l", "warning"]
-            else:
-                argv = [args.meshproxy, "run", "--bootstrap", path, "--concurrency", str(args.concurrency)]
-            pids[name] = processes.start(name, argv).pid
-            wait(f"{name} LIVE", lambda n=node: get(f"http://{n}:15000/ready").strip() == "LIVE")
+            pids[name] = start_client_proxy(processes.start, args, work, name, node, XDS_PORT, base_id=1901).pid
             wait(f"{name} to answer", lambda e=egress: urllib.request.urlopen(
                 urllib.request.Request(f"http://{e}:9080/", headers={"Host": "web"}), timeout=2).status == 200)
 
