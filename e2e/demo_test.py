@@ -697,19 +697,28 @@ def check_tracing(demo, collector):
                     seen = {f"{span['service'].split('.', 1)[0]} {span['kind']}" for span in collector.spans if span["format"] == wire}
                 return hops <= seen
             eventually(f"spans of every hop reach the {provider} collector", reported, within=30)
-            marker = uuid.uuid4().hex
-            with urllib.request.urlopen(f"http://{GATEWAY}:8080/productpage?trace={marker}", timeout=20) as response:
-                body = response.read().decode()
-            if served_by(body) != "v1":
-                raise Failure(f"the traced page came from reviews {served_by(body)}, expected v1 (no ratings call)")
-            # Proxies report every 5 spans or 5 s, as Envoy's tracers do.
-            try:
-                eventually(f"the page's 6 spans at the {provider} collector",
-                           lambda: len(collector.trace_of(marker, wire)) >= 6, within=20)
-            except Failure as failure:
-                found = [(s["service"], s["kind"], s["name"], s["id"], s["parent"]) for s in collector.trace_of(marker, wire)]
-                raise Failure(f"{failure}; the page's trace has {found}; all spans by proxy: {collector.summary(wire)}; "
-                              f"schema problems: {collector.problems[:5]}")
+            # Right after a tracer change a few pages may still cross a hop on its old config
+            # (seen: ~20 pages with one hop untraced, fourteenth session; see the issue note), so
+            # a page whose trace stays incomplete is followed by another, up to four.
+            incomplete = []
+            for attempt in range(4):
+                marker = uuid.uuid4().hex
+                with urllib.request.urlopen(f"http://{GATEWAY}:8080/productpage?trace={marker}", timeout=20) as response:
+                    body = response.read().decode()
+                if served_by(body) != "v1":
+                    raise Failure(f"the traced page came from reviews {served_by(body)}, expected v1 (no ratings call)")
+                # Proxies report every 5 spans or 5 s, as Envoy's tracers do.
+                try:
+                    eventually(f"the page's 6 spans at the {provider} collector",
+                               lambda m=marker: len(collector.trace_of(m, wire)) >= 6, within=12)
+                    break
+                except Failure as failure:
+                    found = [(s["service"], s["kind"], s["name"], s["id"], s["parent"]) for s in collector.trace_of(marker, wire)]
+                    incomplete.append(f"{failure}; the page's trace has {found}")
+            else:
+                raise Failure(f"{incomplete}; all spans by proxy: {collector.summary(wire)}; schema problems: {collector.problems[:5]}")
+            if incomplete:
+                print(f"  {provider}: {len(incomplete)} traced page(s) incomplete before a whole one: {incomplete[0][:300]}")
             time.sleep(1)
             spans = collector.trace_of(marker, wire)
             describe_trace(spans, provider)
