@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerates Sources/EnvoyAPI/Generated (messages) and Sources/EnvoyServices/Generated (gRPC
 # service stubs: ADS, SDS, Istio's CA) from pinned inputs: Envoy's xDS API from PyPI xds-protos,
-# Istio's CA service from scripts/codegen/protos, Debian's protoc, swift-protobuf's and
-# grpc-swift-protobuf's plugins.
+# Istio's CA service and TCP metadata exchange filter from scripts/codegen/protos, Debian's
+# protoc, swift-protobuf's and grpc-swift-protobuf's plugins.
 # The output is committed; builds and CI never run this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +36,7 @@ options="Visibility=Public,FileNaming=PathToUnderscores"
 xargs protoc --descriptor_set_in="$work/envoy.desc" --plugin=protoc-gen-swift="$plugin" \
   --swift_out="$out" --swift_opt="$options" < "$work/files.txt"
 protoc --proto_path=scripts/codegen/protos --proto_path=/usr/include --plugin=protoc-gen-swift="$plugin" \
-  --swift_out="$out" --swift_opt="$options" istio/v1/auth/ca.proto
+  --swift_out="$out" --swift_opt="$options" istio/v1/auth/ca.proto envoy/tcp/metadataexchange/config/metadata_exchange.proto
 
 # Service stubs in their own target, so the message target does not depend on gRPC.
 rm -rf "$services_out"

@@ -107,6 +107,10 @@ public struct ClusterConfig: Sendable {
     /// as Istio marks its service clusters): Istio's `destination_service`, and the sign that
     /// the upstream is in the mesh, so peer metadata may be sent to it.
     public var meshService: String?
+    /// Istio's TCP metadata exchange on the cluster's TCP proxy connections over TLS: they offer
+    /// its ALPN and, once it is negotiated, exchange metadata with the peer proxy (an upstream
+    /// `istio.metadata_exchange` filter, which meshd sends to meshproxy nodes only).
+    public var metadataExchange: MetadataExchangeConfig?
 
     public init(proto: Envoy_Config_Cluster_V3_Cluster, limits: ConfigLimits) throws {
         let path = "clusters[\(proto.name)]"
@@ -295,6 +299,18 @@ public struct ClusterConfig: Sendable {
         rest.clearUpstreamConnectionOptions()
         meshService = Self.meshService(proto.metadata)
         rest.clearMetadata()
+        for (index, filter) in proto.filters.enumerated() {
+            let filterPath = "\(path).filters[\(index)]"
+            guard filter.name == MetadataExchangeConfig.filterName else {
+                throw ProxyConfigError(filterPath, "upstream network filter \(filter.name) is not supported by meshproxy (only \(MetadataExchangeConfig.filterName))")
+            }
+            guard tls != nil || !tlsByEndpoint.isEmpty else {
+                throw ProxyConfigError(filterPath, "the exchange needs TLS to negotiate its ALPN, and the cluster has no transport socket")
+            }
+            guard !filter.hasConfigDiscovery else { throw ProxyConfigError(filterPath + ".config_discovery", "is not supported by meshproxy") }
+            metadataExchange = try MetadataExchangeConfig(typedConfig: filter.typedConfig, at: filterPath)
+        }
+        rest.filters = []
         try requireNothingElse(rest, at: path)
     }
 

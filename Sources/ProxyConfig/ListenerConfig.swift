@@ -194,12 +194,20 @@ public struct FilterChainConfig: Sendable {
         rest.clearTransportSocket()
         let metrics = try IstioMetricsSettings.parse(proto.metadata, direction: direction, at: path)
         rest.clearMetadata()
-        // Filters: any number of network filters that meshproxy knows, ending in a terminal one.
         guard let last = proto.filters.last else { throw ProxyConfigError(path + ".filters", "is empty") }
-        guard proto.filters.count == 1 else {
-            throw ProxyConfigError(path + ".filters[0]", "\(proto.filters[0].name): only a single terminal network filter is supported")
+        // In front of the terminal filter: Istio's metadata exchange, before a TCP proxy only.
+        var exchange: MetadataExchangeConfig?
+        for (index, filter) in proto.filters.dropLast().enumerated() {
+            let filterPath = "\(path).filters[\(index)]"
+            guard filter.name == MetadataExchangeConfig.filterName, exchange == nil, last.name == "envoy.filters.network.tcp_proxy" else {
+                throw ProxyConfigError(filterPath, "\(filter.name): meshproxy supports one terminal network filter, with \(MetadataExchangeConfig.filterName) only in front of a tcp_proxy")
+            }
+            guard tls != nil else {
+                throw ProxyConfigError(filterPath, "the exchange needs TLS to negotiate its ALPN, and the chain has no transport socket")
+            }
+            exchange = try MetadataExchangeConfig(typedConfig: filter.typedConfig, at: filterPath)
         }
-        let filterPath = path + ".filters[0]"
+        let filterPath = "\(path).filters[\(proto.filters.count - 1)]"
         switch last.name {
         case "envoy.filters.network.http_connection_manager":
             let manager = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_HttpConnectionManager_V3_HttpConnectionManager.self,
@@ -209,7 +217,9 @@ public struct FilterChainConfig: Sendable {
         case "envoy.filters.network.tcp_proxy":
             let proxy = try unpack(last.typedConfig, as: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy.self,
                                    at: filterPath + ".typed_config")
-            network = .tcp(try TCPProxyConfig(proto: proxy, istioMetrics: metrics, limits: limits, at: filterPath + ".typed_config"))
+            var config = try TCPProxyConfig(proto: proxy, istioMetrics: metrics, limits: limits, at: filterPath + ".typed_config")
+            config.metadataExchange = exchange
+            network = .tcp(config)
         default:
             throw ProxyConfigError(filterPath, "network filter \(last.name) is not supported by meshproxy")
         }

@@ -1,6 +1,11 @@
-// Who a proxy's workload is, from its node metadata, and Istio's HTTP metadata exchange headers that tell a peer.
+// Who a proxy's workload is, from its node metadata, and Istio's metadata exchange that tells a peer (HTTP headers, TCP prefix).
 
 import EnvoyAPI
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 import Telemetry
 
@@ -71,6 +76,78 @@ public enum PeerMetadataHeaders {
     public static func decode(_ value: String) -> WorkloadMetadata? {
         guard let bytes = Base64.decode(value), let fields = try? Google_Protobuf_Struct(serializedBytes: bytes) else { return nil }
         return WorkloadMetadata(istioFields: fields)
+    }
+}
+
+/// Istio's metadata exchange over TCP (istio-proxy's `istio.metadata_exchange`): once TLS has
+/// negotiated the exchange's ALPN, each end first writes an 8-byte header (the magic
+/// 0x3D230467 and the length of what follows, both big-endian), then a protobuf `Any` holding a
+/// `Struct` with the node's metadata under `x-envoy-peer-metadata` and its node ID under
+/// `x-envoy-peer-metadata-id`. The application's bytes follow.
+public enum PeerMetadataExchange {
+    public static let magic: UInt32 = 0x3D23_0467
+    static let headerSize = 8
+    /// A peer announcing more than this is not one: istio-proxy's metadata is a few kilobytes.
+    public static let maximumSize = 256 * 1024
+    static let structTypeURL = "type.googleapis.com/google.protobuf.Struct"
+
+    /// What the first bytes of a connection say.
+    public enum Reading: Equatable {
+        /// Not all of the header and metadata have arrived.
+        case needMore
+        /// No exchange: the bytes do not start with the magic, and belong to the application.
+        case absent
+        /// The peer's workload (nil when its metadata does not parse) and node ID, and how many
+        /// bytes the exchange took; the application's bytes start after them.
+        case peer(WorkloadMetadata?, id: String?, consumed: Int)
+        /// The header announces more than `maximumSize`: the connection cannot be read on.
+        case tooLarge(Int)
+    }
+
+    /// The exchange `workload` sends: header and payload.
+    public static func encode(_ workload: WorkloadMetadata, nodeID: String) -> [UInt8] {
+        var data = Google_Protobuf_Struct()
+        data.fields[PeerMetadataHeaders.metadata] = Google_Protobuf_Value(structValue: workload.istioFields)
+        data.fields[PeerMetadataHeaders.id] = Google_Protobuf_Value(stringValue: nodeID)
+        var options = BinaryEncodingOptions()
+        options.useDeterministicOrdering = true
+        var any = Google_Protobuf_Any()
+        any.typeURL = structTypeURL
+        any.value = Data((try? data.serializedBytes(options: options) as [UInt8]) ?? [])
+        let payload: [UInt8] = (try? any.serializedBytes(options: options)) ?? []
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(headerSize + payload.count)
+        for value in [magic, UInt32(payload.count)] {
+            bytes += [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)]
+        }
+        return bytes + payload
+    }
+
+    /// Reads the exchange from the start of `bytes`, all that has arrived so far.
+    public static func read(_ bytes: some RandomAccessCollection<UInt8>) -> Reading {
+        func word(_ offset: Int) -> UInt32 {
+            let start = bytes.index(bytes.startIndex, offsetBy: offset)
+            return bytes[start..<bytes.index(start, offsetBy: 4)].reduce(0) { $0 << 8 | UInt32($1) }
+        }
+        // The magic is told apart as soon as a byte differs, so a peer that sent a few bytes
+        // of its own protocol is not kept waiting for eight.
+        let prefix = [UInt8(magic >> 24), UInt8(magic >> 16 & 0xFF), UInt8(magic >> 8 & 0xFF), UInt8(magic & 0xFF)]
+        guard zip(bytes, prefix).allSatisfy({ $0 == $1 }) else { return .absent }
+        guard bytes.count >= headerSize else { return .needMore }
+        let size = Int(word(4))
+        guard size <= maximumSize else { return .tooLarge(size) }
+        guard bytes.count >= headerSize + size else { return .needMore }
+        let payloadStart = bytes.index(bytes.startIndex, offsetBy: headerSize)
+        let payload = Array(bytes[payloadStart..<bytes.index(payloadStart, offsetBy: size)])
+        guard let any = try? Google_Protobuf_Any(serializedBytes: payload), any.typeURL == structTypeURL,
+              let data = try? Google_Protobuf_Struct(serializedBytes: Array(any.value)) else {
+            return .peer(nil, id: nil, consumed: headerSize + size)
+        }
+        var workload: WorkloadMetadata?
+        if case .structValue(let fields)? = data.fields[PeerMetadataHeaders.metadata]?.kind { workload = WorkloadMetadata(istioFields: fields) }
+        var id: String?
+        if case .stringValue(let text)? = data.fields[PeerMetadataHeaders.id]?.kind { id = text }
+        return .peer(workload, id: id, consumed: headerSize + size)
     }
 }
 

@@ -37,6 +37,7 @@ public enum ProxyTypeRegistry {
             Envoy_Extensions_TransportSockets_Tls_V3_UpstreamTlsContext.self,
             Envoy_Extensions_Upstreams_Http_V3_HttpProtocolOptions.self,
             Envoy_Config_Trace_V3_ZipkinConfig.self,
+            Envoy_Tcp_Metadataexchange_Config_MetadataExchange.self,
             Envoy_Config_Trace_V3_OpenTelemetryConfig.self,
         ]
         for type in types {

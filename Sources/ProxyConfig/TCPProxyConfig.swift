@@ -10,6 +10,9 @@ public struct TCPProxyConfig: Sendable {
     public var accessLogs: [AccessLogConfig]
     /// Istio's TCP metrics for this chain's connections (nil: none recorded).
     public var istioMetrics: IstioMetricsSettings?
+    /// Istio's metadata exchange with the client's proxy, from an `istio.metadata_exchange`
+    /// filter in front of this one (inbound mesh mTLS chains of meshproxy nodes).
+    public var metadataExchange: MetadataExchangeConfig?
 
     init(proto: Envoy_Extensions_Filters_Network_TcpProxy_V3_TcpProxy, istioMetrics: IstioMetricsSettings? = nil, limits: ConfigLimits, at path: String) throws {
         self.istioMetrics = istioMetrics

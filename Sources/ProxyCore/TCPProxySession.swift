@@ -57,6 +57,16 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
     private var reportedFromDownstream = 0
     private var reportedFromUpstream = 0
     private var metricsTimer: RepeatedTask?
+    /// Whether the downstream TLS handshake is still to finish (who the client is is unknown).
+    private var downstreamHandshakePending = false
+    /// Istio's TCP metadata exchange with the client's proxy (inbound) and the server's
+    /// (outbound), and the workload the other end announced.
+    private var downstreamExchange = MetadataExchangeState.settled
+    private var upstreamExchange = MetadataExchangeState.settled
+    private var peerWorkload: WorkloadMetadata?
+    /// The upstream connection until its TLS handshake says whether the exchange goes first:
+    /// the client's bytes wait in `early` until then.
+    private var connectingUpstream: Channel?
     /// How often a long connection's bytes reach the metrics (Istio's `tcp_reporting_duration`).
     static let metricsReportInterval = TimeAmount.seconds(5)
 
@@ -68,6 +78,10 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
                                       downstream: channel, upstreamBindAddress: upstreamBindAddress, accessLogs: config.accessLogs)
         session.connection = connection
         session.metrics = config.istioMetrics
+        if connection.security != nil {
+            session.downstreamHandshakePending = true
+            if let exchange = config.metadataExchange { session.downstreamExchange = .awaitingHandshake(exchange.protocolName) }
+        }
         if !config.accessLogs.isEmpty || session.metrics != nil {
             session.record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
         }
@@ -139,21 +153,22 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         if metrics != nil {
             metricsService = cluster.config.meshService
             metricsHostChosen = true
-            // Over TLS the client's identity is known once the handshake is done.
-            if connection.security == nil { openMetrics() }
         }
         connect(to: host, in: cluster)
+        openMetrics()
     }
 
     // MARK: - Istio metrics
 
-    /// A TCP connection carries no headers to exchange metadata in: the server side knows its
-    /// client by its certificate's identity only, the client side its server by the service.
+    /// The peer is the workload its proxy announced in the metadata exchange; without one, the
+    /// server side knows its client by its certificate's identity only, the client side its
+    /// server by the service.
     private func metricsContext(_ settings: IstioMetricsSettings) -> IstioRequestContext {
         var context = IstioRequestContext(reporter: settings.reporter, destinationService: metricsService)
         switch settings.reporter {
         case .destination:
             let security = connection.security
+            context.source = peerWorkload
             context.destination = worker.workload
             context.mutualTLS = security?.peerAuthenticated == true
             if context.mutualTLS == true {
@@ -162,17 +177,22 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             }
         case .source:
             context.source = worker.workload
+            context.destination = peerWorkload
         }
         return context
     }
 
-    /// Counts the connection opened: once a host is chosen and, over TLS, the handshake is done.
-    private func openMetrics() {
-        guard let settings = metrics, metricsHostChosen, metricsLabels == nil, !closed, let record else { return }
+    /// Counts the connection opened: once a host is chosen, the client's TLS handshake is done
+    /// and any metadata exchange has settled. A connection that closes before its exchange has
+    /// settled is counted with what is known (`closing`).
+    private func openMetrics(closing: Bool = false) {
+        guard let settings = metrics, metricsHostChosen, metricsLabels == nil, let record, !downstreamHandshakePending else { return }
+        guard closing || (!closed && !downstreamExchange.isPending && !upstreamExchange.isPending) else { return }
         let context = metricsContext(settings)
         let labels = (peer: context.peerLabels(), security: context.securityPolicy)
         metricsLabels = labels
         worker.istioMetrics.recordConnectionOpened(series(labels, record))
+        guard !closing else { return }
         metricsTimer = downstream.eventLoop.scheduleRepeatedTask(initialDelay: Self.metricsReportInterval,
                                                                  delay: Self.metricsReportInterval) { [weak self] _ in
             self?.reportBytes()
@@ -183,9 +203,76 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         IstioConnectionSeries(peer: labels.peer, security: labels.security, flags: record.responseFlags, overrides: metrics?.overrides)
     }
 
-    /// The downstream TLS handshake finished (the event passes through this session's handler).
-    func handshakeCompleted() {
+    /// A TLS handshake finished (the event passes through this session's handlers): the
+    /// client's identity is known, and the exchange starts if both ends chose its ALPN.
+    func handshakeCompleted(fromDownstream: Bool, negotiatedProtocol: String?) {
+        if fromDownstream {
+            downstreamHandshakePending = false
+            if case .awaitingHandshake(let name) = downstreamExchange {
+                downstreamExchange = startExchange(name, negotiated: negotiatedProtocol, on: downstream)
+            }
+        } else if case .awaitingHandshake(let name) = upstreamExchange, let channel = connectingUpstream {
+            upstreamExchange = startExchange(name, negotiated: negotiatedProtocol, on: channel)
+            connectingUpstream = nil
+            upstreamReady(channel)
+        }
         openMetrics()
+    }
+
+    // MARK: - Istio's TCP metadata exchange
+
+    /// Writes this proxy's metadata first on `channel` when TLS chose the exchange's ALPN.
+    private func startExchange(_ name: String, negotiated: String?, on channel: Channel) -> MetadataExchangeState {
+        guard negotiated == name else {
+            worker.stats.exchangeALPNNotFound += 1
+            return .settled
+        }
+        worker.stats.exchangeALPNFound += 1
+        channel.writeAndFlush(channel.allocator.buffer(bytes: worker.metadataExchangePrefix), promise: nil)
+        return .reading(channel.allocator.buffer(capacity: 0))
+    }
+
+    /// Takes the peer's exchange off the front of what one side sent; returns the application's
+    /// bytes after it, nil while the exchange is incomplete or when nothing follows it.
+    private func readExchange(_ buffer: ByteBuffer, fromDownstream: Bool) -> ByteBuffer? {
+        guard case .reading(var pending) = fromDownstream ? downstreamExchange : upstreamExchange else { return buffer }
+        var buffer = buffer
+        pending.writeBuffer(&buffer)
+        let settled: MetadataExchangeState
+        switch PeerMetadataExchange.read(pending.readableBytesView) {
+        case .needMore:
+            settled = .reading(pending)
+        case .absent:
+            // A peer that chose the ALPN but sent no exchange: its bytes are the application's.
+            worker.stats.exchangeHeaderNotFound += 1
+            settled = .settled
+        case .peer(let workload, _, let consumed):
+            pending.moveReaderIndex(forwardBy: consumed)
+            if let workload {
+                peerWorkload = workload
+                worker.stats.exchangeMetadataAdded += 1
+            }
+            settled = .settled
+        case .tooLarge:
+            // The application's bytes start after a length that cannot be buffered: give up.
+            worker.stats.exchangeHeaderNotFound += 1
+            if fromDownstream { downstreamExchange = .settled } else { upstreamExchange = .settled }
+            close()
+            return nil
+        }
+        if fromDownstream { downstreamExchange = settled } else { upstreamExchange = settled }
+        guard !settled.isPending else { return nil }
+        openMetrics()
+        return pending.readableBytes > 0 ? pending : nil
+    }
+
+    /// A side closed its input during the exchange: what it sent is the application's.
+    private func abandonExchange(fromDownstream: Bool) -> ByteBuffer? {
+        guard case .reading(let pending) = fromDownstream ? downstreamExchange : upstreamExchange else { return nil }
+        if fromDownstream { downstreamExchange = .settled } else { upstreamExchange = .settled }
+        worker.stats.exchangeHeaderNotFound += 1
+        openMetrics()
+        return pending.readableBytes > 0 ? pending : nil
     }
 
     /// Bytes moved since the last report (sent: to the downstream client).
@@ -210,10 +297,16 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             bootstrap = bootstrap.bind(to: bind)
         }
         worker.stats.upstreamConnectionsOpened += 1
+        // Over TLS, a cluster with Istio's exchange offers its ALPN on this connection only (the
+        // cluster's HTTP connections keep the config's), and the server's answer decides.
+        let tls = cluster.config.tls(forEndpointTLSMode: host.tlsMode)
+        let exchange = tls == nil ? nil : cluster.config.metadataExchange
+        if let exchange { upstreamExchange = .awaitingHandshake(exchange.protocolName) }
         bootstrap.channelInitializer { [self] channel in
             channel.eventLoop.makeCompletedFuture {
-                if let tls = cluster.config.tls(forEndpointTLSMode: host.tlsMode) {
-                    try channel.pipeline.syncOperations.addHandler(try self.worker.tls.clientHandler(tls))
+                if let tls {
+                    let alpn = exchange.map { exchange in [exchange.protocolName] + tls.alpn.filter { $0 != exchange.protocolName } }
+                    try channel.pipeline.syncOperations.addHandler(try self.worker.tls.clientHandler(tls, alpn: alpn))
                 }
                 try channel.pipeline.syncOperations.addHandler(TCPProxySide(session: self, isDownstream: false))
             }
@@ -225,12 +318,12 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
             case .success(let channel):
                 cluster.record(.connected, for: host)
                 guard !closed else { return channel.close(promise: nil) }
-                upstream = channel
                 if record != nil { record?.upstreamLocalAddress = channel.localAddress.flatMap(DownstreamConnectionInfo.text) }
-                for buffer in early { channel.write(buffer, promise: nil) }
-                early.removeAll()
-                channel.flush()
-                if downstreamInputClosed { shutdownOutput(of: channel) }
+                if upstreamExchange.isPending {
+                    connectingUpstream = channel
+                } else {
+                    upstreamReady(channel)
+                }
             case .failure:
                 worker.stats.upstreamConnectFailures += 1
                 cluster.record(.localFailure, for: host)
@@ -240,10 +333,24 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         }
     }
 
+    /// The upstream connection takes bytes: what the client sent so far goes first.
+    private func upstreamReady(_ channel: Channel) {
+        upstream = channel
+        for buffer in early { channel.write(buffer, promise: nil) }
+        early.removeAll()
+        channel.flush()
+        if downstreamInputClosed { shutdownOutput(of: channel) }
+    }
+
     // MARK: - Bytes (called by the two sides' handlers)
 
     func read(_ buffer: ByteBuffer, fromDownstream: Bool) {
         lastActivity = downstream.eventLoop.now
+        var buffer = buffer
+        if (fromDownstream ? downstreamExchange : upstreamExchange).isReading {
+            guard let rest = readExchange(buffer, fromDownstream: fromDownstream) else { return }
+            buffer = rest
+        }
         if fromDownstream {
             bytesFromDownstream += buffer.readableBytes
             guard let upstream else {
@@ -266,6 +373,10 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
 
     /// One side sent FIN: pass it on after what it sent before; both done, the session ends.
     func inputClosed(fromDownstream: Bool) {
+        if let rest = abandonExchange(fromDownstream: fromDownstream) {
+            read(rest, fromDownstream: fromDownstream)
+            readComplete(fromDownstream: fromDownstream)
+        }
         if fromDownstream {
             downstreamInputClosed = true
             if let upstream { shutdownOutput(of: upstream) }
@@ -299,7 +410,7 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         closed = true
         idleTimer?.cancel()
         early.removeAll()
-        for channel in [downstream, upstream].compactMap({ $0 }) {
+        for channel in [downstream, upstream, connectingUpstream].compactMap({ $0 }) {
             channel.writeAndFlush(channel.allocator.buffer(capacity: 0)).whenComplete { _ in channel.close(promise: nil) }
         }
         if let host { host.state.requestFinished() }
@@ -309,10 +420,11 @@ public final class TCPProxySession: @unchecked Sendable {  // confined to its wo
         }
         metricsTimer?.cancel()
         metricsTimer = nil
+        if metricsLabels == nil { openMetrics(closing: true) }
         if var record {
             if let labels = metricsLabels {
                 // The last bytes and the close go to the series with the connection's final
-                // flags. A connection never opened (its TLS handshake failed) is not counted.
+                // flags. A connection whose TLS handshake failed is not counted.
                 let received = bytesFromDownstream - reportedFromDownstream
                 let sent = bytesFromUpstream - reportedFromUpstream
                 if received > 0 || sent > 0 { worker.istioMetrics.recordConnectionBytes(series(labels, record), sent: sent, received: received) }
@@ -365,8 +477,8 @@ final class TCPProxySide: ChannelInboundHandler {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
             session.inputClosed(fromDownstream: isDownstream)
-        } else if isDownstream, case TLSUserEvent.handshakeCompleted? = event as? TLSUserEvent {
-            session.handshakeCompleted()
+        } else if case .handshakeCompleted(let negotiated)? = event as? TLSUserEvent {
+            session.handshakeCompleted(fromDownstream: isDownstream, negotiatedProtocol: negotiated)
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -382,5 +494,25 @@ final class TCPProxySide: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         session.sideClosed()
+    }
+}
+
+/// Where one connection of a session is in Istio's TCP metadata exchange.
+enum MetadataExchangeState {
+    /// No exchange on this connection, or it is over.
+    case settled
+    /// The exchange is configured; the TLS handshake will say whether the peer speaks it.
+    case awaitingHandshake(String)
+    /// This side wrote its metadata and reads the peer's from the bytes that arrive (so far).
+    case reading(ByteBuffer)
+
+    var isPending: Bool {
+        if case .settled = self { return false }
+        return true
+    }
+
+    var isReading: Bool {
+        if case .reading = self { return true }
+        return false
     }
 }

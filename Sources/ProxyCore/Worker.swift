@@ -32,6 +32,13 @@ public struct WorkerStats: Sendable {
     public var tcpConnections = 0
     public var tcpNoCluster = 0
     public var tcpIdleTimeouts = 0
+    /// Istio's TCP metadata exchange (istio-proxy's `metadata_exchange.*` counters): connections
+    /// that negotiated its ALPN or did not, exchanges that did not start with the magic, and peers
+    /// whose metadata arrived.
+    public var exchangeALPNFound = 0
+    public var exchangeALPNNotFound = 0
+    public var exchangeHeaderNotFound = 0
+    public var exchangeMetadataAdded = 0
     /// Requests the codec could not parse (400, 431).
     public var downstreamProtocolErrors = 0
     /// Requests whose head or body stopped arriving (408).
@@ -101,6 +108,9 @@ public final class Worker: @unchecked Sendable {
     /// goes with it in `x-envoy-peer-metadata-id`.
     public let workloadHeader: String
     public let nodeID: String
+    /// What this proxy writes first on a TCP connection that negotiated Istio's metadata
+    /// exchange (encoded once).
+    public let metadataExchangePrefix: [UInt8]
     /// The node's cluster (`app.namespace`): the service name of this proxy's trace spans.
     public let serviceCluster: String
 
@@ -112,6 +122,7 @@ public final class Worker: @unchecked Sendable {
         self.workload = workload
         self.workloadHeader = PeerMetadataHeaders.encode(workload)
         self.nodeID = nodeID
+        self.metadataExchangePrefix = PeerMetadataExchange.encode(workload, nodeID: nodeID)
         self.serviceCluster = serviceCluster
         self.tls = TLSContexts(secrets: secrets)
         self.drainTime = drainTime

@@ -233,6 +233,8 @@ extension WorkerStats {
         ("ssl_handshake", \.tlsHandshakes), ("ssl_connection_error", \.tlsHandshakeErrors),
         ("no_filter_chain_match", \.noFilterChainMatch), ("downstream_cx_drain_close", \.connectionsDrained),
         ("access_log_lines", \.accessLogLines), ("original_dst_handoff", \.originalDestinationHandoffs),
+        ("metadata_exchange_alpn_protocol_found", \.exchangeALPNFound), ("metadata_exchange_alpn_protocol_not_found", \.exchangeALPNNotFound),
+        ("metadata_exchange_initial_header_not_found", \.exchangeHeaderNotFound), ("metadata_exchange_metadata_added", \.exchangeMetadataAdded),
     ]
     /// The tracers' counters (Envoy keeps them as `tracing.<tracer>.*`, outside the connection manager's).
     nonisolated(unsafe) static let tracingFields: [(name: String, value: WritableKeyPath<WorkerStats, Int>)] = [

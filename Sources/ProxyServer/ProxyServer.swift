@@ -103,7 +103,11 @@ public struct ProxyServer: Sendable {
             source.resume()
             return source
         }
-        let ads = ADSClient(host: bootstrap.xdsAddress.host, port: bootstrap.xdsAddress.port, node: bootstrap.node,
+        // Envoy names itself in `user_agent_name` whatever the bootstrap says; meshproxy does too,
+        // so meshd can send it what stock Envoy lacks (Istio's TCP metadata exchange).
+        var node = bootstrap.node
+        node.userAgentName = "meshproxy"
+        let ads = ADSClient(host: bootstrap.xdsAddress.host, port: bootstrap.xdsAddress.port, node: node,
                             wireProtocol: bootstrap.xdsProtocol == .delta ? .delta : .stateOfTheWorld,
                             apply: { store.apply($0, $1) }, log: log)
         let adsTask = Task { await ads.run() }

@@ -16,7 +16,7 @@ enum ProxyConfigCases {
     /// copies in golden/gateway instead, so the golden JSON does not depend on the checkout.
     static let certificatePlaceholder = "/etc/swiftmesh/gateway-certs/"
 
-    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "redirect-mtls", "tcp-tls", "locality", "mtls", "telemetry"]
+    static let names = ["sidecar-embedded", "sidecar-scoped", "gateway", "redirect-mode", "redirect-mtls", "tcp-tls", "locality", "mtls", "telemetry", "meshproxy-mtls"]
 
     static func proxy(_ name: String, registry: ServiceRegistry) throws -> MeshProxy {
         switch name {
@@ -25,6 +25,12 @@ enum ProxyConfigCases {
                                   metadata: ProxyMetadata(), registry: registry)
             proxy.hasIdentity = true
             return proxy
+        case "meshproxy-mtls":
+            var metadata = ProxyMetadata()
+            metadata.hasIdentity = true
+            metadata.dataPlane = .meshproxy
+            return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~mysql-v1.default~default.svc.cluster.local"),
+                             metadata: metadata, registry: registry)
         case "locality":
             return MeshProxy(id: try ProxyNodeID(parsing: "sidecar~127.0.1.1~frontend.default~default.svc.cluster.local"),
                              metadata: ProxyMetadata(), registry: registry)
@@ -76,9 +82,19 @@ enum ProxyConfigCases {
 
     /// A bootstrap Envoy can check without a control plane: the resources as static resources,
     /// each HTTP connection manager's RDS replaced by its route configuration inline, with
-    /// cluster names checked (`validate_clusters`), EDS clusters left on ADS.
+    /// cluster names checked (`validate_clusters`), EDS clusters left on ADS. Istio's
+    /// `istio.metadata_exchange` (meshproxy nodes only) is istio-proxy's, not stock Envoy's: it
+    /// is taken out, and the rest of those resources checked.
     static func validationBootstrap(_ resources: ProxyResources) throws -> Envoy_Config_Bootstrap_V3_Bootstrap {
         EnvoyTypeRegistry.registerAll()
+        var resources = resources
+        let exchange = "istio.metadata_exchange"
+        for index in resources.clusters.indices { resources.clusters[index].filters.removeAll { $0.name == exchange } }
+        for listener in resources.listeners.indices {
+            for chain in resources.listeners[listener].filterChains.indices {
+                resources.listeners[listener].filterChains[chain].filters.removeAll { $0.name == exchange }
+            }
+        }
         var options = try BootstrapCases.options("sidecar-embedded")
         // mTLS configuration names the agent's SDS cluster.
         options.sdsSocket = "/tmp/swiftmesh-validate-sds.sock"

@@ -122,6 +122,11 @@ import XDSClient
         node.metadata.fields["LABELS"] = .init(structValue: .init(fields: ["app": .init(stringValue: "pp")]))
         let identity = try ProxyIdentity(node: node)
         #expect(identity.metadata.labels == ["app": "pp"] && identity.metadata.interceptionMode == .redirect)
+        // The proxy program comes from user_agent_name: Envoy (or anything unknown) gets what
+        // stock Envoy accepts, meshproxy also Istio's TCP metadata exchange.
+        #expect(identity.metadata.dataPlane == .envoy)
+        node.userAgentName = "meshproxy"
+        #expect(try ProxyIdentity(node: node).metadata.dataPlane == .meshproxy)
         node.id = "sidecar~127.0.0.5"
         do {
             _ = try ProxyIdentity(node: node)

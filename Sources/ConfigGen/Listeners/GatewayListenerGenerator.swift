@@ -9,7 +9,8 @@ import SwiftProtobuf
 /// labels hold (in any namespace, as in Istio). Per port: plain HTTP servers share one filter
 /// chain with RDS `http.<port>`; each HTTPS server gets its own chain, matched by SNI, that
 /// terminates TLS with the server's certificate files and uses RDS
-/// `https.<port>.<portName>.<gateway>.<namespace>`.
+/// `https.<port>.<portName>.<gateway>.<namespace>`; a TCP server gets a tcp_proxy chosen by the
+/// bound VirtualServices' `tcp` rules.
 struct GatewayListenerGenerator {
     let snapshot: MeshSnapshot
     let proxy: MeshProxy
@@ -68,10 +69,50 @@ struct GatewayListenerGenerator {
                 routes.append(try routeGenerator.routeConfiguration(name: routeName, port: port, servers: [selected]))
             }
             if !https.isEmpty { listener.listenerFilters = [try ListenerAddresses.tlsInspector()] }
+            // A TCP server takes a port no HTTP server has (one listener, one protocol per port).
+            let tcp = group.filter { ListenerProtocol(protocolName: $0.server.port?.protocolName) == .tcp }
+            if http.isEmpty, https.isEmpty, let filter = try tcpProxy(port: port, servers: tcp) {
+                var chain = Envoy_Config_Listener_V3_FilterChain()
+                chain.filters = [filter]
+                listener.filterChains.append(chain)
+            }
             guard !listener.filterChains.isEmpty else { continue }
             listeners.append(listener)
         }
         return (listeners, routes)
+    }
+
+    /// A TCP server's tcp_proxy, as Istio routes TCP on gateways: the first `tcp` rule, of the
+    /// VirtualServices bound to the server's Gateway whose hosts meet the server's, that holds on
+    /// this port (its `port`, `gateways` and `sourceLabels`). Nil when none does: the port then
+    /// gets no listener, as Istio leaves an unrouted TCP server out.
+    private func tcpProxy(port: UInt32, servers: [SelectedServer]) throws -> Envoy_Config_Listener_V3_Filter? {
+        let services = Dictionary(snapshot.registry.services.filter { SidecarScope.isVisible($0, from: proxy.namespace) }.map { ($0.hostname, $0) },
+                                  uniquingKeysWith: { first, _ in first })
+        for selected in servers {
+            let context = RouteContext(proxyLabels: proxy.labels, proxyNamespace: proxy.namespace, port: port,
+                                       gateway: selected.qualifiedGateway, services: services, virtualServices: virtualServices)
+            for entry in virtualServices.forGateway(selected.qualifiedGateway) {
+                let hostsMeet = (selected.server.hosts ?? []).contains { serverHost in
+                    let (namespace, dnsName) = GatewayRouteConfigGenerator.split(serverHost, gatewayNamespace: selected.gateway.namespace)
+                    return (namespace == "*" || namespace == entry.namespace) && entry.hosts.contains { HostMatch.overlaps($0, dnsName) }
+                }
+                guard hostsMeet else { continue }
+                for rule in entry.spec.tcp ?? [] {
+                    let matches = rule.match ?? []
+                    let holds = matches.isEmpty || matches.contains { match in
+                        let gateways = (match.gateways ?? []).isEmpty ? nil : VirtualServiceIndex.qualify(gateways: match.gateways, namespace: entry.namespace)
+                        return (match.port ?? port) == port && (gateways?.contains(selected.qualifiedGateway) ?? true)
+                            && (match.sourceLabels ?? [:]).allSatisfy { proxy.labels[$0.key] == $0.value }
+                    }
+                    guard holds, let destinations = rule.route, !destinations.isEmpty else { continue }
+                    return try TCPProxyFactory.filter(weightedClusters: destinations.map {
+                        (context.clusterName($0.destination ?? Destination(), namespace: entry.namespace), UInt32(max($0.weight ?? 100, 0)))
+                    })
+                }
+            }
+        }
+        return nil
     }
 
     /// The server's `bind`; else the instance address without capture (gateways in the

@@ -62,6 +62,7 @@ public struct ProxyConfigGenerator {
         try AccessLogAttachment.attach(to: &resources.listeners, snapshot: snapshot, proxy: proxy)
         MetricsAttachment.attach(to: &resources.listeners, snapshot: snapshot, proxy: proxy)
         try TracingAttachment.attach(to: &resources.listeners, snapshot: snapshot, proxy: proxy)
+        try MetadataExchangeAttachment.attach(to: &resources, proxy: proxy)
         resources.clusters.sort { $0.name < $1.name }
         resources.endpoints.sort { $0.clusterName < $1.clusterName }
         resources.listeners.sort { $0.name < $1.name }

@@ -52,6 +52,11 @@ enum MutualTLS {
         return context
     }
 
+    /// Whether a TLS context is the mesh's: it presents the workload's certificate from its agent.
+    static func isWorkloadCertificate(_ context: Envoy_Extensions_TransportSockets_Tls_V3_CommonTlsContext) -> Bool {
+        context.tlsCertificateSdsSecretConfigs.contains { $0.name == workloadSecret && $0.sdsConfig.apiConfigSource.grpcServices.first?.envoyGrpc.clusterName == sdsCluster }
+    }
+
     /// A server side that requires a client certificate from the mesh.
     static func downstream() throws -> Envoy_Config_Core_V3_TransportSocket {
         var context = Envoy_Extensions_TransportSockets_Tls_V3_DownstreamTlsContext()

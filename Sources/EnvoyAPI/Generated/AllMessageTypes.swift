@@ -283,6 +283,7 @@ let allGeneratedMessageTypes: [any SwiftProtobuf.Message.Type] = [
     Envoy_Service_Discovery_V3_ResourceLocator.self,
     Envoy_Service_Discovery_V3_ResourceName.self,
     Envoy_Service_Secret_V3_SdsDummy.self,
+    Envoy_Tcp_Metadataexchange_Config_MetadataExchange.self,
     Envoy_Type_Http_V3_PathTransformation.self,
     Envoy_Type_Matcher_V3_AddressMatcher.self,
     Envoy_Type_Matcher_V3_DoubleMatcher.self,

@@ -22,6 +22,21 @@ public struct MeshProxy: Hashable, Sendable {
     /// Whether the proxy has a workload identity: an agent serves it certificates over SDS
     /// (node metadata `WORKLOAD_IDENTITY: SDS`). Only then does it get mTLS configuration.
     public var hasIdentity = false
+    /// The proxy program, from the node's `user_agent_name`: what it accepts beyond stock Envoy.
+    public var dataPlane: DataPlane = .envoy
+
+    /// Which proxy program is on the stream. Envoy names itself `envoy`; meshproxy `meshproxy`.
+    /// Anything else is treated as Envoy: configuration a stock Envoy accepts.
+    public enum DataPlane: String, Hashable, Sendable {
+        case envoy
+        /// Also speaks Istio's TCP metadata exchange (istio-proxy's `istio.metadata_exchange`),
+        /// which stock Envoy lacks.
+        case meshproxy
+
+        public init(userAgentName: String) {
+            self = userAgentName == DataPlane.meshproxy.rawValue ? .meshproxy : .envoy
+        }
+    }
 
     public init(id: ProxyNodeID, namespace: String, labels: [String: String], serviceAccount: String,
                 locality: String? = nil, interceptionMode: InterceptionMode = .none, workload: Workload? = nil) {
@@ -49,6 +64,7 @@ public struct MeshProxy: Hashable, Sendable {
             interceptionMode: metadata.interceptionMode ?? .none,
             workload: workload)
         self.hasIdentity = metadata.hasIdentity
+        self.dataPlane = metadata.dataPlane
     }
 
     /// The proxy's instance address: where its inbound listeners bind and its upstream
@@ -66,6 +82,8 @@ public struct ProxyMetadata: Hashable, Sendable {
     public var locality: String?
     /// `WORKLOAD_IDENTITY: SDS`: the proxy's certificates come from its agent over SDS.
     public var hasIdentity = false
+    /// The node's `user_agent_name`, read as a proxy program.
+    public var dataPlane: MeshProxy.DataPlane = .envoy
 
     public init(namespace: String? = nil, labels: [String: String]? = nil, serviceAccount: String? = nil,
                 interceptionMode: MeshProxy.InterceptionMode? = nil, locality: String? = nil) {

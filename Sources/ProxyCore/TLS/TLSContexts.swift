@@ -71,7 +71,12 @@ public final class TLSContexts {
     }
 
     public let secrets: SecretCache
-    private var cache: [ObjectIdentifier: Entry] = [:]
+    /// By config and, for the TCP proxy's metadata exchange, the ALPN offered in its place.
+    private var cache: [Key: Entry] = [:]
+    private struct Key: Hashable {
+        let config: ObjectIdentifier
+        let alpn: [String]?
+    }
     private let identities = PeerIdentities()
 
     public init(secrets: SecretCache) {
@@ -92,20 +97,23 @@ public final class TLSContexts {
     }
 
     /// A client handler for an upstream connection with `config`: SNI, our certificate, and the
-    /// server's chain and SAN checked before the first request byte leaves.
-    public func clientHandler(_ config: TLSContextConfig, security: ConnectionSecurity = ConnectionSecurity()) throws -> NIOSSLClientHandler {
-        let entry = try self.entry(config)
+    /// server's chain and SAN checked before the first request byte leaves. `alpn` replaces the
+    /// config's protocols (a TCP proxy connection offering Istio's metadata exchange).
+    public func clientHandler(_ config: TLSContextConfig, security: ConnectionSecurity = ConnectionSecurity(),
+                              alpn: [String]? = nil) throws -> NIOSSLClientHandler {
+        let entry = try self.entry(config, alpn: alpn)
         security.localURI = entry.localURI
         return try NIOSSLClientHandler._makeSSLClientHandler(context: entry.context, serverHostname: config.serverName,
                                                              additionalPeerCertificateVerificationCallback: Self.peerCheck(config, security, identities))
     }
 
-    private func entry(_ config: TLSContextConfig) throws -> Entry {
+    private func entry(_ config: TLSContextConfig, alpn: [String]? = nil) throws -> Entry {
         let generation = secrets.generation
-        if let cached = cache[ObjectIdentifier(config)], cached.config === config, cached.generation == generation { return cached }
-        let (context, localURI) = try build(config)
+        let key = Key(config: ObjectIdentifier(config), alpn: alpn)
+        if let cached = cache[key], cached.config === config, cached.generation == generation { return cached }
+        let (context, localURI) = try build(config, alpn: alpn ?? config.alpn)
         let entry = Entry(config: config, generation: generation, context: context, localURI: localURI)
-        cache[ObjectIdentifier(config)] = entry
+        cache[key] = entry
         return entry
     }
 
@@ -145,7 +153,7 @@ public final class TLSContexts {
         }
     }
 
-    private func build(_ config: TLSContextConfig) throws -> (NIOSSLContext, String?) {
+    private func build(_ config: TLSContextConfig, alpn: [String]) throws -> (NIOSSLContext, String?) {
         var chain: [NIOSSLCertificate] = []
         var key: NIOSSLPrivateKey?
         do {
@@ -203,7 +211,7 @@ public final class TLSContexts {
         }
         configuration.minimumTLSVersion = Self.version(config.minimumVersion)
         configuration.maximumTLSVersion = Self.version(config.maximumVersion)
-        configuration.applicationProtocols = config.alpn
+        configuration.applicationProtocols = alpn
         do {
             return (try NIOSSLContext(configuration: configuration), chain.first.flatMap { Self.identity(of: $0)?.uris.first })
         } catch {

@@ -16,7 +16,8 @@ public struct ProxyIdentity: Sendable, Hashable {
     }
 
     /// Reads Istio's node ID and metadata (`NAMESPACE`, `LABELS`, `SERVICE_ACCOUNT`,
-    /// `INTERCEPTION_MODE`) and the node's locality; the error names the field that is wrong.
+    /// `INTERCEPTION_MODE`), the node's locality and its proxy program (`user_agent_name`);
+    /// the error names the field that is wrong.
     public init(node: Envoy_Config_Core_V3_Node) throws(ProxyIdentityError) {
         do {
             nodeID = try ProxyNodeID(parsing: node.id)
@@ -55,6 +56,7 @@ public struct ProxyIdentity: Sendable, Hashable {
         if node.hasLocality, !(node.locality.region.isEmpty && node.locality.zone.isEmpty && node.locality.subZone.isEmpty) {
             metadata.locality = "\(node.locality.region)/\(node.locality.zone)/\(node.locality.subZone)"
         }
+        metadata.dataPlane = MeshProxy.DataPlane(userAgentName: node.userAgentName)
         self.metadata = metadata
     }
 
