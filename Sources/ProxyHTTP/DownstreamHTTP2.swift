@@ -16,6 +16,13 @@ final class HTTPProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
 
     static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
     private var held: ByteBuffer?
+    /// A drain that came before the codec was chosen (a connection accepted just before its
+    /// chain changed, or still in its TLS handshake). Dropped here, it would never reach the
+    /// codec: the connection would serve on its old chain until the drain time closed it. The
+    /// codec gets it once the first request is in: that request is answered (HTTP/1.1 with
+    /// `connection: close` if it is still under way; HTTP/2 after a GOAWAY), then the connection
+    /// ends.
+    private var drained = false
     private let install: (_ http2: Bool, _ pipeline: ChannelPipeline.SynchronousOperations) throws -> Void
 
     init(install: @escaping (_ http2: Bool, _ pipeline: ChannelPipeline.SynchronousOperations) throws -> Void) {
@@ -39,7 +46,14 @@ final class HTTPProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler 
 
     private func choose(http2: Bool, _ buffer: ByteBuffer, _ context: ChannelHandlerContext) {
         held = nil
+        let pipeline = context.pipeline
         FirstBytes.install(buffer, from: context) { try install(http2, $0) }
+        if drained { pipeline.fireUserInboundEventTriggered(ConnectionDrain()) }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ConnectionDrain else { return context.fireUserInboundEventTriggered(event) }
+        drained = true
     }
 
     func channelInactive(context: ChannelHandlerContext) {

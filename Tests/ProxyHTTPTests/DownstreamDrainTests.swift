@@ -41,6 +41,29 @@ import Testing
         #expect(!channel.isActive)
     }
 
+    /// A connection told to drain before its first bytes chose the protocol (accepted just before
+    /// its chain changed): the codec chosen later still drains it, so the first request is
+    /// answered and no second one is served on the old chain (the fourteenth session's tracing
+    /// gap: such connections went on until the drain time). Here the answer is immediate, so the
+    /// connection is idle when the drain arrives and closes after it.
+    @Test func aDrainBeforeTheFirstBytesReachesTheCodecChosenAfterThem() throws {
+        let manager = try DownstreamCodecTests.manager()
+        let channel = EmbeddedChannel()
+        let worker = Worker(index: 0, loop: channel.embeddedEventLoop)
+        let http = HTTPWorker(worker: worker, upstreamBindAddress: nil)
+        DownstreamCodecTests.keepAlive.append(http)
+        try channel.pipeline.syncOperations.addHandler(HTTPProtocolSniffer { _, operations in
+            try DownstreamHTTPHandler.configure(operations, manager: manager)
+            try operations.addHandler(DownstreamHTTPHandler(http: http, manager: manager, connection: DownstreamConnectionInfo(channel: channel, security: nil)))
+        })
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        channel.pipeline.fireUserInboundEventTriggered(ConnectionDrain())
+        #expect(channel.isActive)
+        let out = try DownstreamCodecTests.send("GET / HTTP/1.1\r\nHost: a\r\n\r\n", on: channel)
+        #expect(out.hasPrefix("HTTP/1.1 200 OK\r\n"), "\(out)")
+        #expect(!channel.isActive)
+    }
+
     @Test func http2SendsGoAwayNamingTheLastStreamAndClosesWhenItsStreamsAreDone() throws {
         let drain = HTTP2ConnectionDrain(sendsGoAway: true)
         let channel = EmbeddedChannel(handler: drain)
