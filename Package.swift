@@ -338,7 +338,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ProxyConfigTests",
-            dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "EnvoyAPI", "Telemetry", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            dependencies: ["ProxyConfig", "ConfigGen", "MeshModel", "MeshAPI", "EnvoyAPI", "Telemetry", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                            .product(name: "NIOHTTP1", package: "swift-nio")]
         ),
         .testTarget(

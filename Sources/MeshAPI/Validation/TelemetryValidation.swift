@@ -24,6 +24,13 @@ extension ValidationContext {
                     if operation == .REMOVE && tag.value != nil {
                         error(base / "tagOverrides" / name / "value", "REMOVE takes no value")
                     }
+                    // Istio accepts any CEL here; meshproxy evaluates a subset and refuses the
+                    // listeners that carry another expression (they keep their last config).
+                    if operation == .UPSERT, let value = tag.value, !value.isEmpty, !MetricTagExpression.isSupported(value) {
+                        warning(base / "tagOverrides" / name / "value",
+                                "meshproxy cannot evaluate \"\(value.truncatedForDisplay)\" and will refuse the listeners it reaches, which keep "
+                                + "their last config (Envoy sidecars ignore metric overrides); meshproxy evaluates \(MetricTagExpression.supportedForms)")
+                    }
                 }
             }
         }
