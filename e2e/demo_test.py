@@ -674,12 +674,7 @@ def check_tracing(demo, collector):
     against the protocol's schema."""
     path = os.path.join(demo.run_dir, "tracing.yaml")
     try:
-        tracers = [("zipkin", "zipkin")]
-        # OTLP on meshproxy only for now: in mixed meshes stock Envoy's OpenTelemetry exports of
-        # details' spans lagged the others by ~20 and the page's span had not arrived after 20 s
-        # (thirteenth session; not yet explained). Zipkin is the differential check.
-        if demo.args.proxy == "meshproxy":
-            tracers += [("otel", "otlp"), ("otel-grpc", "otlp-grpc")]
+        tracers = [("zipkin", "zipkin"), ("otel", "otlp"), ("otel-grpc", "otlp-grpc")]
         for provider, wire in tracers:
             with open(path, "w") as f:
                 f.write(TRACING_CONFIG.replace("GRPCPORT", collector.grpc_address.rsplit(":", 1)[1])
