@@ -19,12 +19,7 @@ import Testing
         filter.typedConfig = try Google_Protobuf_Any(message: proxy)
         var chain = Envoy_Config_Listener_V3_FilterChain()
         chain.filters = [filter]
-        var listener = Envoy_Config_Listener_V3_Listener()
-        listener.name = "db"
-        listener.address.socketAddress.address = "127.0.0.1"
-        listener.address.socketAddress.portValue = 3306
-        listener.filterChains = [chain]
-        return listener
+        return .test("db", address: "127.0.0.1", port: 3306, chains: [chain])
     }
 
     static func file(_ configure: (inout Envoy_Extensions_AccessLoggers_File_V3_FileAccessLog) -> Void,

@@ -129,12 +129,7 @@ import Testing
             chain.transportSocket.name = "envoy.transport_sockets.tls"
             chain.transportSocket.typedConfig = try Google_Protobuf_Any(message: context)
         }
-        var listener = Envoy_Config_Listener_V3_Listener()
-        listener.name = "127.0.1.1_3306"
-        listener.address.socketAddress.address = "127.0.1.1"
-        listener.address.socketAddress.portValue = 3306
-        listener.filterChains = [chain]
-        return listener
+        return .test("127.0.1.1_3306", address: "127.0.1.1", port: 3306, chains: [chain])
     }
 
     @Test func aChainTakesTheExchangeInFrontOfATLSTCPProxyOnly() throws {

@@ -134,10 +134,6 @@ import Testing
     }
 
     @Test func filterChainsAreChosenByPortThenServerName() throws {
-        var listener = Envoy_Config_Listener_V3_Listener()
-        listener.name = "virtual"
-        listener.address.socketAddress.address = "0.0.0.0"
-        listener.address.socketAddress.portValue = 15001
         func chain(_ name: String, port: UInt32?, names: [String]) -> Envoy_Config_Listener_V3_FilterChain {
             var chain = Envoy_Config_Listener_V3_FilterChain()
             chain.name = name
@@ -152,8 +148,9 @@ import Testing
             chain.filters = [filter]
             return chain
         }
-        listener.filterChains = [chain("any", port: nil, names: []), chain("9080", port: 9080, names: []),
-                                 chain("9080-sni", port: 9080, names: ["reviews.example.com"])]
+        let listener = Envoy_Config_Listener_V3_Listener.test("virtual", address: "0.0.0.0", port: 15001, chains: [
+            chain("any", port: nil, names: []), chain("9080", port: 9080, names: []), chain("9080-sni", port: 9080, names: ["reviews.example.com"]),
+        ])
         let decoded = try ListenerConfig(proto: listener, limits: ConfigLimits())
         func pick(_ port: Int, _ name: String?) -> String? {
             decoded.filterChain(destinationPort: port, serverName: name, transportProtocol: "raw_buffer", applicationProtocols: [])?.name
