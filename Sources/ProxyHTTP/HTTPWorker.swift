@@ -179,7 +179,7 @@ final class HTTPWorker: @unchecked Sendable {  // confined to its worker's loop
         return bootstrap(cluster).channelInitializer { channel in
             channel.eventLoop.makeCompletedFuture {
                 try self.addTLS(to: channel, host: host, cluster: cluster)
-                let drain = HTTP2ConnectionDrain(sendsGoAway: false)
+                let drain = HTTP2ConnectionDrain()
                 try channel.pipeline.syncOperations.addHandler(FlushCoalescer())
                 let multiplexer = try channel.pipeline.syncOperations.configureHTTP2Pipeline(
                     mode: .client, connectionConfiguration: HTTP2Codec.connection(), streamConfiguration: HTTP2Codec.stream(),

@@ -1,4 +1,4 @@
-// A client connection told to drain (its listener or filter chain changed): HTTP/1.1 closes at once when idle and after the answer under way otherwise; HTTP/2 sends GOAWAY and closes when its streams are done.
+// A client connection told to drain (its listener or filter chain changed): HTTP/1.1 closes at once when idle and after the answer under way otherwise; HTTP/2 sends GOAWAY and closes when its streams are done (that part in DownstreamHTTP2Tests).
 
 import NIOCore
 import NIOEmbedded
@@ -64,40 +64,8 @@ import Testing
         #expect(!channel.isActive)
     }
 
-    @Test func http2SendsGoAwayNamingTheLastStreamAndClosesWhenItsStreamsAreDone() throws {
-        let drain = HTTP2ConnectionDrain(sendsGoAway: true)
-        let channel = EmbeddedChannel(handler: drain)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        for id in [1, 3] { drain.streamCreated(HTTP2StreamID(id), channel: channel) }
-        drain.streamClosed(1, channel: channel)
-        channel.pipeline.fireUserInboundEventTriggered(ConnectionDrain())
-        let frame = try #require(try channel.readOutbound(as: HTTP2Frame.self))
-        guard case .goAway(let lastStreamID, let errorCode, _) = frame.payload else {
-            Issue.record("expected GOAWAY, got \(frame.payload)")
-            return
-        }
-        #expect(lastStreamID == 3)
-        #expect(errorCode == .noError)
-        #expect(channel.isActive)  // stream 3 is still being answered
-        drain.streamClosed(3, channel: channel)
-        try Self.expectPingThenClose(channel)
-    }
-
-    @Test func anIdleHTTP2ConnectionClosesRightAfterItsGoAway() throws {
-        let channel = EmbeddedChannel(handler: HTTP2ConnectionDrain(sendsGoAway: true))
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
-        channel.pipeline.fireUserInboundEventTriggered(ConnectionDrain())
-        let frame = try #require(try channel.readOutbound(as: HTTP2Frame.self))
-        guard case .goAway(let lastStreamID, _, _) = frame.payload else {
-            Issue.record("expected GOAWAY, got \(frame.payload)")
-            return
-        }
-        #expect(lastStreamID == 0)
-        try Self.expectPingThenClose(channel)
-    }
-
     @Test func anUpstreamHTTP2ConnectionClosesQuietlyOnceItsStreamsAreDone() throws {
-        let drain = HTTP2ConnectionDrain(sendsGoAway: false)
+        let drain = HTTP2ConnectionDrain()
         let channel = EmbeddedChannel(handler: drain)
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         drain.streamCreated(1, channel: channel)

@@ -1,0 +1,176 @@
+// The downstream HTTP/2 connection served from its frames, with EmbeddedChannel: requests become
+// exchanges, answers end on their last frame, malformed requests are reset, flow-control windows
+// are given back, and a drain sends GOAWAY and closes when the streams are done.
+
+import NIOCore
+import NIOEmbedded
+import NIOHPACK
+import NIOHTTP1
+import NIOHTTP2
+import ProxyCore
+@testable import ProxyHTTP
+import Testing
+
+@Suite struct DownstreamHTTP2Tests {
+    /// A client connection as the installer builds it, less NIO's HTTP/2 handler: frames in and
+    /// out are what that handler would pass on. The one route answers "hello" directly.
+    static func connection() throws -> EmbeddedChannel {
+        let manager = try DownstreamCodecTests.manager()
+        let channel = EmbeddedChannel()
+        let worker = Worker(index: 0, loop: channel.embeddedEventLoop)
+        let http = HTTPWorker(worker: worker, upstreamBindAddress: nil)
+        DownstreamCodecTests.keepAlive.append(http)
+        try channel.pipeline.syncOperations.addHandler(
+            DownstreamHTTP2Connection(http: http, manager: manager, connection: DownstreamConnectionInfo(channel: channel, security: nil)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    static func request(_ id: HTTP2StreamID, method: String = "GET", authority: String? = "a", extra: [(String, String)] = [],
+                        endStream: Bool = true) -> HTTP2Frame {
+        var block: HPACKHeaders = [":method": method, ":scheme": "http", ":path": "/"]
+        if let authority { block.add(name: ":authority", value: authority) }
+        for (name, value) in extra { block.add(name: name, value: value) }
+        return HTTP2Frame(streamID: id, payload: .headers(.init(headers: block, endStream: endStream)))
+    }
+
+    /// Every frame written since the last call.
+    static func written(_ channel: EmbeddedChannel) throws -> [HTTP2Frame] {
+        var frames: [HTTP2Frame] = []
+        while let frame = try channel.readOutbound(as: HTTP2Frame.self) { frames.append(frame) }
+        return frames
+    }
+
+    /// Frames other than the connection's WINDOW_UPDATE.
+    static func streamFrames(_ frames: [HTTP2Frame]) -> [HTTP2Frame] {
+        frames.filter { !($0.streamID == .rootStream && { if case .windowUpdate = $0.payload { true } else { false } }($0)) }
+    }
+
+    @Test func aRequestIsAnsweredOnItsStreamAndTheEndRidesOnTheLastFrame() throws {
+        let channel = try Self.connection()
+        try channel.writeInbound(Self.request(1))
+        channel.pipeline.fireChannelReadComplete()
+        let frames = try Self.written(channel)
+        // The connection's window is raised to the stream window as soon as the client speaks.
+        guard case .windowUpdate(let increment) = frames.first?.payload, frames.first?.streamID == .rootStream else {
+            Issue.record("expected the connection's WINDOW_UPDATE first, got \(frames)")
+            return
+        }
+        #expect(increment == HTTP2Codec.window - 65_535)
+        let answer = Self.streamFrames(frames)
+        #expect(answer.count == 2, "\(answer)")
+        guard case .headers(let head) = answer.first?.payload, case .data(let body) = answer.last?.payload else {
+            Issue.record("expected HEADERS then DATA, got \(answer)")
+            return
+        }
+        #expect(answer.allSatisfy { $0.streamID == 1 })
+        #expect(head.headers.first(name: ":status") == "200")
+        #expect(!head.endStream)
+        #expect(head.headers.allSatisfy { $0.name == $0.name.lowercased() })
+        #expect(head.headers.first(name: "content-length") == "5")
+        #expect(body.endStream)  // no empty DATA frame of its own
+        guard case .byteBuffer(let buffer) = body.data else { return }
+        #expect(String(buffer: buffer) == "hello")
+        // The next stream on the same connection is answered the same way.
+        try channel.writeInbound(Self.request(3))
+        #expect(Self.streamFrames(try Self.written(channel)).map(\.streamID) == [3, 3])
+    }
+
+    @Test func malformedRequestsAreResetWithProtocolError() throws {
+        let channel = try Self.connection()
+        try channel.writeInbound(Self.request(1, authority: nil))  // no :authority, no host
+        try channel.writeInbound(HTTP2Frame(streamID: 3, payload: .headers(.init(headers: [":method": "CONNECT", ":authority": "a:443"]))))
+        let resets = Self.streamFrames(try Self.written(channel))
+        #expect(resets.map(\.streamID) == [1, 3])
+        for frame in resets {
+            guard case .rstStream(let code) = frame.payload else {
+                Issue.record("expected RST_STREAM, got \(frame.payload)")
+                continue
+            }
+            #expect(code == .protocolError)
+        }
+        // A host header stands in for :authority.
+        try channel.writeInbound(Self.request(5, authority: nil, extra: [("host", "a")]))
+        #expect(Self.streamFrames(try Self.written(channel)).count == 2)
+    }
+
+    @Test func theRequestHeadIsWhatHTTP1WouldCarry() throws {
+        let block: HPACKHeaders = [":method": "POST", ":scheme": "https", ":path": "/x?y=1", ":authority": "svc.ns:8080",
+                                   "cookie": "a=1", "accept": "*/*", "cookie": "b=2", "te": "trailers"]
+        let head = try #require(DownstreamHTTP2Connection.requestHead(block, endStream: true))
+        #expect(head.method == .POST)
+        #expect(head.uri == "/x?y=1")
+        #expect(head.version == .http2)
+        #expect(head.headers.first(name: "host") == "svc.ns:8080")
+        #expect(head.headers["cookie"] == ["a=1; b=2"])  // crumbs joined (RFC 9113 §8.2.3)
+        #expect(head.headers.first(name: "content-length") == "0")  // a POST that ended with its head
+        #expect(head.headers.first(name: "te") == "trailers")
+        #expect(!head.headers.contains { $0.name.hasPrefix(":") })
+        let get = try #require(DownstreamHTTP2Connection.requestHead([":method": "GET", ":scheme": "http", ":path": "/", ":authority": "a"],
+                                                                     endStream: true))
+        #expect(!get.headers.contains(name: "content-length"))
+        let streaming = try #require(DownstreamHTTP2Connection.requestHead([":method": "POST", ":scheme": "http", ":path": "/", ":authority": "a"],
+                                                                           endStream: false))
+        #expect(!streaming.headers.contains(name: "content-length") && !streaming.headers.contains(name: "transfer-encoding"))
+    }
+
+    @Test func aResponseBlockIsLowerCaseWithoutHTTP1Framing() {
+        let block = DownstreamHTTP2Stream.block(status: 503, ["Content-Type": "text/plain", "Transfer-Encoding": "chunked",
+                                                               "Connection": "close", "x-envoy-overloaded": "true"])
+        #expect(Array(block.map(\.name)) == [":status", "content-type", "x-envoy-overloaded"])
+        #expect(block.first(name: ":status") == "503")
+    }
+
+    @Test func uploadedBytesAreGivenBackAtHalfTheWindow() throws {
+        let channel = try Self.connection()
+        try channel.writeInbound(Self.request(1, method: "POST", endStream: false))
+        // A direct response does not wait for the body on HTTP/2; the body is still read (and dropped).
+        #expect(Self.streamFrames(try Self.written(channel)).count == 2)
+        let chunk = ByteBuffer(repeating: 0x61, count: 16_384)
+        var updates: [HTTP2StreamID: Int] = [:]
+        for _ in 0..<(HTTP2Codec.window / 2 / chunk.readableBytes) {
+            try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk)))))
+            for frame in try Self.written(channel) {
+                if case .windowUpdate(let increment) = frame.payload { updates[frame.streamID, default: 0] += increment }
+            }
+        }
+        #expect(updates[1] == HTTP2Codec.window / 2)
+        #expect(updates[.rootStream] == HTTP2Codec.window / 2)
+        // The last DATA ends the stream: its window is not given back (nothing more can come).
+        try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk), endStream: true))))
+        let after = try Self.written(channel)
+        #expect(!after.contains { if case .windowUpdate = $0.payload { $0.streamID == 1 } else { false } })
+    }
+
+    @Test func drainSendsGoAwayNamingTheLastStreamAndClosesWhenItsStreamsAreDone() throws {
+        let channel = try Self.connection()
+        try channel.writeInbound(Self.request(1, method: "POST", endStream: false))
+        try channel.writeInbound(Self.request(3, method: "POST", endStream: false))
+        _ = try Self.written(channel)
+        channel.pipeline.fireUserInboundEventTriggered(ConnectionDrain())
+        let frames = try Self.written(channel)
+        guard case .goAway(let lastStreamID, let errorCode, _) = frames.first?.payload else {
+            Issue.record("expected GOAWAY, got \(frames)")
+            return
+        }
+        #expect(lastStreamID == 3)
+        #expect(errorCode == .noError)
+        channel.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 1, reason: nil))
+        channel.embeddedEventLoop.run()
+        #expect(channel.isActive)  // stream 3 is still under way
+        channel.pipeline.fireUserInboundEventTriggered(StreamClosedEvent(streamID: 3, reason: .cancel))
+        try DownstreamDrainTests.expectPingThenClose(channel)
+    }
+
+    @Test func anIdleConnectionClosesRightAfterItsGoAway() throws {
+        let channel = try Self.connection()
+        channel.pipeline.fireUserInboundEventTriggered(ConnectionDrain())
+        let frame = try #require(try channel.readOutbound(as: HTTP2Frame.self))
+        guard case .goAway(let lastStreamID, _, _) = frame.payload else {
+            Issue.record("expected GOAWAY, got \(frame.payload)")
+            return
+        }
+        #expect(lastStreamID == 0)
+        try DownstreamDrainTests.expectPingThenClose(channel)
+    }
+}
