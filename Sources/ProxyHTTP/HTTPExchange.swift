@@ -75,13 +75,13 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
         self.requestHead = head
         self.upgrade = upgrade
         if manager.recordsRequests {
-            var record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
-            record.protocolName = head.version.major == 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
-            record.method = head.method.rawValue
-            record.path = head.uri
-            record.requestHeaders = head.headers
-            downstream.connectionInfo.fill(&record)
-            self.record = record
+            // Built in place: a local record stored at the end was copied, every field retained.
+            record = AccessLogRecord(startTime: WallClock.nowMicroseconds())
+            record!.protocolName = head.version.major == 2 ? "HTTP/2" : head.version.minor == 0 ? "HTTP/1.0" : "HTTP/1.1"
+            record!.method = head.method.rawValue
+            record!.path = head.uri
+            record!.requestHeaders = head.headers
+            downstream.connectionInfo.fill(&record!)
         }
     }
 
@@ -746,8 +746,8 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
 
     /// Writes the record to the connection manager's access logs and Istio's metrics, once.
     private func logRecord() {
-        guard var record else { return }
-        self.record = nil
+        // Moved out, not copied: a copy retains every string and header list in the record.
+        guard var record = record.take() else { return }
         record.duration = elapsed()
         if !manager.accessLogs.isEmpty { worker.log(record, to: manager.accessLogs) }
         if let metrics = manager.istioMetrics, metrics.overrides?.records(tcp: false) ?? true {

@@ -18,6 +18,8 @@ enum HeaderPolicy {
             switch name.utf8.count {
             case 10 where ASCII.equalsIgnoringCase(name, "connection"):
                 found = true
+                // Nearly every message says only this; no list to split, nothing to allocate.
+                if ASCII.equalsIgnoringCase(value, "keep-alive") || ASCII.equalsIgnoringCase(value, "close") { continue }
                 for token in ASCII.commaSeparatedLowercased(value) where token != "close" && token != "keep-alive" {
                     listed.append(token)
                 }

@@ -10,6 +10,7 @@ Per round, interleaved (direct, Envoy, meshproxy, ...):
 - HTTP/2 throughput (proxies only): h2load -c16 -m10, h2c with prior knowledge to the proxy,
   HTTP/1.1 from the proxy to nginx;
 - CPU per request: the proxy's utime+stime over the wrk run / requests served;
+- instructions and cycles per request over the same run (`perf stat`, when the VM exposes counters);
 - RSS idle (after config arrived) and after load; per-worker open connections mid-run.
 
 Usage: bench/proxy/run.py --bin-dir .build/debug --meshproxy .build/release/meshproxy
@@ -214,6 +215,38 @@ def rss_by_mapping(pid, top=8):
     return dict(sorted(((k, round(v, 1)) for k, v in totals.items()), key=lambda kv: -kv[1])[:top])
 
 
+class WorkCounter:
+    """Counts a process's retired instructions and CPU cycles (user and kernel) over a load run
+    with `perf stat`. Per request they are the proxy's work without the machine's phases: on
+    these shared 2-core VMs the time a request costs swings by 40% between runs (both proxies,
+    minutes apart), while the instructions it takes do not. None when perf or the VM's
+    counters are missing."""
+
+    def __init__(self, pid, seconds, work):
+        self.output = os.path.join(work, f"perf-stat-{pid}.csv")
+        self.process = None
+        if shutil.which("perf"):
+            self.process = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "instructions:u,instructions:k,cycles", "-o", self.output, "-p", str(pid),
+                                             "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def per_request(self, requests):
+        """Instructions (all, and in user space alone) and cycles per request; {} without counters."""
+        if not self.process or not requests:
+            return {}
+        self.process.wait()
+        counts = {}
+        with open(self.output) as f:
+            for line in f:
+                fields = line.strip().split(",")
+                if len(fields) > 2 and fields[0].isdigit():
+                    counts[fields[2]] = int(fields[0])
+        if not all(key in counts for key in ("instructions:u", "instructions:k", "cycles")):
+            return {}
+        return {"instructions_per_request": (counts["instructions:u"] + counts["instructions:k"]) / requests,
+                "user_instructions_per_request": counts["instructions:u"] / requests,
+                "cycles_per_request": counts["cycles"] / requests}
+
+
 def wrk(url, seconds, host="web"):
     out = subprocess.run(["wrk", "-t1", "-c64", f"-d{seconds}s", "-H", f"Host: {host}", url], capture_output=True, text=True).stdout
     requests = next(int(line.split()[0]) for line in out.splitlines() if "requests in" in line)
@@ -344,10 +377,12 @@ def main():
                     return subprocess.Popen(["perf", "record", "--call-graph", args.perf_call_graph, "-F", "999", "-o", args.perf, "-p", str(pid), "--", "sleep", str(args.seconds)],
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 profiler = profile("http1")
+                counter = WorkCounter(pid, args.seconds, work) if pid else None
                 rps, requests, errors = wrk(url, args.seconds)
                 if profiler:
                     profiler.wait()
                 ticks = (cpu_ticks(pid) - before) if pid else 0
+                work_counts = counter.per_request(requests) if counter else {}
                 if name == "meshproxy" and round_index == 0:
                     stats = sampler.communicate()[0]
                     balance = {line.split(".")[1]: int(line.rsplit(" ", 1)[1]) for line in stats.splitlines()
@@ -361,13 +396,19 @@ def main():
                 row = {"rps": rps, "requests": requests, "non_2xx": errors, "p50_us": p50, "p99_us": p99, "latency_samples": samples,
                        "h2_rps": h2_rps, "h2_succeeded": h2_ok,
                        "cpu_us_per_request": (ticks * 1e6 / os.sysconf("SC_CLK_TCK") / requests) if pid and requests else None,
-                       "rss_mb": rss_mb(pid) if pid else None, "memory_mb": memory_mb(pid) if pid else None}
+                       "rss_mb": rss_mb(pid) if pid else None, "memory_mb": memory_mb(pid) if pid else None, **work_counts}
                 rows[name].append(row)
                 print(f"round {round_index + 1} {name:9} {rps:10.0f} rps  p50 {p50} us  p99 {p99} us  "
-                      + (f"cpu {row['cpu_us_per_request']:.1f} us/rq  rss {row['rss_mb']:.1f} MB  h2 {h2_rps:.0f} rps" if pid else "") + (f"  non-2xx {errors}" if errors else ""))
+                      + (f"cpu {row['cpu_us_per_request']:.1f} us/rq  rss {row['rss_mb']:.1f} MB  h2 {h2_rps:.0f} rps" if pid else "")
+                      + (f"  {work_counts['instructions_per_request'] / 1000:.1f}k instr/rq ({work_counts['user_instructions_per_request'] / 1000:.1f}k user)"
+                         f"  {work_counts['cycles_per_request'] / 1000:.1f}k cycles/rq" if work_counts else "")
+                      + (f"  non-2xx {errors}" if errors else ""))
         median = {name: {key: statistics.median([r[key] for r in rs]) for key in ("rps", "p50_us", "p99_us")} for name, rs in rows.items()}
         for name in proxies:
             median[name]["cpu_us_per_request"] = statistics.median([r["cpu_us_per_request"] for r in rows[name]])
+            for key in ("instructions_per_request", "user_instructions_per_request", "cycles_per_request"):
+                if all(key in r for r in rows[name]):
+                    median[name][key] = statistics.median([r[key] for r in rows[name]])
             median[name]["h2_rps"] = statistics.median([r["h2_rps"] for r in rows[name]])
             median[name]["rss_mb_loaded"] = max(r["rss_mb"] for r in rows[name])
             median[name]["rss_mb_idle"] = idle_memory[name]["rss"]
@@ -384,6 +425,8 @@ def main():
             "added_p50_vs_envoy": added(mesh, "p50_us") / max(1, added(envoy, "p50_us")),
             "added_p99_vs_envoy": added(mesh, "p99_us") / max(1, added(envoy, "p99_us")),
             "cpu_per_request_vs_envoy": mesh["cpu_us_per_request"] / envoy["cpu_us_per_request"],
+            **{f"{key}_vs_envoy": mesh[key] / envoy[key] for key in ("instructions_per_request", "user_instructions_per_request", "cycles_per_request")
+               if key in mesh and key in envoy},
             "rss_loaded_vs_envoy": mesh["rss_mb_loaded"] / envoy["rss_mb_loaded"],
             "anon_loaded_vs_envoy": mesh["anon_mb_loaded"] / envoy["anon_mb_loaded"],
         }
