@@ -68,7 +68,7 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let frame = unwrapInboundIn(data)
-        if !connectionWindowOpened { openConnectionWindow(context) }
+        if !connectionWindowOpened { openConnectionWindow() }
         switch frame.payload {
         case .headers(let headers):
             if let stream = streams[frame.streamID] {
@@ -80,9 +80,9 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
             }
         case .data(let data):
             let length = data.data.readableBytes + (data.paddingBytes ?? 0)
-            if let increment = connectionWindow.consume(length) { windowUpdate(.rootStream, increment, context) }
+            if let increment = connectionWindow.consume(length) { windowUpdate(.rootStream, increment) }
             guard let stream = streams[frame.streamID] else { return }
-            if !data.endStream, let increment = stream.window.consume(length) { windowUpdate(frame.streamID, increment, context) }
+            if !data.endStream, let increment = stream.window.consume(length) { windowUpdate(frame.streamID, increment) }
             guard case .byteBuffer(let buffer) = data.data else { return }
             stream.receivedData(buffer, endStream: data.endStream)
             noteRead(stream)
@@ -147,7 +147,7 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
             write(HTTP2Frame(streamID: id, payload: .headers(.init(headers: [":status": "100"]))))
             context.flush()
         }
-        let exchange = HTTPExchange(downstream: stream, http: http, manager: manager, head: head)
+        let exchange = HTTPExchange(downstream: stream, http: http, manager: manager, head: head, keepsDownstream: true)
         stream.exchange = exchange
         exchange.start()
         if headers.endStream {
@@ -227,12 +227,12 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
     /// The connection's window starts at 65,535 bytes whatever SETTINGS say (RFC 9113 §6.9.2);
     /// it is raised to the stream window once the client has spoken, so one upload does not
     /// stall the others.
-    private func openConnectionWindow(_ context: ChannelHandlerContext) {
+    private func openConnectionWindow() {
         connectionWindowOpened = true
-        windowUpdate(.rootStream, HTTP2Codec.window - 65_535, context)
+        windowUpdate(.rootStream, HTTP2Codec.window - 65_535)
     }
 
-    private func windowUpdate(_ id: HTTP2StreamID, _ increment: Int, _ context: ChannelHandlerContext) {
+    private func windowUpdate(_ id: HTTP2StreamID, _ increment: Int) {
         write(HTTP2Frame(streamID: id, payload: .windowUpdate(windowSizeIncrement: increment)))
     }
 
@@ -273,9 +273,14 @@ struct ReceiveWindow {
 /// response frames go out through the connection. The last frame is held until the next write
 /// or flush, so the response's end rides on it (END_STREAM on the last DATA or on HEADERS)
 /// instead of an empty DATA frame of its own.
+///
+/// Ownership: the connection holds its open streams, and an exchange holds its stream (it may
+/// still read the stream's connection facts after the stream closed on the wire, when it logs).
+/// The stream holds its exchange until the response ends or the stream closes, and its
+/// connection until it is released: both cycles end when the stream does.
 final class DownstreamHTTP2Stream: ExchangeDownstream {
     let id: HTTP2StreamID
-    private unowned let connection: DownstreamHTTP2Connection
+    private let connection: DownstreamHTTP2Connection
     fileprivate var exchange: HTTPExchange?
     fileprivate var window = ReceiveWindow()
     fileprivate var inRead = false

@@ -13,6 +13,11 @@ import Telemetry
 /// `retryBufferLimit`) while a retry or mirror may still need them.
 final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loop
     private unowned let downstream: any ExchangeDownstream
+    /// Keeps a downstream that nothing else holds for as long as the exchange may use it: an
+    /// HTTP/2 stream is dropped by its connection when it closes on the wire, which can happen
+    /// inside the exchange's last write, before the exchange logs (an HTTP/1.1 handler is held
+    /// by its channel's pipeline instead).
+    private let downstreamOwner: AnyObject?
     private let http: HTTPWorker
     private var worker: Worker { http.worker }
     private let manager: HTTPConnectionManagerConfig
@@ -68,8 +73,9 @@ final class HTTPExchange: @unchecked Sendable {  // confined to its worker's loo
     static let retryBufferLimit = 64 * 1024
 
     init(downstream: any ExchangeDownstream, http: HTTPWorker, manager: HTTPConnectionManagerConfig, head: HTTPRequestHead,
-         upgrade: String? = nil) {
+         upgrade: String? = nil, keepsDownstream: Bool = false) {
         self.downstream = downstream
+        self.downstreamOwner = keepsDownstream ? downstream : nil
         self.http = http
         self.manager = manager
         self.requestHead = head

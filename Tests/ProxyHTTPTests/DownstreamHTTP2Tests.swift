@@ -2,6 +2,7 @@
 // exchanges, answers end on their last frame, malformed requests are reset, flow-control windows
 // are given back, and a drain sends GOAWAY and closes when the streams are done.
 
+import EnvoyAPI
 import NIOCore
 import NIOEmbedded
 import NIOHPACK
@@ -9,6 +10,7 @@ import NIOHTTP1
 import NIOHTTP2
 import ProxyCore
 @testable import ProxyHTTP
+import SwiftProtobuf
 import Testing
 
 @Suite struct DownstreamHTTP2Tests {
@@ -76,6 +78,22 @@ import Testing
         #expect(Self.streamFrames(try Self.written(channel)).map(\.streamID) == [3, 3])
     }
 
+    /// Streams hold their connection and exchanges their stream: once the connection closes,
+    /// all of it goes (a stream left behind would keep the connection alive too).
+    @Test func aClosedConnectionIsReleasedWithItsStreams() throws {
+        weak var handler: DownstreamHTTP2Connection?
+        do {
+            let channel = try Self.connection()
+            handler = try channel.pipeline.syncOperations.handler(type: DownstreamHTTP2Connection.self)
+            try channel.writeInbound(Self.request(1))  // answered
+            try channel.writeInbound(Self.request(3, method: "POST", endStream: false))  // answered, body still open
+            _ = try Self.written(channel)
+            try channel.close().wait()
+            channel.embeddedEventLoop.run()
+        }
+        #expect(handler == nil, "the handler of a closed HTTP/2 connection is still alive")
+    }
+
     @Test func malformedRequestsAreResetWithProtocolError() throws {
         let channel = try Self.connection()
         try channel.writeInbound(Self.request(1, authority: nil))  // no :authority, no host
@@ -140,6 +158,62 @@ import Testing
         try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk), endStream: true))))
         let after = try Self.written(channel)
         #expect(!after.contains { if case .windowUpdate = $0.payload { $0.streamID == 1 } else { false } })
+    }
+
+    /// As NIO's HTTP/2 handler does: a frame that ends a stream whose client side has ended
+    /// closes it inside the write, and the connection hears of it at once.
+    final class ClosesStreamsInsideTheWrite: ChannelOutboundHandler {
+        typealias OutboundIn = HTTP2Frame
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            let frame = unwrapOutboundIn(data)
+            context.write(data, promise: promise)
+            let ends: Bool
+            switch frame.payload {
+            case .data(let data): ends = data.endStream
+            case .headers(let headers): ends = headers.endStream
+            default: ends = false
+            }
+            if ends { context.fireUserInboundEventTriggered(StreamClosedEvent(streamID: frame.streamID, reason: nil)) }
+        }
+    }
+
+    /// The crash the demo's end-to-end test found: an answer written from outside the stream's
+    /// own read (here a fault delay's timer; in the demo an upstream's response) closed the
+    /// stream inside its last write, the connection dropped it, and the exchange then read the
+    /// stream's TLS facts to record Istio's inbound metrics. The exchange keeps its stream.
+    @Test func anAnswerFromATimerOutlivesItsStreamClosingInsideTheWrite() throws {
+        var fault = Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault()
+        fault.delay.fixedDelay = Google_Protobuf_Duration(seconds: 1)
+        fault.delay.percentage.numerator = 100
+        let manager = try DownstreamCodecTests.manager({ manager in
+            manager.routeConfig.virtualHosts[0].routes[0].route.cluster = "inbound|9080||"
+            manager.routeConfig.virtualHosts[0].routes[0].typedPerFilterConfig["envoy.filters.http.fault"] = try Google_Protobuf_Any(message: fault)
+            manager.httpFilters.insert(try DownstreamCodecTests.httpFilter("envoy.filters.http.fault", Envoy_Extensions_Filters_Http_Fault_V3_HTTPFault()), at: 0)
+        }, listener: { listener in
+            listener.trafficDirection = .inbound
+            listener.filterChains[0].metadata.filterMetadata["istio.stats"] = Google_Protobuf_Struct()
+        })
+        let channel = EmbeddedChannel()
+        let worker = Worker(index: 0, loop: channel.embeddedEventLoop, workload: IstioMetricsExchangeTests.local, nodeID: "sidecar~127.0.0.2~reviews-v1.default~x")
+        let cluster = try IstioMetricsExchangeTests.fullCluster()  // admits no request: a 503 answered locally
+        worker.snapshot = ProxySnapshot(version: 1, listeners: [:], routeTables: [:], clusters: [cluster.config.name: cluster])
+        let http = HTTPWorker(worker: worker, upstreamBindAddress: nil)
+        DownstreamCodecTests.keepAlive.append(http)
+        try channel.pipeline.syncOperations.addHandler(ClosesStreamsInsideTheWrite())
+        try channel.pipeline.syncOperations.addHandler(
+            DownstreamHTTP2Connection(http: http, manager: manager, connection: DownstreamConnectionInfo(channel: channel, security: nil)))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        try channel.writeInbound(Self.request(1))
+        #expect(Self.streamFrames(try Self.written(channel)).isEmpty)  // delayed
+        channel.embeddedEventLoop.advanceTime(by: .seconds(2))
+        let answer = Self.streamFrames(try Self.written(channel))
+        guard case .headers(let head) = answer.first?.payload else {
+            Issue.record("expected the answer's HEADERS, got \(answer)")
+            return
+        }
+        #expect(head.headers.first(name: ":status") == "503")
+        #expect(IstioMetricsExchangeTests.series(worker, code: "503")?["reporter"] == "destination")
     }
 
     @Test func drainSendsGoAwayNamingTheLastStreamAndClosesWhenItsStreamsAreDone() throws {
