@@ -32,7 +32,11 @@ enum DownstreamHTTP2 {
 ///
 /// Flow control is this handler's job without a multiplexer: the client's DATA is given back
 /// (WINDOW_UPDATE) once half of a stream's or the connection's window is used, as NIO's child
-/// channels did; request bodies stream upstream as they come, as before.
+/// channels did; request bodies stream upstream as they come, as before. The connection's
+/// window follows NIO's own count of it (its window events), because DATA on a stream this
+/// side has reset is dropped inside NIO's handler and never reaches this one, yet still used
+/// the window: counted here, an upload answered early and reset would shrink the connection's
+/// window for good.
 final class DownstreamHTTP2Connection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -45,7 +49,6 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
     private var streams: [HTTP2StreamID: DownstreamHTTP2Stream] = [:]
     /// Streams that got frames in this read, told of its end (their upstream writes flush then).
     private var readStreams: [DownstreamHTTP2Stream] = []
-    private var connectionWindow = ReceiveWindow()
     private var connectionWindowOpened = false
     private var lastStreamID = HTTP2StreamID(0)
     private var draining = false
@@ -80,7 +83,6 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
             }
         case .data(let data):
             let length = data.data.readableBytes + (data.paddingBytes ?? 0)
-            if let increment = connectionWindow.consume(length) { windowUpdate(.rootStream, increment) }
             guard let stream = streams[frame.streamID] else { return }
             if !data.endStream, let increment = stream.window.consume(length) { windowUpdate(frame.streamID, increment) }
             guard case .byteBuffer(let buffer) = data.data else { return }
@@ -108,6 +110,12 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
             guard let stream = streams.removeValue(forKey: closed.streamID) else { return }
             stream.closed()
             if draining, streams.isEmpty { HTTP2Codec.closeAfterQueuedWrites(context) }
+        } else if let window = event as? NIOHTTP2WindowUpdatedEvent {
+            if window.streamID == .rootStream, connectionWindowOpened, let left = window.inboundWindowSize,
+               left <= HTTP2Codec.window / 2 {
+                windowUpdate(.rootStream, HTTP2Codec.window - left)
+                context.flush()
+            }
         } else if event is ConnectionDrain {
             drain(context)
         } else {
@@ -149,6 +157,7 @@ final class DownstreamHTTP2Connection: ChannelInboundHandler {
         }
         let exchange = HTTPExchange(downstream: stream, http: http, manager: manager, head: head, keepsDownstream: true)
         stream.exchange = exchange
+        stream.requestEnded = headers.endStream  // before the exchange starts: it may answer at once
         exchange.start()
         if headers.endStream {
             stream.receivedData(nil, endStream: true)
@@ -272,7 +281,9 @@ struct ReceiveWindow {
 /// One HTTP/2 stream from a client, carrying one request: the exchange's downstream. Its
 /// response frames go out through the connection. The last frame is held until the next write
 /// or flush, so the response's end rides on it (END_STREAM on the last DATA or on HEADERS)
-/// instead of an empty DATA frame of its own.
+/// instead of an empty DATA frame of its own. A response complete before its request is (a
+/// local answer, an upstream that answered early) is followed by RST_STREAM NO_ERROR, so the
+/// client stops sending a body nobody reads (RFC 9113 §8.1), as Envoy does.
 ///
 /// Ownership: the connection holds its open streams, and an exchange holds its stream (it may
 /// still read the stream's connection facts after the stream closed on the wire, when it logs).
@@ -286,6 +297,8 @@ final class DownstreamHTTP2Stream: ExchangeDownstream {
     fileprivate var inRead = false
     private var held: HTTP2Frame.FramePayload?
     private var responded = false
+    /// The client's END_STREAM has come (with its last DATA, its HEADERS or trailers).
+    fileprivate var requestEnded = false
     private var isClosed = false
     let closeAfterResponse = false
 
@@ -300,12 +313,14 @@ final class DownstreamHTTP2Stream: ExchangeDownstream {
     }
 
     fileprivate func receivedData(_ buffer: ByteBuffer?, endStream: Bool) {
+        if endStream { requestEnded = true }
         guard let exchange else { return }  // answered already: the rest is read and dropped
         if let buffer, buffer.readableBytes > 0 { exchange.requestBody(buffer) }
         if endStream { exchange.requestEnd(nil) }
     }
 
     fileprivate func receivedTrailers(_ block: HPACKHeaders) {
+        requestEnded = true
         var trailers = HTTPHeaders()
         for (name, value, _) in block where name.utf8.first != UInt8(ascii: ":") { trailers.add(name: name, value: value) }
         exchange?.requestEnd(trailers)
@@ -367,6 +382,10 @@ final class DownstreamHTTP2Stream: ExchangeDownstream {
             }
         }
         flush()
+        if !requestEnded, !isClosed {
+            connection.write(HTTP2Frame(streamID: id, payload: .rstStream(.noError)))
+            connection.flush()
+        }
     }
 
     func writeLocal(_ head: HTTPResponseHead, body: ByteBuffer?, request: HTTPRequestHead, requestComplete: Bool) {

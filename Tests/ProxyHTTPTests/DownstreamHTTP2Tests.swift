@@ -1,6 +1,8 @@
 // The downstream HTTP/2 connection served from its frames, with EmbeddedChannel: requests become
-// exchanges, answers end on their last frame, malformed requests are reset, flow-control windows
-// are given back, and a drain sends GOAWAY and closes when the streams are done.
+// exchanges, answers end on their last frame (and a reset NO_ERROR when the request has not
+// ended), malformed requests are reset, flow-control windows are given back (also behind NIO's
+// real HTTP/2 handler, talking to a client's), and a drain sends GOAWAY and closes when the
+// streams are done.
 
 import EnvoyAPI
 import NIOCore
@@ -139,11 +141,16 @@ import Testing
         #expect(block.first(name: ":status") == "503")
     }
 
+    /// Stream windows are given back from the DATA that reaches the stream; the connection's
+    /// from NIO's count of it, which its window events carry (here fired as NIO fires them).
     @Test func uploadedBytesAreGivenBackAtHalfTheWindow() throws {
         let channel = try Self.connection()
         try channel.writeInbound(Self.request(1, method: "POST", endStream: false))
-        // A direct response does not wait for the body on HTTP/2; the body is still read (and dropped).
-        #expect(Self.streamFrames(try Self.written(channel)).count == 2)
+        // A direct response does not wait for the body on HTTP/2, and ends with RST_STREAM
+        // NO_ERROR. (No HTTP/2 handler here closes the stream after it: the body still reaches
+        // the stream, as an upload in progress would.)
+        let answer = Self.streamFrames(try Self.written(channel))
+        #expect(answer.count == 3, "\(answer)")
         let chunk = ByteBuffer(repeating: 0x61, count: 16_384)
         var updates: [HTTP2StreamID: Int] = [:]
         for _ in 0..<(HTTP2Codec.window / 2 / chunk.readableBytes) {
@@ -153,11 +160,117 @@ import Testing
             }
         }
         #expect(updates[1] == HTTP2Codec.window / 2)
-        #expect(updates[.rootStream] == HTTP2Codec.window / 2)
+        #expect(updates[.rootStream] == nil)  // the connection follows NIO's count, not these frames
+        channel.pipeline.fireUserInboundEventTriggered(
+            NIOHTTP2WindowUpdatedEvent(streamID: .rootStream, inboundWindowSize: HTTP2Codec.window / 2 + 1, outboundWindowSize: 65_535))
+        #expect(try Self.written(channel).isEmpty)
+        channel.pipeline.fireUserInboundEventTriggered(
+            NIOHTTP2WindowUpdatedEvent(streamID: .rootStream, inboundWindowSize: 100_000, outboundWindowSize: 65_535))
+        guard case .windowUpdate(let increment)? = try Self.written(channel).first?.payload else {
+            Issue.record("expected the connection's WINDOW_UPDATE")
+            return
+        }
+        #expect(increment == HTTP2Codec.window - 100_000)
         // The last DATA ends the stream: its window is not given back (nothing more can come).
         try channel.writeInbound(HTTP2Frame(streamID: 1, payload: .data(.init(data: .byteBuffer(chunk), endStream: true))))
         let after = try Self.written(channel)
         #expect(!after.contains { if case .windowUpdate = $0.payload { $0.streamID == 1 } else { false } })
+    }
+
+    /// A client and the proxy's connection, each behind NIO's real HTTP/2 handler, bytes carried
+    /// between them by `exchange`.
+    struct WirePair {
+        let client = EmbeddedChannel()
+        let server: EmbeddedChannel
+
+        init() throws {
+            server = try DownstreamHTTP2Tests.connectionBehindNIO()
+            try client.pipeline.syncOperations.addHandler(NIOHTTP2Handler(mode: .client, connectionConfiguration: .init(), streamConfiguration: .init()))
+            try client.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+            try exchange()
+        }
+
+        /// Carries what each side wrote to the other until neither has more to say.
+        func exchange() throws {
+            var moved = true
+            while moved {
+                moved = false
+                for (from, to) in [(client, server), (server, client)] {
+                    while let bytes = try from.readOutbound(as: ByteBuffer.self) {
+                        try to.writeInbound(bytes)
+                        to.pipeline.fireChannelReadComplete()
+                        moved = true
+                    }
+                    to.embeddedEventLoop.run()  // the flush coalescer's turn
+                }
+            }
+        }
+
+        /// Frames the client has received since the last call.
+        func received() throws -> [HTTP2Frame] {
+            var frames: [HTTP2Frame] = []
+            while let frame = try client.readInbound(as: HTTP2Frame.self) { frames.append(frame) }
+            return frames
+        }
+
+        func send(_ frame: HTTP2Frame) throws {
+            _ = try client.writeOutbound(frame)
+        }
+    }
+
+    static func connectionBehindNIO() throws -> EmbeddedChannel {
+        let manager = try DownstreamCodecTests.manager()
+        let channel = EmbeddedChannel()
+        let http = HTTPWorker(worker: Worker(index: 0, loop: channel.embeddedEventLoop), upstreamBindAddress: nil)
+        DownstreamCodecTests.keepAlive.append(http)
+        try DownstreamHTTP2.configure(channel.pipeline.syncOperations, http: http, manager: manager,
+                                      connection: DownstreamConnectionInfo(channel: channel, security: nil))
+        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+        return channel
+    }
+
+    /// RFC 9113 §8.1: a response complete before its request may be followed by RST_STREAM
+    /// NO_ERROR, which tells the client to stop sending the body without failing the response.
+    @Test func anAnswerBeforeTheRequestEndsIsFollowedByANoErrorReset() throws {
+        let wire = try WirePair()
+        _ = try wire.received()
+        try wire.send(Self.request(1, method: "POST", endStream: false))
+        try wire.exchange()
+        let frames = try wire.received().filter { $0.streamID == 1 }
+        guard frames.count == 3, case .headers(let head) = frames[0].payload, case .data(let body) = frames[1].payload,
+              case .rstStream(let code) = frames[2].payload else {
+            Issue.record("expected HEADERS, DATA, RST_STREAM, got \(frames)")
+            return
+        }
+        #expect(head.headers.first(name: ":status") == "200")
+        #expect(body.endStream)
+        #expect(code == .noError)
+        // A request that ended first gets no reset.
+        try wire.send(Self.request(3))
+        try wire.exchange()
+        #expect(try wire.received().filter { $0.streamID == 3 }.map { if case .rstStream = $0.payload { true } else { false } } == [false, false])
+    }
+
+    /// Body bytes that were on their way when the reset went out are dropped by NIO's handler
+    /// (the stream is closed) but used the connection's window: it is given back all the same,
+    /// so early answers to uploads cannot starve the connection.
+    @Test func bytesSentToAResetStreamStillReturnTheConnectionWindow() throws {
+        let wire = try WirePair()
+        let chunk = ByteBuffer(repeating: 0x61, count: 16_384)
+        var given = 0
+        for index in 0..<12 {
+            let id = HTTP2StreamID(2 * index + 1)
+            try wire.send(Self.request(id, method: "POST", endStream: false))
+            // 64 KiB the client sends before it hears the answer and the reset.
+            for _ in 0..<4 { try wire.send(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(chunk))))) }
+            try wire.exchange()
+            for frame in try wire.received() where frame.streamID == .rootStream {
+                if case .windowUpdate(let increment) = frame.payload { given += increment }
+            }
+        }
+        // 12 × 64 KiB = 768 KiB went into reset streams: past half of the 1 MiB window, so
+        // besides the opening update (+983,041) the connection got its window back.
+        #expect(given > HTTP2Codec.window - 65_535, "connection window given back: \(given) bytes")
     }
 
     /// As NIO's HTTP/2 handler does: a frame that ends a stream whose client side has ended
